@@ -1,0 +1,42 @@
+"""boto3 clients built lazily with retry settings; honours AWS_ENDPOINT_URL (moto locally)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation.client import CloudFormationClient
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_sns.client import SNSClient
+    from mypy_boto3_sqs.client import SQSClient
+
+
+def _config() -> Any:
+    from botocore.config import Config
+
+    # "standard" retries throttling and 5xx with exponential backoff and jitter.
+    return Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=20)
+
+
+def dynamodb_client() -> DynamoDBClient:
+    import boto3
+
+    return boto3.client("dynamodb", config=_config())
+
+
+def sns_client() -> SNSClient:
+    import boto3
+
+    return boto3.client("sns", config=_config())
+
+
+def sqs_client() -> SQSClient:
+    import boto3
+
+    return boto3.client("sqs", config=_config())
+
+
+def cloudformation_client() -> CloudFormationClient:
+    import boto3
+
+    return boto3.client("cloudformation", config=_config())

@@ -1,0 +1,338 @@
+"""DynamoDB stores: feed and rule state, seen items and stories, alert records.
+
+Every conditional write carries a why-comment: together they are the dedupe.
+SDK errors never leave this module untranslated.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from wirewatch.core.errors import StoreError
+from wirewatch.core.model import Alert, Severity
+from wirewatch.core.ports import FeedState, PendingAlert, StoryRecord, Validators
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, WriteRequestTypeDef
+
+BATCH_READ = 100
+BATCH_WRITE = 25
+PENDING_INDEX = "pending-index"
+
+
+def _chunks(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _s(value: str) -> AttributeValueTypeDef:
+    return {"S": value}
+
+
+def _n(value: int) -> AttributeValueTypeDef:
+    return {"N": str(value)}
+
+
+def _time(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _text(item: dict[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return value["S"] if value and "S" in value else None
+
+
+def _is_conditional_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _store_error(operation: str, exc: Exception) -> StoreError:
+    code = exc.response.get("Error", {}).get("Code", "?") if isinstance(exc, ClientError) else type(exc).__name__
+    return StoreError(f"DynamoDB {operation} failed: {code}")
+
+
+class _Table:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self.client = client
+        self.name = table_name
+
+    def batch_get(self, keys: Sequence[str], attributes: str | None = "pk") -> dict[str, dict[str, Any]]:
+        """Items by pk (``attributes`` only, or whole), one BatchGetItem per 100 keys.
+
+        Raises:
+            StoreError: DynamoDB refused or failed after botocore's retries.
+        """
+        found: dict[str, dict[str, Any]] = {}
+        unique = list(dict.fromkeys(keys))
+        try:
+            for chunk in _chunks(unique, BATCH_READ):
+                spec: dict[str, Any] = {"Keys": [{"pk": _s(key)} for key in chunk], "ConsistentRead": True}
+                if attributes:
+                    spec["ProjectionExpression"] = attributes
+                request: dict[str, Any] = {self.name: spec}
+                while request:
+                    response = self.client.batch_get_item(RequestItems=request)
+                    for item in response.get("Responses", {}).get(self.name, []):
+                        found[item["pk"]["S"]] = dict(item)
+                    request = dict(response.get("UnprocessedKeys") or {})
+        except (ClientError, BotoCoreError) as exc:
+            raise _store_error("BatchGetItem", exc) from exc
+        return found
+
+    def batch_put(self, items: Iterable[dict[str, AttributeValueTypeDef]]) -> None:
+        requests: list[WriteRequestTypeDef] = [{"PutRequest": {"Item": item}} for item in items]
+        try:
+            for start in range(0, len(requests), BATCH_WRITE):
+                pending: dict[str, Any] = {self.name: requests[start : start + BATCH_WRITE]}
+                while pending:
+                    response = self.client.batch_write_item(RequestItems=pending)
+                    pending = dict(response.get("UnprocessedItems") or {})
+        except (ClientError, BotoCoreError) as exc:
+            raise _store_error("BatchWriteItem", exc) from exc
+
+
+class DynamoDBStateStore(_Table):
+    """Feed validators, arming times and errors (``feed#<id>``); rule arming (``rule#<id>``)."""
+
+    def load_feeds(self, feed_ids: Sequence[str]) -> dict[str, FeedState]:
+        items = self.batch_get([f"feed#{feed_id}" for feed_id in feed_ids], attributes=None)
+        return {item["feed_id"]["S"]: _feed_state(item) for item in items.values()}
+
+    def save_feed(self, state: FeedState) -> None:
+        item: dict[str, AttributeValueTypeDef] = {
+            "pk": _s(f"feed#{state.feed_id}"),
+            "feed_id": _s(state.feed_id),
+            "consecutive_failures": _n(state.consecutive_failures),
+        }
+        optional = {
+            "etag": state.validators.etag,
+            "last_modified": state.validators.last_modified,
+            "armed_at": _time(state.armed_at) if state.armed_at else None,
+            "last_error": state.last_error,
+            "last_error_at": _time(state.last_error_at) if state.last_error_at else None,
+        }
+        item.update({name: _s(value) for name, value in optional.items() if value})
+        try:
+            self.client.put_item(TableName=self.name, Item=item)
+        except (ClientError, BotoCoreError) as exc:
+            raise _store_error("PutItem", exc) from exc
+
+    def armed_rules(self, rule_ids: Sequence[str]) -> set[str]:
+        found = self.batch_get([f"rule#{rule_id}" for rule_id in rule_ids])
+        return {key.removeprefix("rule#") for key in found}
+
+    def arm_rules(self, rule_ids: Iterable[str], now: datetime) -> None:
+        self.batch_put({"pk": _s(f"rule#{rule_id}"), "armed_at": _s(_time(now))} for rule_id in rule_ids)
+
+
+def _feed_state(item: dict[str, Any]) -> FeedState:
+    return FeedState(
+        feed_id=item["feed_id"]["S"],
+        validators=Validators(etag=_text(item, "etag"), last_modified=_text(item, "last_modified")),
+        armed_at=_parse_time(_text(item, "armed_at")),
+        last_error=_text(item, "last_error"),
+        last_error_at=_parse_time(_text(item, "last_error_at")),
+        consecutive_failures=int(item.get("consecutive_failures", {}).get("N", "0")),
+    )
+
+
+class DynamoDBSeenStore(_Table):
+    """Item keys (``item#…``) and story keys (``story#…``), expiring by TTL."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str, retention: timedelta) -> None:
+        super().__init__(client, table_name)
+        self.retention = retention
+
+    def _expiry(self, now: datetime) -> AttributeValueTypeDef:
+        return _n(int((now + self.retention).timestamp()))
+
+    def seen_items(self, keys: Sequence[str]) -> set[str]:
+        return set(self.batch_get(keys))
+
+    def mark_items_seen(self, keys: Sequence[str], now: datetime) -> None:
+        expiry = self._expiry(now)
+        self.batch_put({"pk": _s(key), "expires_at": expiry} for key in dict.fromkeys(keys))
+
+    def find_stories(self, keys: Sequence[str]) -> dict[str, StoryRecord]:
+        items = self.batch_get(keys, attributes="pk, story_id, first_seen")
+        return {key: _story(item) for key, item in items.items() if "story_id" in item}
+
+    def claim_story_keys(
+        self, keys: Sequence[str], story_id: str, story_time: datetime, now: datetime
+    ) -> dict[str, StoryRecord]:
+        taken: dict[str, StoryRecord] = {}
+        for key in keys:
+            try:
+                # First writer wins: two workers seeing the same wire story in two feeds
+                # at once must agree on one story id, or the rule would fire twice.
+                self.client.put_item(
+                    TableName=self.name,
+                    Item={
+                        "pk": _s(key),
+                        "story_id": _s(story_id),
+                        "first_seen": _s(_time(story_time)),
+                        "expires_at": self._expiry(now),
+                    },
+                    ConditionExpression="attribute_not_exists(pk)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as exc:
+                if not _is_conditional_failure(exc):
+                    raise _store_error("PutItem", exc) from exc
+                old = exc.response.get("Item")  # type: ignore[typeddict-item]
+                if old and "story_id" in old:
+                    taken[key] = _story(old)
+            except BotoCoreError as exc:
+                raise _store_error("PutItem", exc) from exc
+        return taken
+
+
+def _story(item: dict[str, Any]) -> StoryRecord:
+    first_seen = _parse_time(_text(item, "first_seen")) or datetime.fromtimestamp(0, UTC)
+    return StoryRecord(story_id=item["story_id"]["S"], first_seen=first_seen)
+
+
+class DynamoDBAlertStore(_Table):
+    """Alert records: PENDING → PUBLISHING (a claim with a lease) → SENT.
+
+    While an alert is not sent it carries ``pending`` and shows in the sparse
+    ``pending-index``; the next cycle publishes whatever a crash left there.
+    """
+
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, retention: timedelta, lease: timedelta = timedelta(minutes=5)
+    ) -> None:
+        super().__init__(client, table_name)
+        self.retention = retention
+        self.lease = lease
+
+    def create_pending(self, alert: Alert, story_id: str, now: datetime) -> bool:
+        item: dict[str, AttributeValueTypeDef] = {
+            "pk": _s(alert.key),
+            "status": _s("PENDING"),
+            "pending": _s("1"),
+            "created_at": _s(_time(now)),
+            "story_id": _s(story_id),
+            "rule_id": _s(alert.rule_id),
+            "severity": _s(alert.severity.label),
+            "feed_id": _s(alert.feed_id),
+            "lang": _s(alert.lang),
+            "subject": _s(alert.subject),
+            "email": _s(alert.email),
+            "sms": _s(alert.sms),
+            "link": _s(alert.link or "-"),
+            "title": _s(alert.title or "-"),
+            "matched": {"L": [_s(term) for term in alert.matched]},
+            "expires_at": _n(int((now + self.retention).timestamp())),
+        }
+        try:
+            # One alert per (rule, story), whatever retries or concurrent workers do:
+            # the key exists from the first pending write until the TTL removes it.
+            self.client.put_item(TableName=self.name, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise _store_error("PutItem", exc) from exc
+        except BotoCoreError as exc:
+            raise _store_error("PutItem", exc) from exc
+        return True
+
+    def pending(self) -> list[PendingAlert]:
+        alerts: list[PendingAlert] = []
+        try:
+            paginator = self.client.get_paginator("query")
+            pages = paginator.paginate(
+                TableName=self.name,
+                IndexName=PENDING_INDEX,
+                KeyConditionExpression="pending = :one",
+                ExpressionAttributeValues={":one": _s("1")},
+            )
+            for page in pages:
+                alerts.extend(_pending_alert(item) for item in page.get("Items", []))
+        except (ClientError, BotoCoreError) as exc:
+            raise _store_error("Query", exc) from exc
+        return alerts
+
+    def claim_for_publish(self, key: str, now: datetime) -> bool:
+        try:
+            # A claim with a lease, as Powertools idempotency's INPROGRESS record: two
+            # workers never publish the same alert, and a worker that died mid-publish
+            # gives it back when its lease runs out.
+            self.client.update_item(
+                TableName=self.name,
+                Key={"pk": _s(key)},
+                UpdateExpression="SET #status = :publishing, lease_until = :until",
+                ConditionExpression="#status = :pending OR (#status = :publishing AND lease_until < :now)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":publishing": _s("PUBLISHING"),
+                    ":pending": _s("PENDING"),
+                    ":until": _s(_time(now + self.lease)),
+                    ":now": _s(_time(now)),
+                },
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise _store_error("UpdateItem", exc) from exc
+        except BotoCoreError as exc:
+            raise _store_error("UpdateItem", exc) from exc
+        return True
+
+    def mark_sent(self, key: str, message_id: str, now: datetime) -> None:
+        self._update(
+            key,
+            "SET #status = :sent, message_id = :id, sent_at = :now REMOVE pending, lease_until",
+            {":sent": _s("SENT"), ":id": _s(message_id), ":now": _s(_time(now))},
+        )
+
+    def release(self, key: str, error: str) -> None:
+        self._update(
+            key,
+            "SET #status = :pending, last_error = :error ADD attempts :one REMOVE lease_until",
+            {":pending": _s("PENDING"), ":error": _s(error[:500]), ":one": _n(1)},
+        )
+
+    def _update(self, key: str, expression: str, values: dict[str, AttributeValueTypeDef]) -> None:
+        try:
+            self.client.update_item(
+                TableName=self.name,
+                Key={"pk": _s(key)},
+                UpdateExpression=expression,
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _store_error("UpdateItem", exc) from exc
+
+
+def _pending_alert(item: dict[str, Any]) -> PendingAlert:
+    def text(name: str) -> str:
+        value = _text(item, name) or ""
+        return "" if value == "-" else value
+
+    alert = Alert(
+        key=text("pk"),
+        rule_id=text("rule_id"),
+        severity=Severity.parse(text("severity")),
+        feed_id=text("feed_id"),
+        lang=text("lang"),
+        subject=text("subject"),
+        email=text("email"),
+        sms=text("sms"),
+        link=text("link"),
+        title=text("title"),
+        matched=tuple(term["S"] for term in item.get("matched", {}).get("L", [])),
+    )
+    created = _parse_time(text("created_at")) or datetime.fromtimestamp(0, UTC)
+    return PendingAlert(alert=alert, created_at=created)

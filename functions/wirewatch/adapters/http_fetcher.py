@@ -1,0 +1,321 @@
+"""Feeds over HTTP(S) with urllib3: conditional GETs, counted redirects, bounded size and time."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import suppress
+from typing import TYPE_CHECKING, Final
+from urllib.parse import urljoin, urlsplit
+
+import urllib3
+from urllib3.exceptions import (
+    DecodeError,
+    HTTPError,
+    LocationValueError,
+    NewConnectionError,
+    SSLError,
+)
+from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
+
+from wirewatch import __version__
+from wirewatch.core.errors import FeedError
+from wirewatch.core.ports import FetchResult, Validators
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from urllib3.response import BaseHTTPResponse
+
+DEFAULT_USER_AGENT: Final = f"wirewatch/{__version__} (+https://github.com/wirewatch/wirewatch)"
+
+# Feed types first, generic XML next, anything last: many publishers serve feeds as
+# text/html or octet-stream, and the parser, not the header, decides what a feed is.
+_ACCEPT: Final = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.1"
+)
+# Only codings urllib3 decodes without optional packages (br and zstd need extras).
+_ACCEPT_ENCODING: Final = "gzip, deflate"
+_REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
+_SCHEMES: Final = frozenset({"http", "https"})
+_CHUNK: Final = 64 * 1024
+
+
+class HttpFeedFetcher:
+    """Fetches feeds over HTTP(S); implements the FeedFetcher port.
+
+    One instance keeps a connection pool, so a warm Lambda reuses connections across
+    invocations. Requests are never retried here: the next poll cycle is the retry,
+    and retrying inside a cycle would multiply the worst-case time per feed.
+    """
+
+    def __init__(
+        self,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 15.0,
+        total_timeout: float = 30.0,
+        max_bytes: int = 10 * 1024 * 1024,
+        max_redirects: int = 5,
+        user_agent: str = DEFAULT_USER_AGENT,
+        pool: urllib3.PoolManager | None = None,
+    ) -> None:
+        """Configure limits; ``pool`` is for tests and sharing, its owner closes it.
+
+        Raises:
+            ValueError: a timeout or ``max_bytes`` is not positive, or ``max_redirects`` is negative.
+        """
+        if min(connect_timeout, read_timeout, total_timeout) <= 0 or max_bytes <= 0:
+            raise ValueError("timeouts and max_bytes must be positive")
+        if max_redirects < 0:
+            raise ValueError("max_redirects must not be negative")
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._total_timeout = total_timeout
+        self._max_bytes = max_bytes
+        self._max_redirects = max_redirects
+        self._user_agent = user_agent
+        self._owns_pool = pool is None
+        self._pool = pool if pool is not None else urllib3.PoolManager(num_pools=32, maxsize=4)
+
+    def close(self) -> None:
+        """Close pooled connections, unless the pool was passed in."""
+        if self._owns_pool:
+            self._pool.clear()
+
+    def __enter__(self) -> HttpFeedFetcher:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def fetch(self, url: str, validators: Validators) -> FetchResult:
+        """Fetch ``url`` conditionally on ``validators``, following redirects.
+
+        A 304 gives an empty body and the validators the server sent back, or the
+        ones passed in where it sent none. ``FetchResult.url`` is the final URL.
+
+        Raises:
+            FeedError: with kind ``bad-url`` (not http/https, also after a redirect),
+                ``too-many-redirects`` (more than ``max_redirects``, or a loop),
+                ``timeout`` (connect, read or total time), ``unreachable`` (DNS,
+                refused, reset, TLS), ``too-large`` (decoded body over ``max_bytes``),
+                ``bad-encoding`` (undecodable gzip/deflate) or ``http-<status>``.
+        """
+        deadline = time.monotonic() + self._total_timeout
+        headers = self._headers(validators)
+        current = _checked_url(url)
+        visited = {current}
+        for _ in range(self._max_redirects + 1):
+            response = self._open(current, headers, deadline)
+            target = _redirect_target(response, current)
+            if target is None:
+                return self._finish(response, current, validators, deadline)
+            # A redirect's body is never wanted; closing beats draining an unbounded one.
+            _discard(response)
+            target = _checked_url(target)
+            if target in visited:
+                raise FeedError("too-many-redirects", f"redirect loop back to {target}")
+            visited.add(target)
+            current = target
+        raise FeedError("too-many-redirects", f"more than {self._max_redirects} redirects from {url}")
+
+    def _headers(self, validators: Validators) -> dict[str, str]:
+        headers = {
+            "User-Agent": self._user_agent,
+            "Accept": _ACCEPT,
+            "Accept-Encoding": _ACCEPT_ENCODING,
+        }
+        if validators.etag:
+            headers["If-None-Match"] = validators.etag
+        if validators.last_modified:
+            headers["If-Modified-Since"] = validators.last_modified
+        return headers
+
+    def _open(self, url: str, headers: dict[str, str], deadline: float) -> BaseHTTPResponse:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise FeedError("timeout", f"no response within {self._total_timeout}s")
+        timeout = urllib3.Timeout(
+            connect=min(self._connect_timeout, remaining),
+            read=min(self._read_timeout, remaining),
+            total=remaining,
+        )
+        try:
+            # redirect=False: redirects are followed in fetch() so each hop is counted,
+            # loops are caught and every hop's scheme is checked.
+            return self._pool.urlopen(
+                "GET",
+                url,
+                headers=headers,
+                preload_content=False,
+                decode_content=True,
+                redirect=False,
+                retries=False,
+                timeout=timeout,
+            )
+        except (HTTPError, OSError) as exc:
+            raise _translated(exc) from exc
+
+    def _finish(self, response: BaseHTTPResponse, url: str, sent: Validators, deadline: float) -> FetchResult:
+        status = response.status
+        complete = False
+        try:
+            if status != 304 and not 200 <= status < 300:
+                # The body of an error page is deliberately not read or reported.
+                raise FeedError(f"http-{status}", f"HTTP {status} {response.reason or ''}".rstrip())
+            # A 304 has no body, but reading it to the end lets the connection be reused.
+            body = self._read_body(response, deadline)
+            complete = True
+        finally:
+            if not complete:
+                response.close()
+            response.release_conn()
+        etag = response.headers.get("ETag") or None
+        last_modified = response.headers.get("Last-Modified") or None
+        if status == 304:
+            return FetchResult(
+                url=url,
+                status=304,
+                body=b"",
+                validators=Validators(etag or sent.etag, last_modified or sent.last_modified),
+                content_type=response.headers.get("Content-Type"),
+            )
+        return FetchResult(
+            url=url,
+            status=status,
+            body=body,
+            validators=Validators(etag, last_modified),
+            content_type=response.headers.get("Content-Type"),
+        )
+
+    def _read_body(self, response: BaseHTTPResponse, deadline: float) -> bytes:
+        """Read the decoded body, stopping at ``max_bytes`` or the deadline.
+
+        Raises:
+            FeedError: ``too-large``, ``timeout``, ``unreachable`` or ``bad-encoding``.
+        """
+        declared = _declared_length(response)
+        if declared is not None and declared > self._max_bytes:
+            raise FeedError("too-large", f"Content-Length {declared} exceeds {self._max_bytes} bytes")
+        too_slow = FeedError("timeout", f"body still arriving after {self._total_timeout}s")
+        watchdog = _Watchdog(response, deadline - time.monotonic())
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            # read1 returns whatever one socket read yields (read() would block until a
+            # whole chunk arrived), so a slow drip comes back here and meets the deadline.
+            while chunk := response.read1(_CHUNK, decode_content=True):
+                # Counting decoded bytes is what stops a gzip bomb: its compressed size is tiny.
+                size += len(chunk)
+                if size > self._max_bytes:
+                    raise FeedError("too-large", f"body exceeds {self._max_bytes} bytes")
+                if time.monotonic() > deadline:
+                    raise too_slow
+                chunks.append(chunk)
+        except (HTTPError, OSError) as exc:
+            raise (too_slow if watchdog.fired else _translated(exc)) from exc
+        finally:
+            watchdog.stop()
+        if watchdog.fired:
+            # The watchdog's shutdown reads as end of body; the body is truncated, not done.
+            raise too_slow
+        return b"".join(chunks)
+
+
+class _Watchdog:
+    """Shuts the socket down at the deadline if a single read is still blocked then.
+
+    The deadline check in the read loop only runs between reads; urllib3 can keep
+    reading inside one call (a compressed stream that decodes to nothing, dripped),
+    so this makes ``total_timeout`` hold for the body whatever the server sends.
+    """
+
+    def __init__(self, response: BaseHTTPResponse, seconds: float) -> None:
+        self.fired = False
+        self._response = response
+        self._lock = threading.Lock()
+        self._done = False
+        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        # The lock keeps a late timer from shutting down a connection already back in the pool.
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            # Already closed or released means nothing is left to interrupt.
+            with suppress(ValueError, RuntimeError, OSError):
+                self._response.shutdown()
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._done = True
+
+
+def _checked_url(url: str) -> str:
+    """The URL itself, if wirewatch may fetch it.
+
+    Raises:
+        FeedError: ``bad-url`` for a scheme other than http/https or a missing host.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:
+        raise FeedError("bad-url", f"unparseable URL {url!r}") from exc
+    if parts.scheme.lower() not in _SCHEMES:
+        raise FeedError("bad-url", f"only http and https are fetched, not {url!r}")
+    if not host:
+        raise FeedError("bad-url", f"no host in {url!r}")
+    return url
+
+
+def _redirect_target(response: BaseHTTPResponse, url: str) -> str | None:
+    location = response.headers.get("Location")
+    if response.status not in _REDIRECT_STATUSES or not location:
+        return None
+    # Location may be relative (RFC 9110); resolve it against the URL that answered.
+    return urljoin(url, location.strip())
+
+
+def _declared_length(response: BaseHTTPResponse) -> int | None:
+    """Content-Length, when it is also the decoded size (no content coding)."""
+    coding = response.headers.get("Content-Encoding", "").strip().lower()
+    if coding not in ("", "identity"):
+        return None
+    try:
+        return int(response.headers.get("Content-Length", ""))
+    except ValueError:
+        return None
+
+
+def _discard(response: BaseHTTPResponse) -> None:
+    # Closing drops the unread body with the connection; releasing frees the pool slot.
+    response.close()
+    response.release_conn()
+
+
+def _translated(exc: HTTPError | OSError) -> FeedError:
+    """The FeedError for a urllib3 or socket failure; the detail never holds a body."""
+    if isinstance(exc, LocationValueError):
+        return FeedError("bad-url", str(exc))
+    # NewConnectionError subclasses ConnectTimeoutError in urllib3 2, so it goes first.
+    if isinstance(exc, NewConnectionError):
+        return FeedError("unreachable", str(exc))
+    if isinstance(exc, Urllib3TimeoutError | TimeoutError):
+        return FeedError("timeout", str(exc))
+    if isinstance(exc, DecodeError):
+        return FeedError("bad-encoding", str(exc))
+    if isinstance(exc, SSLError):
+        return FeedError("unreachable", f"TLS: {exc}")
+    return FeedError("unreachable", str(exc))

@@ -1,0 +1,126 @@
+"""SNS: publish alerts to the topic; keep subscriptions in line with the watch file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from wirewatch.core.errors import PublishError, StoreError
+from wirewatch.core.messages import message_attributes, sns_message
+from wirewatch.core.subscriptions import Change, Desired, Existing, plan_subscriptions
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns.client import SNSClient
+    from mypy_boto3_sns.type_defs import MessageAttributeValueTypeDef
+
+    from wirewatch.core.model import Alert, WatchConfig
+
+
+class SNSAlertPublisher:
+    """Publishes each alert once to the topic, one text per protocol."""
+
+    def __init__(self, client: SNSClient, topic_arn: str) -> None:
+        self.client = client
+        self.topic_arn = topic_arn
+
+    def publish(self, alert: Alert) -> str:
+        """Publish and return SNS's message id.
+
+        Raises:
+            PublishError: SNS refused or failed after botocore's retries (with backoff).
+        """
+        attributes: dict[str, MessageAttributeValueTypeDef] = {
+            name: {"DataType": "String", "StringValue": value or "und"}
+            for name, value in message_attributes(alert).items()
+        }
+        try:
+            response = self.client.publish(
+                TopicArn=self.topic_arn,
+                Message=sns_message(alert),
+                MessageStructure="json",
+                Subject=_subject(alert.subject),
+                MessageAttributes=attributes,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            code = (
+                exc.response.get("Error", {}).get("Code", "?") if isinstance(exc, ClientError) else type(exc).__name__
+            )
+            raise PublishError(f"SNS Publish failed: {code}") from exc
+        return response["MessageId"]
+
+
+def _subject(text: str) -> str:
+    # SNS subjects must be ASCII-printable-ish: no line breaks, at most 100 characters.
+    return " ".join(text.split())[:100]
+
+
+@dataclass(frozen=True)
+class SubscriptionReport:
+    changes: tuple[Change, ...]
+
+
+class SNSSubscriptionManager:
+    """Creates, updates and removes the topic's email and SMS subscriptions."""
+
+    def __init__(self, client: SNSClient, topic_arn: str) -> None:
+        self.client = client
+        self.topic_arn = topic_arn
+
+    def existing(self) -> list[Existing]:
+        found: list[Existing] = []
+        try:
+            paginator = self.client.get_paginator("list_subscriptions_by_topic")
+            for page in paginator.paginate(TopicArn=self.topic_arn):
+                for sub in page.get("Subscriptions", []):
+                    arn = sub.get("SubscriptionArn", "")
+                    policy = None
+                    if arn.startswith("arn:"):
+                        attributes = self.client.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
+                        policy = attributes.get("FilterPolicy")
+                    found.append(
+                        Existing(
+                            arn=arn,
+                            protocol=sub.get("Protocol", ""),
+                            endpoint=sub.get("Endpoint", ""),
+                            filter_policy=json.loads(policy) if policy else None,
+                        )
+                    )
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(f"SNS ListSubscriptionsByTopic failed: {exc}") from exc
+        return found
+
+    def sync(self, config: WatchConfig, *, dry_run: bool = False, extra: list[Desired] | None = None) -> list[Change]:
+        """Make the topic's subscriptions match ``config``; returns what changed (or would)."""
+        changes = plan_subscriptions(config, self.existing(), extra=extra or [])
+        if dry_run:
+            return changes
+        for change in changes:
+            self._apply(change)
+        return changes
+
+    def _apply(self, change: Change) -> None:
+        try:
+            if change.action == "create":
+                self.client.subscribe(
+                    TopicArn=self.topic_arn,
+                    Protocol=change.protocol,
+                    Endpoint=change.endpoint,
+                    Attributes={
+                        "FilterPolicy": json.dumps(change.filter_policy),
+                        "FilterPolicyScope": "MessageAttributes",
+                    },
+                    ReturnSubscriptionArn=True,
+                )
+            elif change.action == "update" and change.arn:
+                self.client.set_subscription_attributes(
+                    SubscriptionArn=change.arn,
+                    AttributeName="FilterPolicy",
+                    AttributeValue=json.dumps(change.filter_policy),
+                )
+            elif change.action == "remove" and change.arn:
+                self.client.unsubscribe(SubscriptionArn=change.arn)
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(f"SNS {change.action} for {change.subscriber} failed: {type(exc).__name__}") from exc

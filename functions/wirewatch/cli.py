@@ -1,0 +1,212 @@
+"""The ``wirewatch`` command: validate and try watch files, run cycles, manage subscribers.
+
+Never imported by Lambda handlers; errors from the core become ``file:line: problem``
+messages and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wirewatch.core.errors import FeedError, RulesError, WirewatchError
+from wirewatch.core.model import FeedSource
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from wirewatch.core.model import WatchConfig
+
+
+def _load(path: str) -> WatchConfig:
+    from wirewatch.core.watchfile import load_watch
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise WirewatchError(f"{path}: cannot read: {exc.strerror}") from exc
+    return load_watch(text, path)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check watch files against the schema and each other; print every problem.
+
+    Example: wirewatch validate examples/watch.yaml
+    """
+    for path in args.config:
+        config = _load(path)
+        print(
+            f"{path}: ok ({len(config.feeds)} feeds, {len(config.rules)} rules, {len(config.subscribers)} subscribers)"
+        )
+    return 0
+
+
+def _read_feed(source: str) -> tuple[bytes, str | None]:
+    if source.startswith(("http://", "https://")):
+        from wirewatch.adapters.http_fetcher import HttpFeedFetcher
+        from wirewatch.core.ports import Validators
+
+        result = HttpFeedFetcher().fetch(source, Validators())
+        return result.body, result.content_type
+    try:
+        return Path(source).read_bytes(), None
+    except OSError as exc:
+        raise FeedError("unreadable", f"{source}: {exc.strerror}") from exc
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    """Run the rules over a feed (file or URL) without AWS; show what matches and why.
+
+    Example: wirewatch test examples/watch.yaml --feed examples/feeds/boursorama-reuters.xml
+    """
+    from wirewatch.core.feeds import parse_feed
+    from wirewatch.core.matching import match_item
+
+    config = _load(args.config)
+    if args.as_feed:
+        feed = config.feed(args.as_feed)
+    else:
+        # An ad-hoc feed belongs to no configured feed or tag: rules are tried unrestricted.
+        feed = FeedSource(id="(test)", url=args.feed)
+    rules = (
+        config.rules if args.as_feed else tuple(replace(r, feeds=frozenset(), tags=frozenset()) for r in config.rules)
+    )
+    body, content_type = _read_feed(args.feed)
+    parsed = parse_feed(body, feed, content_type=content_type, now=datetime.now(UTC))
+    matched_items = 0
+    for item in parsed.items:
+        matches = match_item(item, feed, rules)
+        if args.json:
+            for match in matches:
+                print(
+                    json.dumps(
+                        {
+                            "rule": match.rule.id,
+                            "title": item.title,
+                            "link": item.link,
+                            "matched": list(match.matched),
+                            "severity": match.rule.severity.label,
+                            "published": item.published.isoformat() if item.published else None,
+                            "lang": item.lang,
+                        },
+                        ensure_ascii=False,
+                    )
+                )
+            matched_items += bool(matches)
+            continue
+        if not matches and not args.all:
+            continue
+        matched_items += bool(matches)
+        print(f"- {item.title}\n  {item.link}")
+        for match in matches:
+            print(f"    => {match.rule.id} [{match.rule.severity.label}] matched: {', '.join(match.matched)}")
+        if not matches:
+            print("    (no rule)")
+    if not args.json:
+        print(f"{len(parsed.items)} items, {matched_items} matching", file=sys.stderr)
+        for problem in parsed.problems:
+            print(f"feed problem: {problem}", file=sys.stderr)
+    return 0
+
+
+def _repo_file(name: str) -> Path:
+    for folder in [Path.cwd(), *Path.cwd().parents]:
+        if (folder / name).exists():
+            return folder / name
+    raise WirewatchError(f"cannot find {name} in this folder or above; run from the wirewatch checkout")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run polling cycles through the real handler: on the local emulator, or on AWS.
+
+    Example: wirewatch run --local          (moto + bundled feeds, two cycles)
+             wirewatch run --once --stack wirewatch   (the deployed stack)
+    """
+    if args.local:
+        from wirewatch.local.demo import run_demo
+
+        config = Path(args.config) if args.config else _repo_file("examples/watch.yaml")
+        samples = Path(args.samples) if args.samples else _repo_file("examples/feeds")
+        return run_demo(_repo_file("template.yaml"), config, samples, cycles=args.cycles)
+    from wirewatch.runner import run_on_aws
+
+    return run_on_aws(stack=args.stack, poll_all=args.all_feeds)
+
+
+def cmd_subscribe(args: argparse.Namespace) -> int:
+    """Create, update and remove the topic's email/SMS subscriptions to match the watch file.
+
+    Example: wirewatch subscribe examples/watch.yaml --stack wirewatch [--dry-run]
+    """
+    from wirewatch.adapters import aws
+    from wirewatch.adapters.sns import SNSSubscriptionManager
+    from wirewatch.runner import stack_outputs
+
+    config = _load(args.config)
+    topic_arn = args.topic_arn or stack_outputs(args.stack)["AlertsTopicArn"]
+    changes = SNSSubscriptionManager(aws.sns_client(), topic_arn).sync(config, dry_run=args.dry_run)
+    for change in changes:
+        print(change.describe())
+    if any(change.action == "create" and change.protocol == "email" for change in changes) and not args.dry_run:
+        print("Email subscribers receive a confirmation link from AWS; alerts start once they click it.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wirewatch", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    validate = commands.add_parser("validate", help="check watch files", description=cmd_validate.__doc__)
+    validate.add_argument("config", nargs="+", help="watch file(s)")
+    validate.set_defaults(handler=cmd_validate)
+
+    test = commands.add_parser("test", help="try rules on a feed without AWS", description=cmd_test.__doc__)
+    test.add_argument("config", help="watch file")
+    test.add_argument("--feed", required=True, help="feed file path or http(s) URL")
+    test.add_argument("--as", dest="as_feed", metavar="FEED_ID", help="treat the feed as this configured feed")
+    test.add_argument("--json", action="store_true", help="one JSON object per matching (rule, item)")
+    test.add_argument("--all", action="store_true", help="also list items no rule matched")
+    test.set_defaults(handler=cmd_test)
+
+    run = commands.add_parser("run", help="run polling cycles", description=cmd_run.__doc__)
+    where = run.add_mutually_exclusive_group(required=True)
+    where.add_argument("--local", action="store_true", help="embedded moto emulator with the bundled feeds")
+    where.add_argument("--once", action="store_true", help="one cycle against the AWS account in the environment")
+    run.add_argument("--cycles", type=int, default=2, help="cycles to run locally (default 2)")
+    run.add_argument("--config", help="watch file for --local (default examples/watch.yaml)")
+    run.add_argument("--samples", help="folder of <feed-id>.* captures for --local (default examples/feeds)")
+    run.add_argument("--stack", default="wirewatch", help="deployed stack for --once (default wirewatch)")
+    run.add_argument("--all-feeds", action="store_true", help="poll every feed, due or not")
+    run.set_defaults(handler=cmd_run)
+
+    subscribe = commands.add_parser("subscribe", help="sync SNS subscriptions", description=cmd_subscribe.__doc__)
+    subscribe.add_argument("config", help="watch file")
+    target = subscribe.add_mutually_exclusive_group()
+    target.add_argument("--stack", default="wirewatch", help="deployed stack (default wirewatch)")
+    target.add_argument("--topic-arn", help="SNS topic ARN instead of the stack's")
+    subscribe.add_argument("--dry-run", action="store_true", help="show the changes, make none")
+    subscribe.set_defaults(handler=cmd_subscribe)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: Any = args.handler(args)
+    except RulesError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except WirewatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return int(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

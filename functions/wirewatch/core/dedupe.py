@@ -1,0 +1,86 @@
+"""Identity of items and stories, as hashed keys for the seen store.
+
+An *item key* says "this entry of this feed was processed" and is the one key
+read for every fetched item (one batched read per 100 items). *Story keys*
+say "this is the same story": the same GUID, the same canonical link, or the
+same normalised headline within the story window, in any feed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from wirewatch.core.feeds import canonical_link
+from wirewatch.core.normalize import normalized_title
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from wirewatch.core.model import Item
+
+# Below this many words a headline ("Live", "Briefing du jour") names a column,
+# not a story, and two of them are not the same story.
+_MIN_TITLE_WORDS = 4
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:40]
+
+
+def item_key(item: Item) -> str:
+    """Key of one entry of one feed: its GUID, else its link and headline."""
+    if item.guid:
+        return "item#" + _digest(item.feed_id, "guid", item.guid)
+    # Some feeds give every entry the same link (a home page) and no GUID: the
+    # headline keeps their entries apart.
+    return "item#" + _digest(item.feed_id, "link", item.link, normalized_title(item.title))
+
+
+@dataclass(frozen=True)
+class StoryKey:
+    key: str
+    kind: str  # "guid", "link" or "title"
+
+
+def story_keys(item: Item) -> list[StoryKey]:
+    """The keys under which another feed's copy of this story would be found."""
+    keys: list[StoryKey] = []
+    if item.guid and "://" in item.guid:
+        # A URL GUID is the article's permalink: the same story as that link anywhere.
+        keys.append(StoryKey("story#" + _digest("link", canonical_link(item.guid)), "guid"))
+    elif item.guid:
+        keys.append(StoryKey("story#" + _digest("guid", item.feed_id, item.guid), "guid"))
+    if item.link and _is_article_link(item.link):
+        link_key = StoryKey("story#" + _digest("link", item.link), "link")
+        if link_key not in keys:
+            keys.append(link_key)
+    headline = normalized_title(item.title)
+    if len(headline.split()) >= _MIN_TITLE_WORDS:
+        keys.append(StoryKey("story#" + _digest("title", headline), "title"))
+    return keys
+
+
+def _is_article_link(link: str) -> bool:
+    """A home page link (path ``/``) is shared by unrelated entries; it identifies nothing."""
+    return urlsplit(link).path not in {"", "/"}
+
+
+def alert_key(rule_id: str, story_id: str) -> str:
+    """One alert per (rule, story): the conditional write on this key is the dedupe."""
+    return f"alert#{rule_id}#{story_id}"
+
+
+def story_id_for(item: Item) -> str:
+    """A new story's id: its first key, so the id is stable across retries of a cycle."""
+    keys = story_keys(item)
+    return keys[0].key.removeprefix("story#") if keys else item_key(item).removeprefix("item#")
+
+
+def within_window(story_time: datetime, published: datetime | None, now: datetime, window_seconds: float) -> bool:
+    """Whether an item published at ``published`` (or seen ``now``) and a story of the same
+    headline published at ``story_time`` are close enough to be one story."""
+    moment = published or now
+    return abs((moment - story_time).total_seconds()) <= window_seconds

@@ -1,0 +1,99 @@
+"""Alert texts: an email (subject ≤ 100 characters) and an SMS (≤ 160, link included)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from wirewatch.core.model import Alert
+
+if TYPE_CHECKING:
+    from wirewatch.core.model import FeedSource, Match
+
+SUBJECT_LIMIT = 100
+SMS_LIMIT = 160
+_ELLIPSIS = "…"
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters, ellipsis included."""
+    if len(text) <= limit:
+        return text
+    if limit <= len(_ELLIPSIS):
+        return text[:limit]
+    cut = text[: limit - len(_ELLIPSIS)]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-–") + _ELLIPSIS
+
+
+def render(match: Match, feed: FeedSource, key: str) -> Alert:
+    """The texts of one alert."""
+    rule, item = match.rule, match.item
+    severity = rule.severity.label.upper()
+    subject = shorten(f"[{severity}] {rule.title}: {item.title}", SUBJECT_LIMIT)
+    when = item.published.strftime("%Y-%m-%d %H:%M UTC") if item.published else "time not given by the feed"
+    excerpt = shorten(item.summary or item.content, 400)
+    body_lines = [
+        item.title,
+        "",
+        *([excerpt, ""] if excerpt else []),
+        f"Source:   {feed.id} ({feed.url})",
+        f"Time:     {when}",
+        f"Link:     {item.link or '(none)'}",
+        f"Matched:  {', '.join(match.matched)}",
+        f"Rule:     {rule.id} - {rule.title} (severity {rule.severity.label})",
+        "",
+        "You receive this because you subscribed to this wirewatch rule.",
+    ]
+    return Alert(
+        key=key,
+        rule_id=rule.id,
+        severity=rule.severity,
+        feed_id=feed.id,
+        lang=item.lang,
+        subject=subject,
+        email="\n".join(body_lines),
+        sms=sms_text(rule.title, item.title, item.link),
+        link=item.link,
+        title=item.title,
+        matched=match.matched,
+    )
+
+
+def sms_text(rule_title: str, headline: str, link: str) -> str:
+    """``rule: headline link`` within one SMS; the link is never cut, the words are."""
+    tail = f" {link}" if link else ""
+    room = SMS_LIMIT - len(tail)
+    if room < 20:
+        # A link this long leaves no room for words. A cut link is useless, so it is
+        # sent whole even past one SMS; it is what the reader needs.
+        return link
+    return shorten(f"{rule_title}: {headline}", room) + tail
+
+
+def sns_message(alert: Alert) -> str:
+    """The ``MessageStructure=json`` payload: one text per protocol, JSON for queues."""
+    machine = {
+        "rule": alert.rule_id,
+        "severity": alert.severity.label,
+        "feed": alert.feed_id,
+        "lang": alert.lang,
+        "title": alert.title,
+        "link": alert.link,
+        "matched": list(alert.matched),
+        "subject": alert.subject,
+        "email": alert.email,
+        "sms": alert.sms,
+    }
+    machine_text = json.dumps(machine, ensure_ascii=False)
+    return json.dumps(
+        {"default": alert.email, "email": alert.email, "sms": alert.sms, "sqs": machine_text, "lambda": machine_text},
+        ensure_ascii=False,
+    )
+
+
+def message_attributes(alert: Alert) -> dict[str, str]:
+    """Attributes subscription filter policies select on."""
+    return {"rule": alert.rule_id, "severity": alert.severity.label, "feed": alert.feed_id, "lang": alert.lang}

@@ -1,0 +1,169 @@
+"""The values that flow through wirewatch: feed → items → matches → alerts."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+
+class Severity(enum.IntEnum):
+    """How urgent a rule's alerts are; subscribers choose a minimum."""
+
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        return cls[text.upper()]
+
+    def and_above(self) -> list[Severity]:
+        return [level for level in Severity if level >= self]
+
+
+class Field(enum.Enum):
+    """The parts of an item a rule can look at."""
+
+    TITLE = "title"
+    SUMMARY = "summary"
+    CONTENT = "content"
+
+
+ALL_FIELDS: tuple[Field, ...] = (Field.TITLE, Field.SUMMARY, Field.CONTENT)
+
+
+@dataclass(frozen=True)
+class FeedSource:
+    id: str
+    url: str
+    tags: frozenset[str] = frozenset()
+    poll_every: timedelta | None = None
+    lang: str | None = None
+
+
+@dataclass(frozen=True)
+class Term:
+    """One term of a rule as written, and its normalised token sequence.
+
+    A single token is a word; several tokens are a phrase. A trailing ``*`` on
+    the last token makes it a prefix.
+    """
+
+    text: str
+    tokens: tuple[str, ...]
+    prefix: bool = False
+
+
+@dataclass(frozen=True)
+class Group:
+    """A boolean group: ``all`` needs every child, ``any`` one child, ``none`` no child."""
+
+    op: str
+    children: tuple[Term | Group, ...]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    severity: Severity
+    condition: Group
+    fields: tuple[Field, ...] = ALL_FIELDS
+    feeds: frozenset[str] = frozenset()
+    tags: frozenset[str] = frozenset()
+    notify: tuple[str, ...] = ()
+
+    def applies_to(self, feed: FeedSource) -> bool:
+        """A rule with neither feeds nor tags watches every feed."""
+        if not self.feeds and not self.tags:
+            return True
+        return feed.id in self.feeds or bool(self.tags & feed.tags)
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: str
+    protocol: str  # "email" or "sms", as SNS names them
+    endpoint: str
+    min_severity: Severity = Severity.LOW
+    rules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """Behaviour the watch file controls (deployment settings live in the environment)."""
+
+    arming_max_age: timedelta = timedelta(hours=24)
+    story_window: timedelta = timedelta(hours=48)
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    feeds: tuple[FeedSource, ...]
+    rules: tuple[Rule, ...]
+    subscribers: tuple[Subscriber, ...]
+    settings: WatchSettings = field(default_factory=WatchSettings)
+    source: str = "<config>"
+
+    def feed(self, feed_id: str) -> FeedSource:
+        for feed in self.feeds:
+            if feed.id == feed_id:
+                return feed
+        raise KeyError(feed_id)
+
+    def rules_for_subscriber(self, subscriber: Subscriber) -> tuple[str, ...]:
+        """Rules a subscriber receives: those naming it in ``notify`` and those it lists."""
+        wanted = set(subscriber.rules)
+        every = "*" in wanted
+        return tuple(rule.id for rule in self.rules if every or rule.id in wanted or subscriber.id in rule.notify)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One feed entry, normalised: plain text, canonical link, UTC time."""
+
+    feed_id: str
+    title: str
+    link: str
+    guid: str | None = None
+    summary: str = ""
+    content: str = ""
+    published: datetime | None = None
+    lang: str = "und"
+
+    def text(self, part: Field) -> str:
+        if part is Field.TITLE:
+            return self.title
+        if part is Field.SUMMARY:
+            return self.summary
+        return self.content
+
+
+@dataclass(frozen=True)
+class Match:
+    rule: Rule
+    item: Item
+    matched: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What one publish carries; ``key`` makes it unique per (rule, story)."""
+
+    key: str
+    rule_id: str
+    severity: Severity
+    feed_id: str
+    lang: str
+    subject: str
+    email: str
+    sms: str
+    link: str
+    title: str
+    matched: tuple[str, ...]

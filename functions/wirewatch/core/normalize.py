@@ -1,0 +1,103 @@
+"""Text normalisation shared by items and rules, so both sides compare equal.
+
+English and French: case-folded, accents removed (``Crimée`` = ``crimee``),
+French elisions dropped (``l'attaque`` → ``attaque``), hyphens and punctuation
+split words (``États-Unis`` → ``etats unis``).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from html.parser import HTMLParser
+
+# Elided articles and pronouns; matched on the already accent-free, case-folded form.
+_ELISION = re.compile(r"\b(?:l|d|j|m|n|s|t|c|qu|jusqu|lorsqu|puisqu|quoiqu)['’‘ʼ]", re.IGNORECASE)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_SPACE = re.compile(r"\s+")
+
+# Elements after which text reads as a new sentence; without the break, "</p><p>"
+# would glue the last word of one paragraph to the first of the next.
+_BLOCK_TAGS = frozenset(
+    {
+        "p",
+        "br",
+        "div",
+        "li",
+        "ul",
+        "ol",
+        "tr",
+        "td",
+        "th",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "figure",
+        "figcaption",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "hr",
+        "img",
+        "table",
+        "pre",
+    }
+)
+_SKIPPED_TAGS = frozenset({"script", "style", "noscript", "template"})
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIPPED_TAGS:
+            self._skipping += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIPPED_TAGS and self._skipping:
+            self._skipping -= 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Plain text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed."""
+    if "<" not in markup and "&" not in markup:
+        return _SPACE.sub(" ", markup).strip()
+    extractor = _TextExtractor()
+    extractor.feed(markup)
+    extractor.close()
+    # Feeds often escape twice ("&amp;eacute;"); a second pass is harmless on clean text.
+    text = html.unescape("".join(extractor.parts))
+    return _SPACE.sub(" ", text).strip()
+
+
+def fold(text: str) -> str:
+    """Case-fold and strip accents: ``CRIMÉE`` → ``crimee``, ``Andreï`` → ``andrei``."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def tokens(text: str) -> list[str]:
+    """Normalised words of a text, in order."""
+    return _WORD.findall(_ELISION.sub(" ", fold(text)))
+
+
+def normalized_title(text: str) -> str:
+    """A headline reduced to its words, for comparing the same wire story across feeds."""
+    return " ".join(tokens(text))

@@ -1,0 +1,311 @@
+"""Watch file (YAML) → validated ``WatchConfig``; every problem located by file and line.
+
+The JSON Schema in ``schemas/`` is the single source of the format; this module
+adds what a schema cannot say (unique ids, references between sections, real
+phone numbers and mailboxes) and builds the model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from functools import lru_cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from wirewatch.core.errors import Problem, RulesError
+from wirewatch.core.model import (
+    ALL_FIELDS,
+    FeedSource,
+    Field,
+    Group,
+    Rule,
+    Severity,
+    Subscriber,
+    Term,
+    WatchConfig,
+    WatchSettings,
+)
+from wirewatch.core.normalize import tokens
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import jsonschema
+
+Path = tuple[str | int, ...]
+
+_DURATION = re.compile(r"^([1-9][0-9]*)(m|h|d)$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    """The packaged copy of ``schemas/watch.schema.json``."""
+    text = resources.files("wirewatch.core").joinpath("_schema/watch.schema.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30m``, ``24h`` or ``7d`` as a timedelta.
+
+    Raises:
+        ValueError: the text is not such a duration.
+    """
+    found = _DURATION.match(text)
+    if not found:
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 30m, 24h, 7d)")
+    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+
+
+def load_watch(text: str, source: str = "<watch>") -> WatchConfig:
+    """Parse, validate and build a watch file.
+
+    Raises:
+        RulesError: with every problem found, each naming ``source`` and a line.
+    """
+    lines, data = _parse_yaml(text, source)
+    problems = [
+        Problem(source, _line_of(lines, path), message)
+        for path, message in [*_schema_problems(data), *_semantic_problems(data)]
+    ]
+    if problems:
+        raise RulesError(sorted(problems, key=lambda p: (p.line or 0, p.message)))
+    return _build(data, source)
+
+
+# ---------------------------------------------------------------- YAML with line numbers
+
+
+def _parse_yaml(text: str, source: str) -> tuple[dict[Path, int], Any]:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        reason = exc.problem or exc.context or "invalid YAML"
+        raise RulesError([Problem(source, line, f"invalid YAML: {reason}")]) from exc
+    except yaml.YAMLError as exc:
+        raise RulesError([Problem(source, None, f"invalid YAML: {exc}")]) from exc
+    if root is None:
+        raise RulesError([Problem(source, 1, "the file is empty")])
+    lines: dict[Path, int] = {}
+    duplicates: list[Problem] = []
+    _index(root, (), lines, duplicates, source)
+    if duplicates:
+        raise RulesError(duplicates)
+    return lines, data
+
+
+def _index(node: yaml.Node, path: Path, lines: dict[Path, int], duplicates: list[Problem], source: str) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                # PyYAML keeps the last value silently; a rule edited twice must not half-apply.
+                duplicates.append(Problem(source, key_node.start_mark.line + 1, f"duplicate key {key!r}"))
+            seen.add(key)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _index(value_node, (*path, key), lines, duplicates, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, child in enumerate(node.value):
+            _index(child, (*path, index), lines, duplicates, source)
+
+
+def _line_of(lines: dict[Path, int], path: Path) -> int | None:
+    for end in range(len(path), -1, -1):
+        if path[:end] in lines:
+            return lines[path[:end]]
+    return None
+
+
+def _where(path: Path) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "top level"
+
+
+# ---------------------------------------------------------------- schema
+
+
+def _schema_problems(data: Any) -> Iterator[tuple[Path, str]]:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
+        yield from _describe(error)
+
+
+def _describe(error: jsonschema.ValidationError) -> Iterator[tuple[Path, str]]:
+    path: Path = tuple(error.absolute_path)
+    where = _where(path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        for key in sorted(set(error.instance) - set(allowed)):
+            yield (*path, key), f"unknown key {key!r} in {where} (allowed: {', '.join(allowed)})"
+    elif error.validator == "anyOf" and path and path[-2:-1] in {("all",), ("any",), ("none",)}:
+        yield path, f"{where}: expected a term (text) or a group with all/any/none, got {error.instance!r}"
+    elif error.validator == "oneOf" and isinstance(error.instance, dict):
+        yield path, f"{where}: a subscriber needs exactly one of 'email' or 'sms'"
+    elif error.validator == "enum":
+        choices = ", ".join(map(str, error.validator_value))
+        yield path, f"{where}: {error.instance!r} is not one of {choices}"
+    elif error.validator == "pattern":
+        hint = error.schema.get("description", f"must match {error.validator_value}")
+        yield path, f"{where}: {error.instance!r} is not valid here ({hint})"
+    elif error.validator == "type":
+        yield path, f"{where}: expected {error.validator_value}, got {type(error.instance).__name__} {error.instance!r}"
+    else:
+        yield path, f"{where}: {error.message}"
+
+
+# ---------------------------------------------------------------- what a schema cannot say
+
+
+def _semantic_problems(data: Any) -> Iterator[tuple[Path, str]]:
+    if not isinstance(data, dict):
+        return
+    sections = {name: _entries(data.get(name)) for name in ("feeds", "rules", "subscribers")}
+    ids: dict[str, set[str]] = {}
+    for name, entries in sections.items():
+        ids[name] = set()
+        for index, entry in entries:
+            entry_id = entry.get("id")
+            if isinstance(entry_id, str):
+                if entry_id in ids[name]:
+                    yield (name, index, "id"), f"duplicate {name[:-1]} id {entry_id!r}"
+                ids[name].add(entry_id)
+    feed_tags = {tag for _, feed in sections["feeds"] for tag in feed.get("tags", []) if isinstance(tag, str)}
+    for index, rule in sections["rules"]:
+        yield from _reference_problems(("rules", index, "notify"), rule.get("notify"), ids["subscribers"], "subscriber")
+        yield from _reference_problems(("rules", index, "feeds"), rule.get("feeds"), ids["feeds"], "feed")
+        yield from _reference_problems(("rules", index, "tags"), rule.get("tags"), feed_tags, "feed tag")
+        yield from _term_problems(("rules", index, "match"), rule.get("match"))
+    for index, subscriber in sections["subscribers"]:
+        wanted = [r for r in subscriber.get("rules", []) if r != "*"]
+        yield from _reference_problems(("subscribers", index, "rules"), wanted, ids["rules"], "rule")
+        yield from _contact_problems(("subscribers", index), subscriber)
+
+
+def _entries(section: Any) -> list[tuple[int, dict[str, Any]]]:
+    if not isinstance(section, list):
+        return []
+    return [(i, entry) for i, entry in enumerate(section) if isinstance(entry, dict)]
+
+
+def _reference_problems(path: Path, values: Any, known: set[str], kind: str) -> Iterator[tuple[Path, str]]:
+    if not isinstance(values, list):
+        return
+    for index, value in enumerate(values):
+        if isinstance(value, str) and value not in known:
+            yield (*path, index), f"{_where(path)}: no {kind} {value!r} is defined"
+
+
+def _term_problems(path: Path, group: Any) -> Iterator[tuple[Path, str]]:
+    if not isinstance(group, dict):
+        return
+    for op, children in group.items():
+        if not isinstance(children, list):
+            continue
+        for index, child in enumerate(children):
+            if isinstance(child, dict):
+                yield from _term_problems((*path, op, index), child)
+            elif isinstance(child, str) and not tokens(child.strip().strip('"').rstrip("*")):
+                yield (*path, op, index), f"{_where((*path, op, index))}: term {child!r} has no word to match"
+
+
+def _contact_problems(path: Path, subscriber: dict[str, Any]) -> Iterator[tuple[Path, str]]:
+    email = subscriber.get("email")
+    if isinstance(email, str):
+        import email_validator
+
+        try:
+            email_validator.validate_email(email, check_deliverability=False)
+        except email_validator.EmailNotValidError as exc:
+            # The address itself stays out of the message: it may end up in logs.
+            yield (*path, "email"), f"{_where(path)}.email: invalid email address ({exc})"
+    sms = subscriber.get("sms")
+    if isinstance(sms, str):
+        import phonenumbers
+
+        try:
+            valid = phonenumbers.is_valid_number(phonenumbers.parse(sms, None))
+        except phonenumbers.NumberParseException:
+            valid = False
+        if not valid:
+            yield (*path, "sms"), f"{_where(path)}.sms: not a valid international phone number"
+
+
+# ---------------------------------------------------------------- model
+
+
+def compile_term(text: str) -> Term:
+    """A term as written in a rule → its normalised form."""
+    raw = text.strip()
+    prefix = raw.endswith("*")
+    body = raw.rstrip("*").strip().strip('"')
+    return Term(text=raw, tokens=tuple(tokens(body)), prefix=prefix)
+
+
+def compile_group(spec: dict[str, Any]) -> Group:
+    """A YAML match group → the boolean tree; several keys mean all of them hold."""
+    groups = [
+        Group(op, tuple(compile_group(c) if isinstance(c, dict) else compile_term(c) for c in children))
+        for op, children in spec.items()
+    ]
+    return groups[0] if len(groups) == 1 else Group("all", tuple(groups))
+
+
+def _build(data: dict[str, Any], source: str) -> WatchConfig:
+    settings_spec = data.get("settings", {})
+    defaults = WatchSettings()
+    settings = WatchSettings(
+        arming_max_age=parse_duration(settings_spec["arming_max_age"])
+        if "arming_max_age" in settings_spec
+        else defaults.arming_max_age,
+        story_window=parse_duration(settings_spec["story_window"])
+        if "story_window" in settings_spec
+        else defaults.story_window,
+    )
+    feeds = tuple(
+        FeedSource(
+            id=f["id"],
+            url=f["url"],
+            tags=frozenset(f.get("tags", [])),
+            poll_every=parse_duration(f["poll_every"]) if "poll_every" in f else None,
+            lang=f.get("lang"),
+        )
+        for f in data["feeds"]
+    )
+    rules = tuple(
+        Rule(
+            id=r["id"],
+            title=r["title"],
+            severity=Severity.parse(r.get("severity", "medium")),
+            condition=compile_group(r["match"]),
+            fields=tuple(Field(f) for f in r["fields"]) if "fields" in r else ALL_FIELDS,
+            feeds=frozenset(r.get("feeds", [])),
+            tags=frozenset(r.get("tags", [])),
+            notify=tuple(r.get("notify", [])),
+        )
+        for r in data["rules"]
+    )
+    subscribers = tuple(
+        Subscriber(
+            id=s["id"],
+            protocol="email" if "email" in s else "sms",
+            endpoint=s.get("email") or s["sms"],
+            min_severity=Severity.parse(s.get("min_severity", "low")),
+            rules=tuple(s.get("rules", [])),
+        )
+        for s in data["subscribers"]
+    )
+    return WatchConfig(feeds=feeds, rules=rules, subscribers=subscribers, settings=settings, source=source)

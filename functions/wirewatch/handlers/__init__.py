@@ -1,0 +1,1 @@
+"""Lambda entry points: each wires one event source to the service."""

@@ -1,0 +1,79 @@
+"""Create the stateful resources of ``template.yaml`` (tables, topic) in an emulator.
+
+Properties are read from the template itself so local runs and tests cannot
+drift from what SAM deploys. Issue #6 replaces this with a full CloudFormation
+deployment into moto.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_sns.client import SNSClient
+
+_TABLE_PROPERTIES = (
+    "KeySchema",
+    "AttributeDefinitions",
+    "GlobalSecondaryIndexes",
+    "BillingMode",
+    "StreamSpecification",
+)
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    """SafeLoader that reads CloudFormation short forms (!Ref, !Sub, …) as plain values."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        return {name: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {name: loader.construct_sequence(node, deep=True)}
+    return {name: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
+
+
+_TemplateLoader.add_multi_constructor("!", _intrinsic)
+
+
+def read_template(path: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.load(path.read_text(encoding="utf-8"), Loader=_TemplateLoader)  # noqa: S506
+    return loaded
+
+
+def resources_of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource.get("Properties", {})
+        for name, resource in template.get("Resources", {}).items()
+        if resource.get("Type") == kind
+    }
+
+
+def create_tables(template: dict[str, Any], client: DynamoDBClient, prefix: str) -> dict[str, str]:
+    """Tables named ``<prefix>-<LogicalId>``; returns logical id → table name."""
+    names: dict[str, str] = {}
+    for logical_id, properties in resources_of_type(template, "AWS::DynamoDB::Table").items():
+        name = f"{prefix}-{logical_id}"
+        arguments = {key: properties[key] for key in _TABLE_PROPERTIES if key in properties}
+        client.create_table(TableName=name, **arguments)
+        ttl = properties.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            client.update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True}
+            )
+        names[logical_id] = name
+    return names
+
+
+def create_topics(template: dict[str, Any], client: SNSClient, prefix: str) -> dict[str, str]:
+    """Topics named ``<prefix>-<LogicalId>``; returns logical id → topic ARN."""
+    return {
+        logical_id: client.create_topic(Name=f"{prefix}-{logical_id}")["TopicArn"]
+        for logical_id in resources_of_type(template, "AWS::SNS::Topic")
+    }

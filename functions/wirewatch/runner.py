@@ -1,0 +1,77 @@
+"""Invoke the poll handler outside Lambda, exactly as Lambda would, against any endpoint."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from wirewatch.core.errors import WirewatchError
+from wirewatch.local.stack import environment
+
+
+@dataclass
+class LocalContext:
+    """The parts of Lambda's context object that Powertools reads."""
+
+    function_name: str = "wirewatch-poll-local"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:wirewatch-poll-local"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = "local"
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+def invoke_poll(event: dict[str, Any] | None = None, *, now: datetime | None = None) -> dict[str, Any]:
+    """One cycle through ``poll_feeds.lambda_handler`` with a scheduler-shaped event."""
+    from wirewatch.handlers import poll_feeds
+
+    moment = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+    payload = {"source": "wirewatch.schedule", "scheduled_time": moment, **(event or {})}
+    result: dict[str, Any] = poll_feeds.lambda_handler(payload, LocalContext())
+    return result
+
+
+def stack_outputs(stack: str) -> dict[str, str]:
+    """Outputs of a deployed wirewatch stack.
+
+    Raises:
+        WirewatchError: the stack does not exist or cannot be read with these credentials.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from wirewatch.adapters import aws
+
+    try:
+        stacks = aws.cloudformation_client().describe_stacks(StackName=stack)["Stacks"]
+    except (ClientError, BotoCoreError) as exc:
+        raise WirewatchError(f"cannot read stack {stack!r}: {exc}") from exc
+    return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
+
+
+def run_on_aws(*, stack: str, poll_all: bool) -> int:
+    """One cycle from this machine against the deployed stack's tables and topic."""
+    from pathlib import Path
+
+    from wirewatch.handlers import poll_feeds
+
+    outputs = stack_outputs(stack)
+    config = Path(__file__).resolve().parent.parent / "watch.yaml"
+    env = {
+        "WIREWATCH_CONFIG": str(config),
+        "STATE_TABLE": outputs["StateTableName"],
+        "SEEN_TABLE": outputs["SeenTableName"],
+        "ALERTS_TABLE": outputs["AlertsTableName"],
+        "ALERTS_TOPIC_ARN": outputs["AlertsTopicArn"],
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+    with environment(env):
+        poll_feeds.reset()
+        result = invoke_poll({"poll_all": poll_all})
+    print(result)
+    return 0

@@ -1,0 +1,199 @@
+"""One polling cycle: gather through ports, decide in the core, apply through ports.
+
+Order of writes is what makes alerts safe (nothing lost, nothing doubled):
+
+    fetch → parse → read item keys (batched) → match new items
+      → alert records written PENDING (conditional put per rule+story)
+      → item keys written SEEN
+      → feed validators saved
+      → every PENDING alert: claim → publish → SENT
+
+A crash before the pending write re-processes the items next cycle (they are
+not yet seen); a crash after it leaves a pending alert that the next cycle
+publishes; the conditional put stops a second alert for the same story.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from wirewatch.core.dedupe import alert_key, item_key, story_id_for, story_keys, within_window
+from wirewatch.core.errors import FeedError, PublishError
+from wirewatch.core.feeds import parse_feed
+from wirewatch.core.matching import match_item
+from wirewatch.core.messages import render
+from wirewatch.core.ports import FeedState
+
+if TYPE_CHECKING:
+    from datetime import datetime, timedelta
+
+    from wirewatch.core.model import FeedSource, Item, Match, WatchConfig
+    from wirewatch.core.ports import AlertPublisher, AlertStore, FeedFetcher, SeenStore, StateStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FeedOutcome:
+    feed_id: str
+    status: str  # "updated", "not-modified", "error", "skipped"
+    items: int = 0
+    new_items: int = 0
+    matches: int = 0
+    alerts_created: int = 0
+    armed_silently: int = 0
+    error: str | None = None
+    problems: tuple[str, ...] = ()
+
+
+@dataclass
+class CycleReport:
+    feeds: list[FeedOutcome] = field(default_factory=list)
+    alerts_sent: int = 0
+    publish_errors: int = 0
+    sent_keys: list[str] = field(default_factory=list)
+
+    def total(self, attribute: str) -> int:
+        return sum(int(getattr(outcome, attribute)) for outcome in self.feeds)
+
+    @property
+    def feed_errors(self) -> int:
+        return sum(1 for outcome in self.feeds if outcome.status == "error")
+
+
+@dataclass(frozen=True)
+class Ports:
+    fetcher: FeedFetcher
+    state: StateStore
+    seen: SeenStore
+    alerts: AlertStore
+    publisher: AlertPublisher
+
+
+def is_due(feed: FeedSource, now: datetime, cycle_period: timedelta) -> bool:
+    """Whether this cycle polls ``feed``, with no state: a feed polled every N is due in
+    the one cycle that crosses each multiple of N (so a 304 costs no write)."""
+    if feed.poll_every is None or feed.poll_every <= cycle_period:
+        return True
+    every = feed.poll_every.total_seconds()
+    moment = now.timestamp()
+    return int(moment // every) != int((moment - cycle_period.total_seconds()) // every)
+
+
+class Poller:
+    """Runs polling cycles for one watch configuration over the given ports."""
+
+    def __init__(self, config: WatchConfig, ports: Ports, *, cycle_period: timedelta) -> None:
+        self.config = config
+        self.ports = ports
+        self.cycle_period = cycle_period
+
+    def run_cycle(self, now: datetime, *, poll_all: bool = False) -> CycleReport:
+        report = CycleReport()
+        rule_ids = [rule.id for rule in self.config.rules]
+        new_rules = set(rule_ids) - self.ports.state.armed_rules(rule_ids)
+        feeds = [f for f in self.config.feeds if poll_all or is_due(f, now, self.cycle_period)]
+        states = self.ports.state.load_feeds([f.id for f in feeds])
+        for feed in feeds:
+            state = states.get(feed.id) or FeedState(feed.id)
+            report.feeds.append(self._poll_feed(feed, state, new_rules, now))
+        if new_rules:
+            # Armed only once their first cycle has run, so a crash re-arms them.
+            self.ports.state.arm_rules(new_rules, now)
+        self.publish_pending(report, now)
+        return report
+
+    def _poll_feed(self, feed: FeedSource, state: FeedState, new_rules: set[str], now: datetime) -> FeedOutcome:
+        try:
+            result = self.ports.fetcher.fetch(feed.url, state.validators)
+            if result.not_modified:
+                return FeedOutcome(feed.id, "not-modified")
+            parsed = parse_feed(result.body, feed, content_type=result.content_type, now=now)
+        except FeedError as exc:
+            self.ports.state.save_feed(state.failed(str(exc), now))
+            return FeedOutcome(feed.id, "error", error=str(exc))
+        outcome = FeedOutcome(feed.id, "updated", items=len(parsed.items), problems=parsed.problems)
+        self._process_items(feed, parsed.items, state.armed_at is None, new_rules, now, outcome)
+        updated = replace(
+            state,
+            validators=result.validators,
+            armed_at=state.armed_at or now,
+            last_error=None,
+            consecutive_failures=0,
+        )
+        if updated != state:
+            self.ports.state.save_feed(updated)
+        return outcome
+
+    def _process_items(
+        self,
+        feed: FeedSource,
+        items: tuple[Item, ...],
+        first_poll: bool,
+        new_rules: set[str],
+        now: datetime,
+        outcome: FeedOutcome,
+    ) -> None:
+        by_key = {item_key(item): item for item in items}
+        seen = self.ports.seen.seen_items(list(by_key))
+        fresh = {key: item for key, item in by_key.items() if key not in seen}
+        outcome.new_items = len(fresh)
+        oldest_alertable = now - self.config.settings.arming_max_age
+        for item in fresh.values():
+            matches = match_item(item, feed, self.config.rules)
+            outcome.matches += len(matches)
+            arming = [m for m in matches if first_poll or m.rule.id in new_rules]
+            too_old = item.published is None or item.published < oldest_alertable
+            eligible = [m for m in matches if not (too_old and m in arming)]
+            outcome.armed_silently += len(matches) - len(eligible)
+            if eligible:
+                outcome.alerts_created += self._create_alerts(feed, item, eligible, now)
+        self.ports.seen.mark_items_seen(list(fresh), now)
+
+    def _create_alerts(self, feed: FeedSource, item: Item, matches: list[Match], now: datetime) -> int:
+        story_id = self._resolve_story(item, now)
+        created = 0
+        for match in matches:
+            alert = render(match, feed, alert_key(match.rule.id, story_id))
+            if self.ports.alerts.create_pending(alert, story_id, now):
+                created += 1
+        return created
+
+    def _resolve_story(self, item: Item, now: datetime) -> str:
+        """The id of the story ``item`` belongs to, found by any of its keys, else a new one."""
+        keys = story_keys(item)
+        known = self.ports.seen.find_stories([k.key for k in keys])
+        window = self.config.settings.story_window.total_seconds()
+        story_id: str | None = None
+        for key in keys:
+            record = known.get(key.key)
+            if record is None:
+                continue
+            if key.kind != "title" or within_window(record.first_seen, item.published, now, window):
+                story_id = record.story_id
+                break
+        claimed_by_others = self.ports.seen.claim_story_keys(
+            [k.key for k in keys if k.key not in known], story_id or story_id_for(item), item.published or now, now
+        )
+        if story_id is None and claimed_by_others:
+            # Another worker recorded the same story between our read and our write.
+            story_id = next(iter(claimed_by_others.values())).story_id
+        return story_id or story_id_for(item)
+
+    def publish_pending(self, report: CycleReport, now: datetime) -> None:
+        for pending in self.ports.alerts.pending():
+            alert = pending.alert
+            if not self.ports.alerts.claim_for_publish(alert.key, now):
+                continue
+            try:
+                message_id = self.ports.publisher.publish(alert)
+            except PublishError as exc:
+                self.ports.alerts.release(alert.key, str(exc))
+                report.publish_errors += 1
+                log.warning("publish failed, alert stays pending", extra={"alert": alert.key, "error": str(exc)})
+                continue
+            self.ports.alerts.mark_sent(alert.key, message_id, now)
+            report.alerts_sent += 1
+            report.sent_keys.append(alert.key)

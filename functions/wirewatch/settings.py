@@ -1,0 +1,76 @@
+"""Deployment settings, read once from the environment at the edge; all problems at once."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from wirewatch.core.errors import WirewatchError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+class SettingsError(WirewatchError):
+    """The environment lacks or mangles variables the functions need."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_path: Path
+    state_table: str
+    seen_table: str
+    alerts_table: str
+    topic_arn: str
+    retention: timedelta
+    cycle_period: timedelta
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Raises SettingsError naming every missing or invalid variable."""
+        env = os.environ if env is None else env
+        problems: list[str] = []
+
+        def required(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                problems.append(f"{name} is not set")
+            return value
+
+        def positive_int(name: str, default: int) -> int:
+            raw = env.get(name, str(default)).strip()
+            if not raw.isdigit() or int(raw) < 1:
+                problems.append(f"{name} must be a positive whole number, got {raw!r}")
+                return default
+            return int(raw)
+
+        config = Path(env.get("WIREWATCH_CONFIG", "watch.yaml"))
+        if not config.is_absolute():
+            config = Path(env.get("LAMBDA_TASK_ROOT", ".")) / config
+        settings = cls(
+            config_path=config,
+            state_table=required("STATE_TABLE"),
+            seen_table=required("SEEN_TABLE"),
+            alerts_table=required("ALERTS_TABLE"),
+            topic_arn=required("ALERTS_TOPIC_ARN"),
+            retention=timedelta(days=positive_int("RETENTION_DAYS", 30)),
+            cycle_period=timedelta(minutes=positive_int("CYCLE_MINUTES", 5)),
+        )
+        if problems:
+            raise SettingsError("; ".join(problems))
+        return settings
+
+    def as_env(self) -> dict[str, str]:
+        """The inverse of ``from_env``, for running handlers outside Lambda."""
+        return {
+            "WIREWATCH_CONFIG": str(self.config_path),
+            "STATE_TABLE": self.state_table,
+            "SEEN_TABLE": self.seen_table,
+            "ALERTS_TABLE": self.alerts_table,
+            "ALERTS_TOPIC_ARN": self.topic_arn,
+            "RETENTION_DAYS": str(self.retention.days),
+            "CYCLE_MINUTES": str(int(self.cycle_period.total_seconds() // 60)),
+        }

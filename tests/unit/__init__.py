@@ -1,0 +1,1 @@
+"""Unit tests: pure, fast, no network (sockets are disabled for every test)."""
