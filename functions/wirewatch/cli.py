@@ -68,11 +68,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     from wirewatch.core.matching import match_item
 
     config = _load(args.config)
-    if args.as_feed:
-        feed = config.feed(args.as_feed)
-    else:
-        # An ad-hoc feed belongs to no configured feed or tag: rules are tried unrestricted.
-        feed = FeedSource(id="(test)", url=args.feed)
+    # An ad-hoc feed belongs to no configured feed or tag: rules are tried unrestricted.
+    feed = config.feed(args.as_feed) if args.as_feed else FeedSource(id="(test)", url=args.feed)
     rules = (
         config.rules if args.as_feed else tuple(replace(r, feeds=frozenset(), tags=frozenset()) for r in config.rules)
     )

@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from wirewatch.core.arming import alertable
 from wirewatch.core.dedupe import alert_key, item_key, story_id_for, story_keys, within_window
 from wirewatch.core.errors import FeedError, PublishError
 from wirewatch.core.feeds import parse_feed
@@ -115,7 +116,9 @@ class Poller:
             self.ports.state.save_feed(state.failed(str(exc), now))
             return FeedOutcome(feed.id, "error", error=str(exc))
         outcome = FeedOutcome(feed.id, "updated", items=len(parsed.items), problems=parsed.problems)
-        self._process_items(feed, parsed.items, state.armed_at is None, new_rules, now, outcome)
+        # On a feed's first poll every rule is arming for it.
+        arming = frozenset(r.id for r in self.config.rules) if state.armed_at is None else frozenset(new_rules)
+        self._process_items(feed, parsed.items, outcome, arming=arming, now=now)
         updated = replace(
             state,
             validators=result.validators,
@@ -128,25 +131,17 @@ class Poller:
         return outcome
 
     def _process_items(
-        self,
-        feed: FeedSource,
-        items: tuple[Item, ...],
-        first_poll: bool,
-        new_rules: set[str],
-        now: datetime,
-        outcome: FeedOutcome,
+        self, feed: FeedSource, items: tuple[Item, ...], outcome: FeedOutcome, *, arming: frozenset[str], now: datetime
     ) -> None:
         by_key = {item_key(item): item for item in items}
         seen = self.ports.seen.seen_items(list(by_key))
         fresh = {key: item for key, item in by_key.items() if key not in seen}
         outcome.new_items = len(fresh)
-        oldest_alertable = now - self.config.settings.arming_max_age
+        max_age = self.config.settings.arming_max_age
         for item in fresh.values():
             matches = match_item(item, feed, self.config.rules)
             outcome.matches += len(matches)
-            arming = [m for m in matches if first_poll or m.rule.id in new_rules]
-            too_old = item.published is None or item.published < oldest_alertable
-            eligible = [m for m in matches if not (too_old and m in arming)]
+            eligible = alertable(matches, item, arming_rules=arming, max_age=max_age, now=now)
             outcome.armed_silently += len(matches) - len(eligible)
             if eligible:
                 outcome.alerts_created += self._create_alerts(feed, item, eligible, now)

@@ -95,7 +95,12 @@ def test_hyphens_split_words(text: str, expected: list[str]) -> None:
 
 def test_punctuation_and_spacing_are_not_words() -> None:
     assert tokens("« Monde », dit-il : “Crimée” — (Kerch)… 2e!") == [
-        "monde", "dit", "il", "crimee", "kerch", "2e",
+        "monde",
+        "dit",
+        "il",
+        "crimee",
+        "kerch",
+        "2e",
     ]
     assert tokens("_ - ** ... «\u00a0»") == []
 

@@ -170,7 +170,7 @@ class DynamoDBSeenStore(_Table):
     def claim_story_keys(
         self, keys: Sequence[str], story_id: str, story_time: datetime, now: datetime
     ) -> dict[str, StoryRecord]:
-        taken: dict[str, StoryRecord] = {}
+        lost: list[str] = []
         for key in keys:
             try:
                 # First writer wins: two workers seeing the same wire story in two feeds
@@ -184,17 +184,14 @@ class DynamoDBSeenStore(_Table):
                         "expires_at": self._expiry(now),
                     },
                     ConditionExpression="attribute_not_exists(pk)",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except ClientError as exc:
                 if not _is_conditional_failure(exc):
                     raise _store_error("PutItem", exc) from exc
-                old = exc.response.get("Item")  # type: ignore[typeddict-item]
-                if old and "story_id" in old:
-                    taken[key] = _story(old)
+                lost.append(key)
             except BotoCoreError as exc:
                 raise _store_error("PutItem", exc) from exc
-        return taken
+        return self.find_stories(lost) if lost else {}
 
 
 def _story(item: dict[str, Any]) -> StoryRecord:

@@ -147,8 +147,9 @@ def _schema_problems(data: Any) -> Iterator[tuple[Path, str]]:
 def _describe(error: jsonschema.ValidationError) -> Iterator[tuple[Path, str]]:
     path: Path = tuple(error.absolute_path)
     where = _where(path)
+    rule: dict[str, Any] = dict(error.schema) if isinstance(error.schema, dict) else {}
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = sorted(error.schema.get("properties", {}))
+        allowed = sorted(rule.get("properties", {}))
         for key in sorted(set(error.instance) - set(allowed)):
             yield (*path, key), f"unknown key {key!r} in {where} (allowed: {', '.join(allowed)})"
     elif error.validator == "anyOf" and path and path[-2:-1] in {("all",), ("any",), ("none",)}:
@@ -156,10 +157,10 @@ def _describe(error: jsonschema.ValidationError) -> Iterator[tuple[Path, str]]:
     elif error.validator == "oneOf" and isinstance(error.instance, dict):
         yield path, f"{where}: a subscriber needs exactly one of 'email' or 'sms'"
     elif error.validator == "enum":
-        choices = ", ".join(map(str, error.validator_value))
+        choices = ", ".join(map(str, rule.get("enum", [])))
         yield path, f"{where}: {error.instance!r} is not one of {choices}"
     elif error.validator == "pattern":
-        hint = error.schema.get("description", f"must match {error.validator_value}")
+        hint = rule.get("description", f"must match {error.validator_value}")
         yield path, f"{where}: {error.instance!r} is not valid here ({hint})"
     elif error.validator == "type":
         yield path, f"{where}: expected {error.validator_value}, got {type(error.instance).__name__} {error.instance!r}"

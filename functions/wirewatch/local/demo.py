@@ -19,10 +19,10 @@ def run_demo(template: Path, config: Path, samples: Path, *, cycles: int) -> int
     with local_stack(template, config, samples) as stack, environment({"POWERTOOLS_LOG_LEVEL": "WARNING"}):
         from wirewatch.handlers import poll_feeds
         from wirewatch.runner import invoke_poll
+
         print(f"moto server on {stack.endpoint}; tables and topic created from {template.name}")
-        print(
-            f"{len(stack.feed_urls)} feeds served from {samples} on {next(iter(stack.feed_urls.values())).rsplit('/', 1)[0]}"
-        )
+        server = next(iter(stack.feed_urls.values())).rsplit("/", 1)[0]
+        print(f"{len(stack.feed_urls)} feeds served from {samples} on {server}")
         print(f"subscribers: {', '.join(f'{i.subscriber.id} ({i.subscriber.protocol})' for i in stack.inboxes)}")
         poll_feeds.reset()
         total = 0
@@ -31,9 +31,9 @@ def run_demo(template: Path, config: Path, samples: Path, *, cycles: int) -> int
             deliveries = drain(stack.inboxes)
             total += len(deliveries)
             print(
-                f"\n{_RULE}\ncycle {cycle}: {result['feeds']} feeds polled, {result['feed_errors']} skipped with an error, "
-                f"{result['new_items']} new items, {result['alerts_sent']} alerts published, "
-                f"{len(deliveries)} deliveries\n{_RULE}"
+                f"\n{_RULE}\ncycle {cycle}: {result['feeds']} feeds polled, "
+                f"{result['feed_errors']} skipped with an error, {result['new_items']} new items, "
+                f"{result['alerts_sent']} alerts published, {len(deliveries)} deliveries\n{_RULE}"
             )
             for delivery in deliveries:
                 print(_render(delivery))

@@ -1,0 +1,26 @@
+"""Safe arming: a new feed or a new rule must not flood anyone with old news."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+    from datetime import datetime, timedelta
+
+    from wirewatch.core.model import Item, Match
+
+
+def alertable(
+    matches: Sequence[Match], item: Item, *, arming_rules: Collection[str], max_age: timedelta, now: datetime
+) -> list[Match]:
+    """The matches that may alert.
+
+    A match of a rule that is arming (its first cycle, or its feed's first poll)
+    alerts only if the item is younger than ``max_age``; an undated item is
+    treated as old, since nothing says it is news.
+    """
+    too_old = item.published is None or item.published < now - max_age
+    if not too_old:
+        return list(matches)
+    return [match for match in matches if match.rule.id not in arming_rules]

@@ -1,0 +1,35 @@
+"""The README's main command, run as a user runs it: moto server, template resources,
+bundled feeds, two cycles through the real handler, alerts read back from SQS inboxes."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_local_run_prints_both_seed_alerts_once_then_nothing_new() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    completed = subprocess.run(
+        [sys.executable, "-m", "wirewatch.cli", "run", "--local"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    out = completed.stdout
+    assert completed.returncode == 0, completed.stderr
+    cycle_one, cycle_two = out.split("cycle 2:", 1)
+
+    subjects = re.findall(r"\[email to security-desk\] Subject: (.*)", cycle_one)
+    assert len(subjects) == 2
+    assert any(s.startswith("[CRITICAL] Strike or attack on Crimea") for s in subjects)
+    assert any(s.startswith("[HIGH] US and Russian defence ministers in contact") for s in subjects)
+    assert cycle_one.count("[SMS to duty-phone]") == 1
+    assert "0 alerts published, 0 deliveries" in cycle_two
+    assert "[email to" not in cycle_two

@@ -1,0 +1,152 @@
+"""Integration fixtures: moto in-process with the template's resources, a real feed server,
+and SQS inboxes subscribed to the topic the way subscribers are."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+import yaml
+from moto import mock_aws
+
+from wirewatch.adapters.sns import SNSSubscriptionManager
+from wirewatch.core.subscriptions import Desired, filter_policy
+from wirewatch.core.watchfile import load_watch
+from wirewatch.handlers import poll_feeds
+from wirewatch.local.stack import EMULATOR_ENV
+from wirewatch.local.template import create_tables, create_topics, read_template
+from wirewatch.settings import Settings
+
+from .feed_server import FeedServer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+ROOT = Path(__file__).resolve().parents[2]
+FEEDS = ROOT / "examples" / "feeds"
+EXAMPLE = ROOT / "examples" / "watch.yaml"
+
+
+@dataclass
+class AwsCalls:
+    """Every AWS API call the code under test makes, counted via botocore's event hooks."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def hook(self, event_name: str, **_: Any) -> None:
+        # event_name is "before-call.<service>.<Operation>"
+        _, service, operation = event_name.split(".", 2)
+        self.counts[f"{service}.{operation}"] += 1
+
+    def writes(self) -> int:
+        return sum(
+            n
+            for name, n in self.counts.items()
+            if name.startswith("dynamodb.")
+            and name.split(".")[1] in {"PutItem", "UpdateItem", "BatchWriteItem", "DeleteItem"}
+        )
+
+    def reset(self) -> None:
+        self.counts.clear()
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    server: FeedServer
+    config_path: Path
+    inboxes: dict[str, str]
+    calls: AwsCalls
+
+    def write_config(self, feeds: dict[str, str], *, base: Path = EXAMPLE, **overrides: Any) -> None:
+        """The example watch file with its feeds replaced by ``feeds`` (id → server path)."""
+        data = yaml.safe_load(base.read_text(encoding="utf-8"))
+        data["feeds"] = [
+            {"id": feed_id, "url": self.server.url(path), "tags": ["wire", "fr"]} for feed_id, path in feeds.items()
+        ]
+        data.update(overrides)
+        self.config_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        self.subscribe()
+        poll_feeds.reset()
+
+    def subscribe(self) -> None:
+        config = load_watch(self.config_path.read_text(encoding="utf-8"), str(self.config_path))
+        sqs = boto3.client("sqs")
+        extra = []
+        for subscriber in config.subscribers:
+            url = sqs.create_queue(QueueName=f"inbox-{subscriber.id}")["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            self.inboxes[subscriber.id] = url
+            extra.append(Desired(subscriber.id, "sqs", arn, filter_policy(config, subscriber)))
+        SNSSubscriptionManager(boto3.client("sns"), self.settings.topic_arn).sync(config, extra=extra)
+
+    def received(self, subscriber: str) -> list[dict[str, Any]]:
+        """Alerts delivered to ``subscriber``'s inbox since the last call."""
+        sqs = boto3.client("sqs")
+        alerts = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=self.inboxes[subscriber], MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not messages:
+                return alerts
+            for message in messages:
+                envelope = json.loads(message["Body"])
+                alerts.append({**json.loads(envelope["Message"]), "attributes": envelope.get("MessageAttributes", {})})
+                sqs.delete_message(QueueUrl=self.inboxes[subscriber], ReceiptHandle=message["ReceiptHandle"])
+
+    @contextmanager
+    def fault(self, operation: str, handler: Callable[..., Any]) -> Iterator[None]:
+        """Run ``handler`` before every call of ``operation`` (e.g. "sns.Publish") in the block.
+
+        Clients copy the session's hooks when they are built, so the cached poller is
+        dropped on the way in and out, as a fresh Lambda container would have it.
+        """
+        session = boto3.DEFAULT_SESSION
+        assert session is not None
+        session.events.register(f"before-call.{operation}", handler, unique_id="fault")
+        poll_feeds.reset()
+        try:
+            yield
+        finally:
+            session.events.unregister(f"before-call.{operation}", unique_id="fault")
+            poll_feeds.reset()
+
+    def alert_records(self) -> list[dict[str, Any]]:
+        return boto3.client("dynamodb").scan(TableName=self.settings.alerts_table)["Items"]
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    for name, value in EMULATOR_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws(), FeedServer() as server:
+        template = read_template(ROOT / "template.yaml")
+        tables = create_tables(template, boto3.client("dynamodb"), "test")
+        topics = create_topics(template, boto3.client("sns"), "test")
+        settings = Settings(
+            config_path=tmp_path / "watch.yaml",
+            state_table=tables["StateTable"],
+            seen_table=tables["SeenTable"],
+            alerts_table=tables["AlertsTable"],
+            topic_arn=topics["AlertsTopic"],
+            retention=timedelta(days=30),
+            cycle_period=timedelta(minutes=5),
+        )
+        for name, value in settings.as_env().items():
+            monkeypatch.setenv(name, value)
+        calls = AwsCalls()
+        # A fresh default session per test, so the hook sees exactly this test's calls.
+        boto3.setup_default_session()
+        boto3.DEFAULT_SESSION.events.register("before-call.*.*", calls.hook)
+        poll_feeds.reset()
+        yield Pipeline(settings, server, settings.config_path, {}, calls)
+        poll_feeds.reset()

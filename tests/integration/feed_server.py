@@ -1,0 +1,279 @@
+"""A real local HTTP server for feed tests: routes, cache validators, delays, drips, redirects.
+
+Usage::
+
+    with FeedServer() as server:
+        url = server.route("/feed.xml", body=b"<rss/>", etag='"v1"')
+        ...
+        assert server.hits["/feed.xml"] == 1
+        assert server.last_request("/feed.xml").headers["if-none-match"] == '"v1"'
+"""
+
+from __future__ import annotations
+
+import gzip as gzip_codec
+import itertools
+import socket
+import threading
+from collections import Counter
+from contextlib import suppress
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, cast
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+RSS_TYPE = "application/rss+xml; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Route:
+    """How the server answers one path; ``body`` is already gzipped when ``gzip`` is set."""
+
+    body: bytes
+    status: int
+    etag: str | None
+    last_modified: str | None
+    content_type: str | None
+    delay: float
+    drip: float | None
+    gzip: bool
+    redirect_to: str | None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    """A request the server received; header names are lower-cased."""
+
+    path: str
+    headers: dict[str, str]
+
+
+class FeedServer:
+    """HTTP/1.1 server on 127.0.0.1 (free port) in a daemon thread; a context manager.
+
+    Unknown paths get 404. A route with validators answers a matching
+    If-None-Match / If-Modified-Since with 304. Request logging is silenced.
+    """
+
+    def __init__(self) -> None:
+        self.hits: Counter[str] = Counter()
+        self.requests: list[SeenRequest] = []
+        self._routes: dict[str, Route] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._connections: set[socket.socket] = set()
+        self._handler_threads: list[threading.Thread] = []
+        self._httpd = _Server(self)
+        # A short poll interval keeps shutdown, and so every test's teardown, quick.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="feed-server", daemon=True
+        )
+
+    def __enter__(self) -> FeedServer:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop serving and end every open connection, dripping ones included."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._httpd.shutdown()
+            self._thread.join()
+        with self._lock:
+            connections = list(self._connections)
+            threads = list(self._handler_threads)
+        # Shutting the sockets down wakes handlers blocked on idle keep-alive reads.
+        for conn in connections:
+            with suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        for thread in threads:
+            thread.join(timeout=5)
+        self._httpd.server_close()
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    def url(self, path: str) -> str:
+        """Absolute URL of ``path`` on this server."""
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def route(
+        self,
+        path: str,
+        body: bytes = b"",
+        *,
+        status: int = 200,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        content_type: str | None = RSS_TYPE,
+        delay: float = 0.0,
+        drip: float | None = None,
+        gzip: bool = False,
+        redirect_to: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> str:
+        """Serve ``path``; returns its URL. Replaces an earlier route for the same path.
+
+        ``delay`` waits before the status line (for read timeouts). ``drip`` sends
+        the body one byte per ``drip`` seconds, then whitespace until the client or
+        the server goes away. ``redirect_to`` (absolute, or a path on this server)
+        answers with ``status`` if it is a 3xx, else 302. ``gzip`` compresses the
+        body and labels it Content-Encoding: gzip. ``headers`` are added to a full
+        (not 304, redirect or drip) response and win over the ones set from arguments.
+        """
+        if drip is not None and gzip:
+            raise ValueError("drip sends raw bytes; it cannot be combined with gzip")
+        encoded = gzip_codec.compress(body, compresslevel=6) if gzip else body
+        extra = tuple((headers or {}).items())
+        route = Route(encoded, status, etag, last_modified, content_type, delay, drip, gzip, redirect_to, extra)
+        with self._lock:
+            self._routes[path] = route
+        return self.url(path)
+
+    def last_request(self, path: str) -> SeenRequest:
+        """The most recent request for ``path``; raises LookupError if there was none."""
+        with self._lock:
+            for seen in reversed(self.requests):
+                if seen.path == path:
+                    return seen
+        raise LookupError(f"no request for {path}")
+
+    def _received(self, path: str, headers: dict[str, str]) -> Route | None:
+        with self._lock:
+            self.hits[path] += 1
+            self.requests.append(SeenRequest(path, headers))
+            return self._routes.get(path)
+
+    def _opened(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._connections.add(conn)
+            self._handler_threads.append(threading.current_thread())
+
+    def _closed(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._connections.discard(conn)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, feeds: FeedServer) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.feeds = feeds
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Idle keep-alive connections give up on their own if a client never closes them.
+    timeout = 10
+
+    @property
+    def feeds(self) -> FeedServer:
+        return cast("_Server", self.server).feeds
+
+    def setup(self) -> None:
+        super().setup()
+        self.feeds._opened(self.connection)
+
+    def finish(self) -> None:
+        self.feeds._closed(self.connection)
+        super().finish()
+
+    def handle(self) -> None:
+        # Clients hanging up mid-response (the point of drip and size tests) is expected.
+        with suppress(OSError):
+            super().handle()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        route = self.feeds._received(path, headers)
+        if route is None:
+            self._reply(404, b"not found", {"Content-Type": "text/plain"})
+            return
+        if route.delay and self.feeds._stopping.wait(route.delay):
+            self.close_connection = True
+            return
+        if route.redirect_to is not None:
+            status = route.status if 300 <= route.status < 400 else 302
+            self._reply(status, b"", {"Location": route.redirect_to})
+        elif route.status == 200 and _not_modified(route, headers):
+            self._reply(304, b"", _validator_headers(route), body_allowed=False)
+        elif route.drip is not None:
+            self._drip(route, route.drip)
+        else:
+            extra = _validator_headers(route)
+            if route.content_type:
+                extra["Content-Type"] = route.content_type
+            if route.gzip:
+                extra["Content-Encoding"] = "gzip"
+            extra.update(route.headers)
+            self._reply(route.status, route.body, extra)
+
+    def _reply(self, status: int, body: bytes, headers: dict[str, str], *, body_allowed: bool = True) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if body_allowed:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body_allowed:
+            self.wfile.write(body)
+
+    def _drip(self, route: Route, interval: float) -> None:
+        # No Content-Length: the body ends when the connection does, which is never on its own.
+        self.close_connection = True
+        self.send_response(route.status)
+        if route.content_type:
+            self.send_header("Content-Type", route.content_type)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.flush()
+        for byte in itertools.chain(route.body, itertools.repeat(ord(" "))):
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            if self.feeds._stopping.wait(interval):
+                return
+
+
+def _validator_headers(route: Route) -> dict[str, str]:
+    headers = {}
+    if route.etag:
+        headers["ETag"] = route.etag
+    if route.last_modified:
+        headers["Last-Modified"] = route.last_modified
+    return headers
+
+
+def _not_modified(route: Route, headers: dict[str, str]) -> bool:
+    # If-None-Match wins over If-Modified-Since when both are sent (RFC 9110 13.2.2).
+    if_none_match = headers.get("if-none-match")
+    if if_none_match is not None:
+        if route.etag is None:
+            return False
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return "*" in tags or route.etag.removeprefix("W/") in tags
+    since = headers.get("if-modified-since")
+    if since is None or route.last_modified is None:
+        return False
+    try:
+        return parsedate_to_datetime(route.last_modified) <= parsedate_to_datetime(since)
+    except (TypeError, ValueError):
+        return since == route.last_modified

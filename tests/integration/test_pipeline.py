@@ -1,0 +1,194 @@
+"""The polling pipeline on moto with a real feed server, driven through the Lambda handler."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import boto3
+import pytest
+
+from wirewatch import service
+from wirewatch.runner import invoke_poll
+
+from .conftest import FEEDS
+
+if TYPE_CHECKING:
+    from .conftest import Pipeline
+
+NOW = datetime(2024, 6, 26, 6, 0, tzinfo=UTC)
+SEED = (FEEDS / "boursorama-reuters.xml").read_bytes()
+SEED_MIRROR = (FEEDS / "zonebourse-reuters.xml").read_bytes()
+SEED_RULES = {"defense-minister-contact", "crimea-strike"}
+
+
+def _serve_seed(pipeline: Pipeline, path: str = "/boursorama.xml", body: bytes = SEED) -> None:
+    pipeline.server.route(path, body, etag='"seed-v1"', last_modified="Wed, 26 Jun 2024 00:00:00 GMT")
+
+
+def test_seed_article_fires_both_rules_exactly_once_across_two_cycles(pipeline: Pipeline) -> None:
+    _serve_seed(pipeline)
+    pipeline.write_config({"boursorama-reuters": "/boursorama.xml"})
+
+    first = invoke_poll(now=NOW)
+    desk = pipeline.received("security-desk")
+    second = invoke_poll(now=NOW.replace(minute=5))
+
+    assert first["alerts_sent"] == 2
+    assert sorted(alert["rule"] for alert in desk) == sorted(SEED_RULES)
+    assert all("Premier entretien" in alert["title"] for alert in desk)
+    assert second["alerts_sent"] == 0
+    assert pipeline.received("security-desk") == []
+
+
+def test_same_wire_story_in_two_feeds_alerts_once(pipeline: Pipeline) -> None:
+    _serve_seed(pipeline)
+    pipeline.server.route("/zonebourse.xml", SEED_MIRROR, etag='"mirror-v1"')
+    pipeline.write_config({"boursorama-reuters": "/boursorama.xml", "zonebourse-reuters": "/zonebourse.xml"})
+
+    result = invoke_poll(now=NOW)
+
+    desk = pipeline.received("security-desk")
+    assert result["alerts_sent"] == 2
+    assert sorted(alert["rule"] for alert in desk) == sorted(SEED_RULES)
+    assert len({alert["link"] for alert in desk}) == 1
+
+
+def test_mirror_published_in_a_later_cycle_is_still_the_same_story(pipeline: Pipeline) -> None:
+    _serve_seed(pipeline)
+    pipeline.write_config({"boursorama-reuters": "/boursorama.xml", "zonebourse-reuters": "/zonebourse.xml"})
+    invoke_poll(now=NOW)  # the mirror answers 404 at first: recorded, skipped
+    assert len(pipeline.received("security-desk")) == 2
+
+    pipeline.server.route("/zonebourse.xml", SEED_MIRROR)
+    later = invoke_poll(now=NOW.replace(minute=10))
+
+    assert later["feed_errors"] == 0
+    assert later["alerts_sent"] == 0
+    assert pipeline.received("security-desk") == []
+
+
+def test_not_modified_feed_costs_no_parse_and_no_dynamodb_write(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _serve_seed(pipeline)
+    pipeline.write_config({"boursorama-reuters": "/boursorama.xml"})
+    invoke_poll(now=NOW)
+    parses = []
+    real_parse = service.parse_feed
+    monkeypatch.setattr(service, "parse_feed", lambda *a, **k: parses.append(1) or real_parse(*a, **k))
+    pipeline.calls.reset()
+
+    result = invoke_poll(now=NOW.replace(minute=5))
+
+    assert pipeline.server.last_request("/boursorama.xml").headers["if-none-match"] == '"seed-v1"'
+    assert parses == []
+    assert pipeline.calls.writes() == 0
+    assert result["new_items"] == 0
+
+
+def test_unchanged_items_cost_one_batched_read_and_no_write(pipeline: Pipeline) -> None:
+    # A server without validators: the body comes back whole, every item already seen.
+    pipeline.server.route("/boursorama.xml", SEED)
+    pipeline.write_config({"boursorama-reuters": "/boursorama.xml"})
+    invoke_poll(now=NOW)
+    pipeline.calls.reset()
+
+    result = invoke_poll(now=NOW.replace(minute=5))
+
+    assert result["new_items"] == 0
+    assert pipeline.calls.writes() == 0
+    # Item keys: one batch; feed state and rule arming: one batch each, whatever the item count.
+    assert pipeline.calls.counts["dynamodb.BatchGetItem"] == 3
+
+
+class Crash(Exception):
+    """Stands for the Lambda runtime dying mid-cycle."""
+
+
+def test_crash_between_pending_write_and_publish_is_delivered_once_next_cycle(pipeline: Pipeline) -> None:
+    _serve_seed(pipeline)
+    pipeline.write_config({"boursorama-reuters": "/boursorama.xml"})
+
+    def die(**_: object) -> None:
+        raise Crash
+
+    with pipeline.fault("sns.Publish", die), pytest.raises(Crash):
+        invoke_poll(now=NOW)
+    assert pipeline.received("security-desk") == []
+    statuses = sorted(record["status"]["S"] for record in pipeline.alert_records())
+    # One alert was claimed when the runtime died; the other never got that far.
+    assert statuses == ["PENDING", "PUBLISHING"]
+
+    # The pending alert goes out at once; the one claimed when the runtime died waits
+    # for its lease to run out, so a slow but alive worker is never doubled.
+    early = invoke_poll(now=NOW.replace(minute=1))
+    recovered = invoke_poll(now=NOW.replace(minute=10))
+    again = invoke_poll(now=NOW.replace(minute=15))
+
+    assert early["alerts_sent"] == 1
+    assert recovered["alerts_sent"] == 1
+    assert sorted(alert["rule"] for alert in pipeline.received("security-desk")) == sorted(SEED_RULES)
+    assert again["alerts_sent"] == 0
+    assert {record["status"]["S"] for record in pipeline.alert_records()} == {"SENT"}
+
+
+def test_publish_failure_leaves_alert_pending_then_sends_it(pipeline: Pipeline) -> None:
+    from botocore.exceptions import ClientError
+
+    _serve_seed(pipeline)
+    pipeline.write_config({"boursorama-reuters": "/boursorama.xml"})
+
+    def refuse(**_: object) -> None:
+        raise ClientError({"Error": {"Code": "InternalError", "Message": "SNS is down"}}, "Publish")
+
+    with pipeline.fault("sns.Publish", refuse):
+        failed = invoke_poll(now=NOW)
+
+    assert failed["publish_errors"] == 2
+    assert {record["status"]["S"] for record in pipeline.alert_records()} == {"PENDING"}
+
+    retried = invoke_poll(now=NOW.replace(minute=5))
+    assert retried["alerts_sent"] == 2
+    assert len(pipeline.received("security-desk")) == 2
+
+
+def test_subscriber_filter_policy_receives_only_its_rule(pipeline: Pipeline) -> None:
+    _serve_seed(pipeline)
+    pipeline.write_config({"boursorama-reuters": "/boursorama.xml"})
+
+    invoke_poll(now=NOW)
+
+    # duty-phone: only crimea-strike, and only critical; duty-officer: high and above.
+    phone = pipeline.received("duty-phone")
+    officer = pipeline.received("duty-officer")
+    assert [alert["rule"] for alert in phone] == ["crimea-strike"]
+    assert len(phone[0]["sms"]) <= 160 and phone[0]["link"] in phone[0]["sms"]
+    assert [alert["rule"] for alert in officer] == ["defense-minister-contact"]
+
+
+def test_broken_feed_is_recorded_and_others_still_alert(pipeline: Pipeline) -> None:
+    _serve_seed(pipeline)
+    pipeline.server.route("/broken.xml", b"<html><body>502 Bad Gateway</body></html>", content_type="text/html")
+    pipeline.write_config({"broken": "/broken.xml", "boursorama-reuters": "/boursorama.xml"})
+
+    result = invoke_poll(now=NOW)
+
+    assert result["feed_errors"] == 1
+    assert result["alerts_sent"] == 2
+    state = boto3.client("dynamodb").get_item(TableName=pipeline.settings.state_table, Key={"pk": {"S": "feed#broken"}})
+    assert "not-a-feed" in state["Item"]["last_error"]["S"]
+
+
+def test_first_poll_records_old_items_without_alerting(pipeline: Pipeline) -> None:
+    _serve_seed(pipeline)
+    pipeline.write_config({"boursorama-reuters": "/boursorama.xml"}, settings={"arming_max_age": "24h"})
+
+    # Two days after the wire: too old to alert on a feed seen for the first time.
+    first = invoke_poll(now=datetime(2024, 6, 28, tzinfo=UTC))
+    second = invoke_poll(now=datetime(2024, 6, 28, 0, 5, tzinfo=UTC))
+
+    assert first["alerts_created"] == 0
+    assert first["new_items"] == 2
+    assert second["alerts_sent"] == 0
+    assert pipeline.received("security-desk") == []
