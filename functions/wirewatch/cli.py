@@ -132,7 +132,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_demo(_repo_file("template.yaml"), config, samples, cycles=args.cycles)
     from wirewatch.runner import run_on_aws
 
-    return run_on_aws(stack=args.stack, poll_all=args.all_feeds)
+    config = Path(args.config) if args.config else _repo_file("functions/watch.yaml")
+    return run_on_aws(stack=args.stack, poll_all=args.all_feeds, config=config)
 
 
 def cmd_subscribe(args: argparse.Namespace) -> int:
@@ -175,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--local", action="store_true", help="embedded moto emulator with the bundled feeds")
     where.add_argument("--once", action="store_true", help="one cycle against the AWS account in the environment")
     run.add_argument("--cycles", type=int, default=2, help="cycles to run locally (default 2)")
-    run.add_argument("--config", help="watch file for --local (default examples/watch.yaml)")
+    run.add_argument("--config", help="watch file (default examples/watch.yaml, the deployed one)")
     run.add_argument("--samples", help="folder of <feed-id>.* captures for --local (default examples/feeds)")
     run.add_argument("--stack", default="wirewatch", help="deployed stack for --once (default wirewatch)")
     run.add_argument("--all-feeds", action="store_true", help="poll every feed, due or not")

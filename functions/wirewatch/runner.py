@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wirewatch.core.errors import WirewatchError
 from wirewatch.local.stack import environment
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @dataclass
@@ -54,14 +58,11 @@ def stack_outputs(stack: str) -> dict[str, str]:
     return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
 
 
-def run_on_aws(*, stack: str, poll_all: bool) -> int:
+def run_on_aws(*, stack: str, poll_all: bool, config: Path) -> int:
     """One cycle from this machine against the deployed stack's tables and topic."""
-    from pathlib import Path
-
     from wirewatch.handlers import poll_feeds
 
     outputs = stack_outputs(stack)
-    config = Path(__file__).resolve().parent.parent / "watch.yaml"
     env = {
         "WIREWATCH_CONFIG": str(config),
         "STATE_TABLE": outputs["StateTableName"],
@@ -73,5 +74,5 @@ def run_on_aws(*, stack: str, poll_all: bool) -> int:
     with environment(env):
         poll_feeds.reset()
         result = invoke_poll({"poll_all": poll_all})
-    print(result)
+    print(json.dumps(result, indent=2))
     return 0

@@ -1,0 +1,142 @@
+"""`wirewatch run --once` and `wirewatch subscribe` against a deployed stack (moto CloudFormation)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+import yaml
+
+from wirewatch.cli import main
+from wirewatch.local.template import read_template
+
+from .conftest import EXAMPLE, FEEDS, ROOT
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .conftest import Pipeline
+
+STATEFUL = {"AWS::DynamoDB::Table", "AWS::SNS::Topic"}
+
+
+def _deploy_stateful_part(name: str) -> dict[str, str]:
+    """The template's tables and topic as a CloudFormation stack, with the template's outputs.
+
+    The functions and schedule need the SAM transform and a Lambda runtime, which the
+    CLI does not use; issue #6 deploys the whole template.
+    """
+    template = read_template(ROOT / "template.yaml")
+    resources = {k: v for k, v in template["Resources"].items() if v["Type"] in STATEFUL}
+    outputs = {
+        key: output
+        for key, output in template["Outputs"].items()
+        if json.dumps(output["Value"]).split('"')[3] in resources
+    }
+    body = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources, "Outputs": outputs}
+    cloudformation = boto3.client("cloudformation")
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(body))
+    stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+
+
+def _config(tmp_path: Path, pipeline: Pipeline, **changes: Any) -> Path:
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    data["feeds"] = [{"id": "boursorama-reuters", "url": pipeline.server.url("/seed.xml")}]
+    data.update(changes)
+    path = tmp_path / "deployed-watch.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_run_once_polls_with_the_stack_resources(pipeline: Pipeline, tmp_path: Path) -> None:
+    outputs = _deploy_stateful_part("wirewatch")
+    pipeline.server.route("/seed.xml", (FEEDS / "boursorama-reuters.xml").read_bytes())
+    config = _config(tmp_path, pipeline, settings={"arming_max_age": "3650d"})
+
+    code = main(["run", "--once", "--stack", "wirewatch", "--config", str(config)])
+
+    assert code == 0
+    alerts = boto3.client("dynamodb").scan(TableName=outputs["AlertsTableName"])["Items"]
+    assert sorted(a["rule_id"]["S"] for a in alerts) == ["crimea-strike", "defense-minister-contact"]
+    assert {a["status"]["S"] for a in alerts} == {"SENT"}
+
+
+def test_run_once_on_a_missing_stack_is_a_clear_error(pipeline: Pipeline, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "--once", "--stack", "no-such-stack"])
+
+    assert code == 1
+    assert "cannot read stack 'no-such-stack'" in capsys.readouterr().err
+
+
+def _subscriptions(topic_arn: str) -> dict[str, dict[str, Any]]:
+    sns = boto3.client("sns")
+    found = {}
+    for sub in sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]:
+        if sub["Protocol"] in {"email", "sms"}:
+            attributes = sns.get_subscription_attributes(SubscriptionArn=sub["SubscriptionArn"])["Attributes"]
+            found[sub["Endpoint"]] = json.loads(attributes["FilterPolicy"])
+    return found
+
+
+def test_subscribe_creates_updates_and_removes_without_printing_endpoints(
+    pipeline: Pipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs = _deploy_stateful_part("wirewatch")
+    topic = outputs["AlertsTopicArn"]
+
+    assert main(["subscribe", str(_config(tmp_path, pipeline)), "--stack", "wirewatch"]) == 0
+    created = _subscriptions(topic)
+    assert created == {
+        "security-desk@example.org": {
+            "rule": ["crimea-strike", "defense-minister-contact"],
+            "severity": ["low", "medium", "high", "critical"],
+        },
+        "duty.officer@example.org": {"rule": ["defense-minister-contact"], "severity": ["high", "critical"]},
+        "+33612345678": {"rule": ["crimea-strike"], "severity": ["critical"]},
+    }
+
+    # The duty officer now also wants Crimea; the phone is dropped from the file.
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    data["subscribers"] = [s for s in data["subscribers"] if "sms" not in s]
+    data["subscribers"][1]["rules"] = ["crimea-strike"]
+    for rule in data["rules"]:
+        rule["notify"] = [n for n in rule["notify"] if n != "duty-phone"]
+    assert (
+        main(
+            [
+                "subscribe",
+                str(_config(tmp_path, pipeline, subscribers=data["subscribers"], rules=data["rules"])),
+                "--stack",
+                "wirewatch",
+            ]
+        )
+        == 0
+    )
+
+    updated = _subscriptions(topic)
+    assert set(updated) == {"security-desk@example.org", "duty.officer@example.org"}
+    assert updated["duty.officer@example.org"]["rule"] == ["crimea-strike", "defense-minister-contact"]
+    printed = capsys.readouterr().out
+    assert "create" in printed and "update" in printed and "remove" in printed
+    for secret in ("example.org", "+3361234"):
+        assert secret not in printed
+
+
+def test_cycle_logs_never_contain_contacts(pipeline: Pipeline, caplog: pytest.LogCaptureFixture) -> None:
+    from wirewatch.runner import invoke_poll
+
+    pipeline.server.route("/seed.xml", (FEEDS / "boursorama-reuters.xml").read_bytes())
+    pipeline.write_config({"boursorama-reuters": "/seed.xml"})  # subscribes: the setup knows the contacts
+    caplog.clear()
+    caplog.set_level("DEBUG")
+
+    invoke_poll()
+
+    # Every field of every record, structured extras included, as Powertools would emit them.
+    logged = "\n".join(json.dumps(vars(record), default=str) for record in caplog.records)
+    assert "feed polled" in logged
+    for secret in ("example.org", "+33612345678"):
+        assert secret not in logged
