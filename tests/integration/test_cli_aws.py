@@ -6,7 +6,6 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import pytest
 import yaml
 
 from wirewatch.cli import main
@@ -16,6 +15,8 @@ from .conftest import EXAMPLE, FEEDS, ROOT
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    import pytest
 
     from .conftest import Pipeline
 

@@ -192,3 +192,49 @@ def test_first_poll_records_old_items_without_alerting(pipeline: Pipeline) -> No
     assert first["new_items"] == 2
     assert second["alerts_sent"] == 0
     assert pipeline.received("security-desk") == []
+
+
+def test_rule_added_later_does_not_alert_on_old_items_but_existing_rules_do(pipeline: Pipeline) -> None:
+    import yaml
+
+    from .conftest import EXAMPLE
+
+    example = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    crimea_only = [rule for rule in example["rules"] if rule["id"] == "crimea-strike"]
+    bce_only = SEED.replace(SEED[SEED.index(b"<item>") : SEED.index(b"</item>") + len(b"</item>")], b"")
+    pipeline.server.route("/boursorama.xml", bce_only)
+    pipeline.write_config(
+        {"boursorama-reuters": "/boursorama.xml"}, rules=crimea_only, settings={"arming_max_age": "24h"}
+    )
+    invoke_poll(now=datetime(2024, 6, 27, 12, tzinfo=UTC))  # arms the feed and crimea-strike
+
+    # The seed wire (26/06 01:29) appears 35 hours later, together with a new rule.
+    pipeline.server.route("/boursorama.xml", SEED)
+    pipeline.write_config({"boursorama-reuters": "/boursorama.xml"}, settings={"arming_max_age": "24h"})
+    result = invoke_poll(now=datetime(2024, 6, 27, 12, 5, tzinfo=UTC))
+
+    assert result["new_items"] == 1
+    assert [alert["rule"] for alert in pipeline.received("security-desk")] == ["crimea-strike"]
+
+
+def test_cycle_emits_cloudwatch_metrics(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from wirewatch.observability import metrics
+
+    # With metrics disabled (as in the other tests), Powertools keeps but never flushes them.
+    metrics.clear_metrics()
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    _serve_seed(pipeline)
+    pipeline.server.route("/broken.xml", b"\x00\x01 not a feed", content_type="application/octet-stream")
+    pipeline.write_config({"boursorama-reuters": "/boursorama.xml", "broken": "/broken.xml"})
+
+    invoke_poll(now=NOW)
+
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert len(emf) == 1
+    values = {name: emf[0][name] for name in ("ItemsFetched", "AlertsSent", "FeedErrors", "Matches")}
+    assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Wirewatch"
+    assert values == {"ItemsFetched": [2.0], "AlertsSent": [2.0], "FeedErrors": [1.0], "Matches": [2.0]}

@@ -179,7 +179,9 @@ def test_talkingpointsmemo_relative_links_are_resolved_against_the_alternate_lin
 
 def test_jornal_de_noticias_uses_feedburner_orig_link() -> None:
     items = parsed("jornal-de-noticias.rss").items
-    assert items[0].link == "https://www.jn.pt/nacional/interior/sonia-laig-e-a-nova-presidente-da-rarissimas-9021600.html"
+    assert (
+        items[0].link == "https://www.jn.pt/nacional/interior/sonia-laig-e-a-nova-presidente-da-rarissimas-9021600.html"
+    )
     assert {urlsplit(item.link).netloc for item in items} == {"www.jn.pt"}
     assert all(item.guid is None for item in items)
     assert items[0].title == "Mãe de utente é a nova presidente da Raríssimas"  # declared ISO-8859-1
@@ -280,7 +282,9 @@ def test_guardian_escaped_html_description_becomes_separated_text() -> None:
 
 def test_sciencesetavenir_links_padded_with_newlines_are_trimmed() -> None:
     first = parsed("sciencesetavenir-espace.xml").items[0]
-    assert first.link == "https://www.sciencesetavenir.fr/espace/planetes/les-vents-de-venus-modifient-sa-rotation_125251"
+    assert (
+        first.link == "https://www.sciencesetavenir.fr/espace/planetes/les-vents-de-venus-modifient-sa-rotation_125251"
+    )
     assert first.guid == first.link
 
 

@@ -165,7 +165,9 @@ def test_full_file_builds_every_option() -> None:
 
     desk, phone, archive = config.subscribers
     assert (desk.protocol, desk.endpoint, desk.min_severity) == (
-        "email", "Security.Desk+alerts@example.org", Severity.MEDIUM,
+        "email",
+        "Security.Desk+alerts@example.org",
+        Severity.MEDIUM,
     )
     assert (phone.protocol, phone.endpoint, phone.min_severity) == ("sms", "+33612345678", Severity.CRITICAL)
     assert config.rules_for_subscriber(desk) == ("defense_call",)
@@ -260,8 +262,8 @@ def test_python_tags_are_refused_not_executed(monkeypatch: pytest.MonkeyPatch) -
     calls: list[str] = []
     monkeypatch.setattr(os, "system", lambda command: calls.append(command) or 0)
     text = MINIMAL.replace(
-        "  - {id: wire, url: \"https://example.org/rss.xml\"}",
-        "  - {id: wire, url: !!python/object/apply:os.system [\"echo owned\"]}",
+        '  - {id: wire, url: "https://example.org/rss.xml"}',
+        '  - {id: wire, url: !!python/object/apply:os.system ["echo owned"]}',
     )
     error = rules_error(text)
     assert calls == []
@@ -339,8 +341,12 @@ def test_compile_group_with_several_keys_means_all_of_them() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("30m", timedelta(minutes=30)), ("24h", timedelta(hours=24)), ("7d", timedelta(days=7)),
-     ("3650d", timedelta(days=3650))],
+    [
+        ("30m", timedelta(minutes=30)),
+        ("24h", timedelta(hours=24)),
+        ("7d", timedelta(days=7)),
+        ("3650d", timedelta(days=3650)),
+    ],
 )
 def test_parse_duration(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
