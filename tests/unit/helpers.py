@@ -42,10 +42,6 @@ REAL_FEEDS = (
     "talkingpointsmemo.atom",
     "uol-noticias.rss",
 )
-# feedparser warns when core.feeds reads ``updated_parsed`` of an entry whose date did not parse
-# (uol-noticias, ilmessaggero-mondo); pyproject turns warnings into errors. Tests that parse those
-# captures for other reasons ignore it; test_feeds.py has a strict xfail pinning the warning itself.
-IGNORE_FEEDPARSER_DATE_FALLBACK = "ignore:To avoid breaking existing software:DeprecationWarning"
 
 # Feeds written for the seed event (French Reuters wire of 26/06/2024).
 SEED_FEEDS = ("boursorama-reuters.xml", "zonebourse-reuters.xml")

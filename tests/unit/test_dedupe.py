@@ -154,12 +154,6 @@ def test_story_id_is_the_first_key_or_else_the_item_key() -> None:
     assert story_id_for(keyless) == item_key(keyless).removeprefix("item#")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: dedupe.story_keys dedupes the link key with `link_key not in keys`, comparing StoryKey "
-    "(key, kind); when a permalink GUID equals the link (bbc-news, sciencesetavenir, golem...) the same "
-    "key string is returned twice, once as 'guid' and once as 'link'",
-)
 def test_story_keys_have_no_duplicate_key() -> None:
     item = make_item(
         "Four more small energy firms could go bust next week",

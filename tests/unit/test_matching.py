@@ -14,7 +14,6 @@ from wirewatch.core.watchfile import compile_group, load_watch
 from .helpers import (
     EXAMPLE_WATCH,
     FEEDS_DIR,
-    IGNORE_FEEDPARSER_DATE_FALLBACK,
     NOW,
     REAL_FEEDS,
     SEED_FEEDS,
@@ -27,9 +26,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from wirewatch.core.model import FeedSource, Item
-
-
-pytestmark = pytest.mark.filterwarnings(IGNORE_FEEDPARSER_DATE_FALLBACK)
 
 
 def make_rule(

@@ -199,10 +199,5 @@ def test_html_to_text_of_nothing_is_empty() -> None:
         ("ex æquo", "ex aequo"),
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: normalize.fold keeps the ligatures œ/æ (NFKD does not decompose them), so a rule "
-    "typed 'manoeuvres' never matches the usual French spelling 'manœuvres'",
-)
 def test_french_ligatures_fold_like_their_spelled_out_form(text: str, same_as: str) -> None:
     assert tokens(text) == tokens(same_as)

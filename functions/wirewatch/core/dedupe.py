@@ -55,7 +55,7 @@ def story_keys(item: Item) -> list[StoryKey]:
         keys.append(StoryKey("story#" + _digest("guid", item.feed_id, item.guid), "guid"))
     if item.link and _is_article_link(item.link):
         link_key = StoryKey("story#" + _digest("link", item.link), "link")
-        if link_key not in keys:
+        if all(key.key != link_key.key for key in keys):
             keys.append(link_key)
     headline = normalized_title(item.title)
     if len(headline.split()) >= _MIN_TITLE_WORDS:

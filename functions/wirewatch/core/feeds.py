@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import io
 import re
+import time as _time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -12,7 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from wirewatch.core.errors import FeedError
 from wirewatch.core.model import FeedSource, Item
-from wirewatch.core.normalize import html_to_text
+from wirewatch.core.normalize import fold, html_to_text
 
 if TYPE_CHECKING:
     import time
@@ -54,7 +56,7 @@ def parse_feed(body: bytes, feed: FeedSource, *, content_type: str | None = None
         FeedError: the bytes are not a feed at all (HTML page, binary, empty, broken XML
             with nothing recoverable).
     """
-    import feedparser
+    feedparser = _feedparser()
 
     headers = {"content-type": content_type} if content_type else {}
     parsed = feedparser.parse(
@@ -63,7 +65,7 @@ def parse_feed(body: bytes, feed: FeedSource, *, content_type: str | None = None
     problems: list[str] = []
     if parsed.bozo:
         problems.append(f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}")
-    if not parsed.entries and not parsed.version:
+    if not parsed.entries and not parsed.get("version"):
         raise FeedError("not-a-feed", problems[0] if problems else "no RSS, RDF or Atom content")
     channel = parsed.feed
     declared = channel.get("language") or channel.get("title_detail", {}).get("language") or ""
@@ -100,8 +102,123 @@ def _item(entry: Any, feed: FeedSource, base: str, lang: str, now: datetime) -> 
     )
 
 
+@functools.cache
+def _feedparser() -> Any:
+    """feedparser, imported on first use, with the date formats real feeds use added."""
+    import feedparser
+
+    feedparser.registerDateHandler(parse_loose_date)
+    return feedparser
+
+
+# Month and weekday names of feeds that localise RFC 822 dates (uol: "Seg, 24 Set 2018",
+# Il Messaggero: "mer, 16 nov 2022"), mapped to English; weekdays are dropped.
+_MONTHS = {
+    "jan": "Jan",
+    "janv": "Jan",
+    "janeiro": "Jan",
+    "gen": "Jan",
+    "ene": "Jan",
+    "januar": "Jan",
+    "fev": "Feb",
+    "fevr": "Feb",
+    "fevereiro": "Feb",
+    "feb": "Feb",
+    "febbraio": "Feb",
+    "februar": "Feb",
+    "mar": "Mar",
+    "mars": "Mar",
+    "marco": "Mar",
+    "marzo": "Mar",
+    "marz": "Mar",
+    "maerz": "Mar",
+    "abr": "Apr",
+    "avr": "Apr",
+    "avril": "Apr",
+    "abril": "Apr",
+    "apr": "Apr",
+    "aprile": "Apr",
+    "mai": "May",
+    "maio": "May",
+    "mag": "May",
+    "maggio": "May",
+    "may": "May",
+    "mayo": "May",
+    "jun": "Jun",
+    "juin": "Jun",
+    "junho": "Jun",
+    "giu": "Jun",
+    "giugno": "Jun",
+    "juni": "Jun",
+    "jul": "Jul",
+    "juil": "Jul",
+    "juillet": "Jul",
+    "julho": "Jul",
+    "lug": "Jul",
+    "luglio": "Jul",
+    "juli": "Jul",
+    "ago": "Aug",
+    "aout": "Aug",
+    "agosto": "Aug",
+    "aug": "Aug",
+    "set": "Sep",
+    "sep": "Sep",
+    "sept": "Sep",
+    "setembro": "Sep",
+    "settembre": "Sep",
+    "out": "Oct",
+    "oct": "Oct",
+    "outubro": "Oct",
+    "ott": "Oct",
+    "ottobre": "Oct",
+    "okt": "Oct",
+    "nov": "Nov",
+    "novembro": "Nov",
+    "novembre": "Nov",
+    "dez": "Dec",
+    "dec": "Dec",
+    "dezembro": "Dec",
+    "dic": "Dec",
+    "dicembre": "Dec",
+    "dezember": "Dec",
+}
+_LOOSE_DATE = re.compile(
+    r"^\s*(?:[^\W\d]+\.?,?\s+)?"  # weekday, any language
+    r"(?:(?P<day>\d{1,2})\s+(?P<month>[^\W\d]+)\.?|(?P<month2>[^\W\d]+)\.?\s+(?P<day2>\d{1,2}))"
+    r",?\s+(?P<year>\d{4})\s+(?P<time>\d{1,2}:\d{2}(?::\d{2})?)\s*(?P<ampm>[AaPp][Mm])?\s*(?P<zone>\S+)?\s*$"
+)
+
+
+def parse_loose_date(text: str) -> time.struct_time | None:
+    """Dates feedparser does not read: localised month names, ``Dec 16 2023 02:02:33 PM``.
+
+    A date without a zone is read as UTC. Returns None for anything else.
+    """
+    from email.utils import mktime_tz, parsedate_tz
+
+    found = _LOOSE_DATE.match(text)
+    if not found:
+        return None
+    month_name = fold(found.group("month") or found.group("month2"))
+    month = _MONTHS.get(month_name) or _MONTHS.get(month_name[:3])
+    if month is None:
+        return None
+    day = found.group("day") or found.group("day2")
+    clock = found.group("time")
+    if found.group("ampm"):
+        hour, rest = clock.split(":", 1)
+        hour_24 = int(hour) % 12 + (12 if found.group("ampm").lower() == "pm" else 0)
+        clock = f"{hour_24:02d}:{rest}"
+    parsed = parsedate_tz(f"{day} {month} {found.group('year')} {clock} {found.group('zone') or '+0000'}")
+    if parsed is None:
+        return None
+    return _time.gmtime(mktime_tz(parsed))
+
+
 def _published(entry: Any, now: datetime) -> datetime | None:
-    stamp: time.struct_time | None = entry.get("published_parsed") or entry.get("updated_parsed")
+    # dict.get: FeedParserDict.get("updated_parsed") falls back to "published" with a
+    # DeprecationWarning (feedparser issue 310); the plain dict lookup does not.
+    stamp: time.struct_time | None = dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
     if stamp is None:
         return None
     moment = datetime.fromtimestamp(calendar.timegm(stamp), tz=UTC)

@@ -15,17 +15,17 @@ SMS_LIMIT = 160
 _ELLIPSIS = "…"
 
 
-def shorten(text: str, limit: int) -> str:
+def shorten(text: str, limit: int, ellipsis: str = _ELLIPSIS) -> str:
     """``text`` cut at a word boundary to at most ``limit`` characters, ellipsis included."""
     if len(text) <= limit:
         return text
-    if limit <= len(_ELLIPSIS):
+    if limit <= len(ellipsis):
         return text[:limit]
-    cut = text[: limit - len(_ELLIPSIS)]
+    cut = text[: limit - len(ellipsis)]
     space = cut.rfind(" ")
     if space > limit // 2:
         cut = cut[:space]
-    return cut.rstrip(" ,;:-–") + _ELLIPSIS
+    return cut.rstrip(" ,;:-–") + ellipsis
 
 
 def render(match: Match, feed: FeedSource, key: str) -> Alert:
@@ -70,7 +70,9 @@ def sms_text(rule_title: str, headline: str, link: str) -> str:
         # A link this long leaves no room for words. A cut link is useless, so it is
         # sent whole even past one SMS; it is what the reader needs.
         return link
-    return shorten(f"{rule_title}: {headline}", room) + tail
+    # "..." not "…": the latter is outside the GSM 03.38 alphabet and would turn one
+    # SMS into a three-part UCS-2 message.
+    return shorten(f"{rule_title}: {headline}", room, ellipsis="...") + tail
 
 
 def sns_message(alert: Alert) -> str:

@@ -16,6 +16,10 @@ from html.parser import HTMLParser
 _ELISION = re.compile(r"\b(?:l|d|j|m|n|s|t|c|qu|jusqu|lorsqu|puisqu|quoiqu)['’‘ʼ]", re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _SPACE = re.compile(r"\s+")
+# Ligatures NFKD leaves whole: "manœuvre" must match "manoeuvre".
+_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ﬁ": "fi", "ﬂ": "fl"})
+# Only complete references: "&not me" is text, "&amp;eacute;" is a feed escaping twice.
+_ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
 
 # Elements after which text reads as a new sentence; without the break, "</p><p>"
 # would glue the last word of one paragraph to the first of the next.
@@ -82,14 +86,14 @@ def html_to_text(markup: str) -> str:
     extractor = _TextExtractor()
     extractor.feed(markup)
     extractor.close()
-    # Feeds often escape twice ("&amp;eacute;"); a second pass is harmless on clean text.
-    text = html.unescape("".join(extractor.parts))
+    # Some feeds escape twice ("&amp;eacute;"): decode what is left of complete references.
+    text = _ENTITY.sub(lambda found: html.unescape(found.group(0)), "".join(extractor.parts))
     return _SPACE.sub(" ", text).strip()
 
 
 def fold(text: str) -> str:
     """Case-fold and strip accents: ``CRIMÉE`` → ``crimee``, ``Andreï`` → ``andrei``."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_LIGATURES))
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 

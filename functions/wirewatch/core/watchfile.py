@@ -86,10 +86,7 @@ def _parse_yaml(text: str, source: str) -> tuple[dict[Path, int], Any]:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.load(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        reason = exc.problem or exc.context or "invalid YAML"
-        raise RulesError([Problem(source, line, f"invalid YAML: {reason}")]) from exc
+        raise RulesError([_yaml_problem(exc, source)]) from exc
     except yaml.YAMLError as exc:
         raise RulesError([Problem(source, None, f"invalid YAML: {exc}")]) from exc
     if root is None:
@@ -100,6 +97,22 @@ def _parse_yaml(text: str, source: str) -> tuple[dict[Path, int], Any]:
     if duplicates:
         raise RulesError(duplicates)
     return lines, data
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError, source: str) -> Problem:
+    """Locate a YAML syntax error where the reader can fix it.
+
+    "found unexpected end of stream" is reported at the end of the file; the
+    quote or bracket left open (the context) is the line that needs the fix.
+    """
+    reason = exc.problem or "invalid YAML"
+    mark = exc.problem_mark
+    if exc.context_mark is not None and (mark is None or "end of stream" in reason):
+        mark = exc.context_mark
+    if exc.context:
+        opened = f" (line {exc.context_mark.line + 1})" if exc.context_mark is not None else ""
+        reason = f"{reason} {exc.context}{opened}"
+    return Problem(source, mark.line + 1 if mark is not None else None, f"invalid YAML: {reason}")
 
 
 def _index(node: yaml.Node, path: Path, lines: dict[Path, int], duplicates: list[Problem], source: str) -> None:
@@ -150,7 +163,7 @@ def _describe(error: jsonschema.ValidationError) -> Iterator[tuple[Path, str]]:
     rule: dict[str, Any] = dict(error.schema) if isinstance(error.schema, dict) else {}
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = sorted(rule.get("properties", {}))
-        for key in sorted(set(error.instance) - set(allowed)):
+        for key in sorted(set(error.instance) - set(allowed), key=str):
             yield (*path, key), f"unknown key {key!r} in {where} (allowed: {', '.join(allowed)})"
     elif error.validator == "anyOf" and path and path[-2:-1] in {("all",), ("any",), ("none",)}:
         yield path, f"{where}: expected a term (text) or a group with all/any/none, got {error.instance!r}"
