@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ class _FieldText:
 
     words: tuple[str, ...]
     positions: dict[str, list[int]]
+    vocabulary: list[str]  # sorted distinct words: a prefix is one bisection away
 
     @classmethod
     def of(cls, text: str) -> _FieldText:
@@ -25,13 +27,17 @@ class _FieldText:
         positions: dict[str, list[int]] = {}
         for index, word in enumerate(words):
             positions.setdefault(word, []).append(index)
-        return cls(words, positions)
+        return cls(words, positions, sorted(positions))
+
+    def has_prefix(self, prefix: str) -> bool:
+        index = bisect_left(self.vocabulary, prefix)
+        return index < len(self.vocabulary) and self.vocabulary[index].startswith(prefix)
 
     def contains(self, term: Term) -> bool:
         first, rest = term.tokens[0], term.tokens[1:]
         if not rest:
             if term.prefix:
-                return any(word.startswith(first) for word in self.positions)
+                return self.has_prefix(first)
             return first in self.positions
         if term.prefix and len(term.tokens) == 1:
             return False

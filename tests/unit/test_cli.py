@@ -1,0 +1,75 @@
+"""The `wirewatch` command on files: validate and test need no AWS and no network."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from wirewatch.cli import build_parser, main
+
+from .helpers import EXAMPLE_WATCH, FEEDS_DIR, RULE_FIXTURES
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+SEED_FEED = FEEDS_DIR / "boursorama-reuters.xml"
+
+
+def test_validate_accepts_the_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(EXAMPLE_WATCH)]) == 0
+    assert "ok (15 feeds, 2 rules, 3 subscribers)" in capsys.readouterr().out
+
+
+def test_validate_prints_file_line_problem_and_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    path = RULE_FIXTURES / "invalid" / "duplicate-rule-id.yaml"
+
+    assert main(["validate", str(path)]) == 1
+
+    assert capsys.readouterr().err.startswith(f"{path}:11: duplicate rule id 'crimea'")
+
+
+def test_validate_names_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope.yaml"
+    assert main(["validate", str(missing)]) == 1
+    assert str(missing) in capsys.readouterr().err
+
+
+def test_test_command_shows_rules_and_terms(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["test", str(EXAMPLE_WATCH), "--feed", str(SEED_FEED)]) == 0
+
+    out, err = capsys.readouterr()
+    assert "Premier entretien en un an entre les ministres US et russe de la Défense" in out
+    assert "=> defense-minister-contact [high] matched: Austin" in out
+    assert "=> crimea-strike [critical] matched: Crimée, attaqu*, missile*" in out
+    assert "BCE" not in out
+    assert "2 items, 1 matching" in err
+
+
+def test_test_command_json_is_one_object_per_rule_and_item(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["test", str(EXAMPLE_WATCH), "--feed", str(SEED_FEED), "--json"]) == 0
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(line["rule"] for line in lines) == ["crimea-strike", "defense-minister-contact"]
+    for line in lines:
+        assert {"rule", "title", "link", "matched"} <= set(line)
+        assert line["link"].startswith("https://www.boursorama.com/")
+        assert "utm_source" not in line["link"]
+    assert "Crimée" in next(line for line in lines if line["rule"] == "crimea-strike")["matched"]
+
+
+def test_test_command_reports_a_file_that_is_not_a_feed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    page = tmp_path / "page.html"
+    page.write_text("<html><body>Not a feed</body></html>")
+
+    assert main(["test", str(EXAMPLE_WATCH), "--feed", str(page)]) == 1
+    assert "not-a-feed" in capsys.readouterr().err
+
+
+def test_every_command_has_help() -> None:
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    for name, sub in commands.choices.items():  # type: ignore[union-attr]
+        assert sub.description, f"{name} has no description"
+        assert "Example:" in sub.description, f"{name} has no example"
