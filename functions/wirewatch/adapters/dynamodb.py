@@ -6,7 +6,10 @@ SDK errors never leave this module untranslated.
 
 from __future__ import annotations
 
+import itertools
+import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -16,7 +19,7 @@ from wirewatch.core.model import Alert, Severity
 from wirewatch.core.ports import FeedState, PendingAlert, StoryRecord, Validators
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, WriteRequestTypeDef
@@ -61,6 +64,28 @@ def _store_error(operation: str, exc: Exception) -> StoreError:
     return StoreError(f"DynamoDB {operation} failed: {code}")
 
 
+def _conditional(operation: str, call: Callable[[], object]) -> bool:
+    """Run a conditional write: True if it applied, False if its condition did not hold.
+
+    Raises:
+        StoreError: any other failure, after botocore's retries.
+    """
+    try:
+        call()
+    except ClientError as exc:
+        if _is_conditional_failure(exc):
+            return False
+        raise _store_error(operation, exc) from exc
+    except BotoCoreError as exc:
+        raise _store_error(operation, exc) from exc
+    return True
+
+
+def _backoff(attempt: int) -> None:
+    # Unprocessed keys or items mean the table is throttling: back off before retrying.
+    time.sleep(min(0.05 * 2**attempt, 2.0))
+
+
 class _Table:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self.client = client
@@ -80,11 +105,14 @@ class _Table:
                 if attributes:
                     spec["ProjectionExpression"] = attributes
                 request: dict[str, Any] = {self.name: spec}
-                while request:
+                for attempt in itertools.count():
                     response = self.client.batch_get_item(RequestItems=request)
                     for item in response.get("Responses", {}).get(self.name, []):
                         found[item["pk"]["S"]] = dict(item)
                     request = dict(response.get("UnprocessedKeys") or {})
+                    if not request:
+                        break
+                    _backoff(attempt)
         except (ClientError, BotoCoreError) as exc:
             raise _store_error("BatchGetItem", exc) from exc
         return found
@@ -94,9 +122,12 @@ class _Table:
         try:
             for start in range(0, len(requests), BATCH_WRITE):
                 pending: dict[str, Any] = {self.name: requests[start : start + BATCH_WRITE]}
-                while pending:
+                for attempt in itertools.count():
                     response = self.client.batch_write_item(RequestItems=pending)
                     pending = dict(response.get("UnprocessedItems") or {})
+                    if not pending:
+                        break
+                    _backoff(attempt)
         except (ClientError, BotoCoreError) as exc:
             raise _store_error("BatchWriteItem", exc) from exc
 
@@ -172,25 +203,19 @@ class DynamoDBSeenStore(_Table):
     ) -> dict[str, StoryRecord]:
         lost: list[str] = []
         for key in keys:
-            try:
-                # First writer wins: two workers seeing the same wire story in two feeds
-                # at once must agree on one story id, or the rule would fire twice.
-                self.client.put_item(
-                    TableName=self.name,
-                    Item={
-                        "pk": _s(key),
-                        "story_id": _s(story_id),
-                        "first_seen": _s(_time(story_time)),
-                        "expires_at": self._expiry(now),
-                    },
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-            except ClientError as exc:
-                if not _is_conditional_failure(exc):
-                    raise _store_error("PutItem", exc) from exc
+            item: dict[str, AttributeValueTypeDef] = {
+                "pk": _s(key),
+                "story_id": _s(story_id),
+                "first_seen": _s(_time(story_time)),
+                "expires_at": self._expiry(now),
+            }
+            # First writer wins: two workers seeing the same wire story in two feeds
+            # at once must agree on one story id, or the rule would fire twice.
+            put = partial(
+                self.client.put_item, TableName=self.name, Item=item, ConditionExpression="attribute_not_exists(pk)"
+            )
+            if not _conditional("PutItem", put):
                 lost.append(key)
-            except BotoCoreError as exc:
-                raise _store_error("PutItem", exc) from exc
         return self.find_stories(lost) if lost else {}
 
 
@@ -212,6 +237,7 @@ class DynamoDBAlertStore(_Table):
         super().__init__(client, table_name)
         self.retention = retention
         self.lease = lease
+        self._leases: dict[str, str] = {}  # alert key → lease this worker holds
 
     def create_pending(self, alert: Alert, story_id: str, now: datetime) -> bool:
         item: dict[str, AttributeValueTypeDef] = {
@@ -232,17 +258,14 @@ class DynamoDBAlertStore(_Table):
             "matched": {"L": [_s(term) for term in alert.matched]},
             "expires_at": _n(int((now + self.retention).timestamp())),
         }
-        try:
-            # One alert per (rule, story), whatever retries or concurrent workers do:
-            # the key exists from the first pending write until the TTL removes it.
-            self.client.put_item(TableName=self.name, Item=item, ConditionExpression="attribute_not_exists(pk)")
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise _store_error("PutItem", exc) from exc
-        except BotoCoreError as exc:
-            raise _store_error("PutItem", exc) from exc
-        return True
+        # One alert per (rule, story), whatever retries or concurrent workers do:
+        # the key exists from the first pending write until the TTL removes it.
+        return _conditional(
+            "PutItem",
+            lambda: self.client.put_item(
+                TableName=self.name, Item=item, ConditionExpression="attribute_not_exists(pk)"
+            ),
+        )
 
     def pending(self) -> list[PendingAlert]:
         alerts: list[PendingAlert] = []
@@ -261,11 +284,17 @@ class DynamoDBAlertStore(_Table):
         return alerts
 
     def claim_for_publish(self, key: str, now: datetime) -> bool:
-        try:
-            # A claim with a lease, as Powertools idempotency's INPROGRESS record: two
-            # workers never publish the same alert, and a worker that died mid-publish
-            # gives it back when its lease runs out.
-            self.client.update_item(
+        # A claim with a lease, as Powertools idempotency's INPROGRESS record: two
+        # workers never publish the same alert, and a worker that died mid-publish
+        # gives it back when its lease runs out.
+        #
+        #   PENDING ──claim──▶ PUBLISHING(lease) ──publish ok──▶ SENT
+        #      ▲                   │ publish failed: release
+        #      └───────────────────┘ (or the lease runs out: claimable again)
+        lease_until = _time(now + self.lease)
+        claimed = _conditional(
+            "UpdateItem",
+            lambda: self.client.update_item(
                 TableName=self.name,
                 Key={"pk": _s(key)},
                 UpdateExpression="SET #status = :publishing, lease_until = :until",
@@ -274,17 +303,14 @@ class DynamoDBAlertStore(_Table):
                 ExpressionAttributeValues={
                     ":publishing": _s("PUBLISHING"),
                     ":pending": _s("PENDING"),
-                    ":until": _s(_time(now + self.lease)),
+                    ":until": _s(lease_until),
                     ":now": _s(_time(now)),
                 },
-            )
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise _store_error("UpdateItem", exc) from exc
-        except BotoCoreError as exc:
-            raise _store_error("UpdateItem", exc) from exc
-        return True
+            ),
+        )
+        if claimed:
+            self._leases[key] = lease_until
+        return claimed
 
     def mark_sent(self, key: str, message_id: str, now: datetime) -> None:
         self._update(
@@ -294,10 +320,27 @@ class DynamoDBAlertStore(_Table):
         )
 
     def release(self, key: str, error: str) -> None:
-        self._update(
-            key,
-            "SET #status = :pending, last_error = :error ADD attempts :one REMOVE lease_until",
-            {":pending": _s("PENDING"), ":error": _s(error[:500]), ":one": _n(1)},
+        lease = self._leases.pop(key, None)
+        if lease is None:
+            return
+        # Only our own claim is given back: if our lease ran out and another worker
+        # claimed the alert meanwhile, resetting it to PENDING would let a third publish it.
+        _conditional(
+            "UpdateItem",
+            lambda: self.client.update_item(
+                TableName=self.name,
+                Key={"pk": _s(key)},
+                UpdateExpression="SET #status = :pending, last_error = :error ADD attempts :one REMOVE lease_until",
+                ConditionExpression="#status = :publishing AND lease_until = :lease",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":pending": _s("PENDING"),
+                    ":publishing": _s("PUBLISHING"),
+                    ":error": _s(error[:500]),
+                    ":one": _n(1),
+                    ":lease": _s(lease),
+                },
+            ),
         )
 
     def _update(self, key: str, expression: str, values: dict[str, AttributeValueTypeDef]) -> None:

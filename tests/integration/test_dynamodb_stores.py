@@ -1,0 +1,111 @@
+"""The DynamoDB stores on moto, tables created from template.yaml: the conditional writes
+that make dedupe and delivery safe between concurrent workers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import boto3
+
+from wirewatch.adapters.dynamodb import DynamoDBAlertStore, DynamoDBSeenStore
+from wirewatch.core.model import Alert, Severity
+
+if TYPE_CHECKING:
+    from .conftest import Pipeline
+
+NOW = datetime(2024, 6, 26, 6, 0, tzinfo=UTC)
+LEASE = timedelta(minutes=5)
+
+
+def _alert(key: str = "alert#crimea-strike#s1") -> Alert:
+    return Alert(
+        key,
+        "crimea-strike",
+        Severity.CRITICAL,
+        "wire",
+        "fr",
+        "subject",
+        "body",
+        "sms",
+        "https://x.org/a",
+        "title",
+        ("Crimée",),
+    )
+
+
+def _stores(pipeline: Pipeline) -> tuple[DynamoDBAlertStore, DynamoDBAlertStore]:
+    client = boto3.client("dynamodb")
+    table = pipeline.settings.alerts_table
+    return (
+        DynamoDBAlertStore(client, table, timedelta(days=30), LEASE),
+        DynamoDBAlertStore(client, table, timedelta(days=30), LEASE),
+    )
+
+
+def test_second_pending_write_for_the_same_rule_and_story_is_refused(pipeline: Pipeline) -> None:
+    worker_a, worker_b = _stores(pipeline)
+
+    assert worker_a.create_pending(_alert(), "s1", NOW) is True
+    assert worker_b.create_pending(_alert(), "s1", NOW) is False
+    assert [p.alert.key for p in worker_a.pending()] == ["alert#crimea-strike#s1"]
+
+
+def test_only_one_worker_claims_an_alert_until_the_lease_runs_out(pipeline: Pipeline) -> None:
+    worker_a, worker_b = _stores(pipeline)
+    worker_a.create_pending(_alert(), "s1", NOW)
+
+    assert worker_a.claim_for_publish(_alert().key, NOW) is True
+    assert worker_b.claim_for_publish(_alert().key, NOW + timedelta(minutes=1)) is False
+    assert worker_b.claim_for_publish(_alert().key, NOW + LEASE + timedelta(seconds=1)) is True
+
+
+def test_a_late_release_does_not_undo_another_workers_claim(pipeline: Pipeline) -> None:
+    worker_a, worker_b = _stores(pipeline)
+    worker_a.create_pending(_alert(), "s1", NOW)
+    worker_a.claim_for_publish(_alert().key, NOW)
+    worker_b.claim_for_publish(_alert().key, NOW + LEASE + timedelta(seconds=1))  # A was too slow
+
+    worker_a.release(_alert().key, "SNS Publish failed: Throttling")
+
+    record = boto3.client("dynamodb").get_item(
+        TableName=pipeline.settings.alerts_table, Key={"pk": {"S": _alert().key}}
+    )["Item"]
+    assert record["status"]["S"] == "PUBLISHING"
+    assert worker_a.claim_for_publish(_alert().key, NOW + LEASE + timedelta(minutes=1)) is False
+
+
+def test_sent_alerts_leave_the_pending_index(pipeline: Pipeline) -> None:
+    worker_a, _ = _stores(pipeline)
+    worker_a.create_pending(_alert(), "s1", NOW)
+    worker_a.claim_for_publish(_alert().key, NOW)
+
+    worker_a.mark_sent(_alert().key, "message-1", NOW)
+
+    assert worker_a.pending() == []
+    assert worker_a.claim_for_publish(_alert().key, NOW + timedelta(days=1)) is False
+
+
+def test_racing_workers_agree_on_one_story_id(pipeline: Pipeline) -> None:
+    client = boto3.client("dynamodb")
+    worker_a = DynamoDBSeenStore(client, pipeline.settings.seen_table, timedelta(days=30))
+    worker_b = DynamoDBSeenStore(client, pipeline.settings.seen_table, timedelta(days=30))
+    keys = ["story#title-of-the-wire", "story#link-a"]
+
+    lost_by_a = worker_a.claim_story_keys(keys, "story-a", NOW, NOW)
+    lost_by_b = worker_b.claim_story_keys(["story#title-of-the-wire", "story#link-b"], "story-b", NOW, NOW)
+
+    assert lost_by_a == {}
+    assert {key: record.story_id for key, record in lost_by_b.items()} == {"story#title-of-the-wire": "story-a"}
+
+
+def test_seen_items_are_read_in_batches_of_100(pipeline: Pipeline) -> None:
+    store = DynamoDBSeenStore(boto3.client("dynamodb"), pipeline.settings.seen_table, timedelta(days=30))
+    keys = [f"item#{n}" for n in range(250)]
+    store.mark_items_seen(keys[:120], NOW)
+    pipeline.calls.reset()
+
+    seen = store.seen_items(keys)
+
+    assert seen == set(keys[:120])
+    assert pipeline.calls.counts["dynamodb.BatchGetItem"] == 3
