@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,4 +33,6 @@ def build_poller(settings: Settings, *, fetcher: FeedFetcher | None = None) -> P
         alerts=DynamoDBAlertStore(dynamodb, settings.alerts_table, settings.retention),
         publisher=SNSAlertPublisher(aws.sns_client(), settings.topic_arn),
     )
-    return Poller(config, ports, cycle_period=settings.cycle_period)
+    # A day's margin: an item is forgotten a little before its records expire.
+    forget_after = max(settings.retention - timedelta(days=1), timedelta(days=1))
+    return Poller(config, ports, cycle_period=settings.cycle_period, forget_after=forget_after)

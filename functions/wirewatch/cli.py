@@ -121,19 +121,28 @@ def _repo_file(name: str) -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run polling cycles through the real handler: on the local emulator, or on AWS.
 
-    Example: wirewatch run --local          (moto + bundled feeds, two cycles)
+    Example: wirewatch run --local          (moto + bundled feeds, two cycles on 26/06/2024)
              wirewatch run --once --stack wirewatch   (the deployed stack)
     """
     if args.local:
-        from wirewatch.local.demo import run_demo
+        from wirewatch.local.demo import SEED_MORNING, run_demo
 
         config = Path(args.config) if args.config else _repo_file("examples/watch.yaml")
         samples = Path(args.samples) if args.samples else _repo_file("examples/feeds")
-        return run_demo(_repo_file("template.yaml"), config, samples, cycles=args.cycles)
+        start = _parse_time(args.at) if args.at else SEED_MORNING
+        return run_demo(_repo_file("template.yaml"), config, samples, cycles=args.cycles, start=start)
     from wirewatch.runner import run_on_aws
 
     config = Path(args.config) if args.config else _repo_file("functions/watch.yaml")
     return run_on_aws(stack=args.stack, poll_all=args.all_feeds, config=config)
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise WirewatchError(f"--at: not an ISO-8601 time: {text!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def cmd_subscribe(args: argparse.Namespace) -> int:
@@ -176,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--local", action="store_true", help="embedded moto emulator with the bundled feeds")
     where.add_argument("--once", action="store_true", help="one cycle against the AWS account in the environment")
     run.add_argument("--cycles", type=int, default=2, help="cycles to run locally (default 2)")
+    run.add_argument(
+        "--at", help="--local: time of the first cycle (default 2024-06-26T06:00Z, the morning of the seed wire)"
+    )
     run.add_argument("--config", help="watch file (default examples/watch.yaml, the deployed one)")
     run.add_argument("--samples", help="folder of <feed-id>.* captures for --local (default examples/feeds)")
     run.add_argument("--stack", default="wirewatch", help="deployed stack for --once (default wirewatch)")

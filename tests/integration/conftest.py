@@ -119,6 +119,18 @@ class Pipeline:
             session.events.unregister(f"before-call.{operation}", unique_id="fault")
             poll_feeds.reset()
 
+    def expire_leases(self) -> None:
+        """As if every publishing claim had been taken an hour ago."""
+        dynamodb = boto3.client("dynamodb")
+        for record in self.alert_records():
+            if "lease_until" in record:
+                dynamodb.update_item(
+                    TableName=self.settings.alerts_table,
+                    Key={"pk": record["pk"]},
+                    UpdateExpression="SET lease_until = :past",
+                    ExpressionAttributeValues={":past": {"S": "2000-01-01T00:00:00+00:00"}},
+                )
+
     def alert_records(self) -> list[dict[str, Any]]:
         return boto3.client("dynamodb").scan(TableName=self.settings.alerts_table)["Items"]
 

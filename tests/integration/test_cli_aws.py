@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -53,9 +54,17 @@ def _config(tmp_path: Path, pipeline: Pipeline, **changes: Any) -> Path:
 
 
 def test_run_once_polls_with_the_stack_resources(pipeline: Pipeline, tmp_path: Path) -> None:
+    from email.utils import format_datetime
+
     outputs = _deploy_stateful_part("wirewatch")
-    pipeline.server.route("/seed.xml", (FEEDS / "boursorama-reuters.xml").read_bytes())
-    config = _config(tmp_path, pipeline, settings={"arming_max_age": "3650d"})
+    # --once runs on the real clock: the wire must be news today.
+    fresh = (
+        (FEEDS / "boursorama-reuters.xml")
+        .read_bytes()
+        .replace(b"Wed, 26 Jun 2024 01:29:00 +0200", format_datetime(datetime.now(UTC)).encode())
+    )
+    pipeline.server.route("/seed.xml", fresh)
+    config = _config(tmp_path, pipeline)
 
     code = main(["run", "--once", "--stack", "wirewatch", "--config", str(config)])
 

@@ -92,11 +92,26 @@ def test_racing_workers_agree_on_one_story_id(pipeline: Pipeline) -> None:
     worker_b = DynamoDBSeenStore(client, pipeline.settings.seen_table, timedelta(days=30))
     keys = ["story#title-of-the-wire", "story#link-a"]
 
-    lost_by_a = worker_a.claim_story_keys(keys, "story-a", NOW, NOW)
-    lost_by_b = worker_b.claim_story_keys(["story#title-of-the-wire", "story#link-b"], "story-b", NOW, NOW)
+    lost_by_a = worker_a.claim_story_keys(keys, "story-a", story_time=NOW, feed_id="feed-a", now=NOW)
+    lost_by_b = worker_b.claim_story_keys(
+        ["story#title-of-the-wire", "story#link-b"], "story-b", story_time=NOW, feed_id="feed-b", now=NOW
+    )
 
     assert lost_by_a == {}
-    assert {key: record.story_id for key, record in lost_by_b.items()} == {"story#title-of-the-wire": "story-a"}
+    assert {key: (r.story_id, r.feed_id) for key, r in lost_by_b.items()} == {
+        "story#title-of-the-wire": ("story-a", "feed-a")
+    }
+
+
+def test_a_story_key_is_repointed_only_from_the_story_it_was_read_with(pipeline: Pipeline) -> None:
+    store = DynamoDBSeenStore(boto3.client("dynamodb"), pipeline.settings.seen_table, timedelta(days=30))
+    store.claim_story_keys(["story#title"], "old", story_time=NOW, feed_id="a", now=NOW)
+    old = store.find_stories(["story#title"])["story#title"]
+    later = NOW + timedelta(days=10)
+
+    assert store.replace_story_key("story#title", old, story_id="new", story_time=later, feed_id="b", now=later)
+    assert not store.replace_story_key("story#title", old, story_id="newer", story_time=later, feed_id="c", now=later)
+    assert store.find_stories(["story#title"])["story#title"].story_id == "new"
 
 
 def test_seen_items_are_read_in_batches_of_100(pipeline: Pipeline) -> None:

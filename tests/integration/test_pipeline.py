@@ -121,8 +121,10 @@ def test_crash_between_pending_write_and_publish_is_delivered_once_next_cycle(pi
     assert statuses == ["PENDING", "PUBLISHING"]
 
     # The pending alert goes out at once; the one claimed when the runtime died waits
-    # for its lease to run out, so a slow but alive worker is never doubled.
+    # for its lease (real time, 10 minutes) to run out, so a slow but alive worker is
+    # never doubled. Waiting is simulated by moving the lease into the past.
     early = invoke_poll(now=NOW.replace(minute=1))
+    pipeline.expire_leases()
     recovered = invoke_poll(now=NOW.replace(minute=10))
     again = invoke_poll(now=NOW.replace(minute=15))
 

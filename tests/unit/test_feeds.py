@@ -387,7 +387,7 @@ def test_entry_without_title_or_link_is_skipped_and_reported() -> None:
     result = parse_feed(body, make_feed(), now=NOW)
     assert [item.title for item in result.items] == ["Kept"]
     assert result.items[0].link == ""
-    assert "an entry with neither title nor link was skipped" in result.problems
+    assert "entry 0 skipped: neither title nor link" in result.problems
 
 
 def test_content_equal_to_summary_is_not_repeated() -> None:

@@ -93,7 +93,7 @@ def test_example_watch_file_is_valid() -> None:
         ("duty-officer", "email"),
         ("duty-phone", "sms"),
     ]
-    assert config.settings.arming_max_age == timedelta(days=3650)
+    assert config.settings.arming_max_age == timedelta(hours=24)
     assert config.settings.story_window == timedelta(hours=48)
     assert config.feed("sciencesetavenir-espace").poll_every == timedelta(minutes=30)
     assert config.feed("meduza-scraped").lang == "ru"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -81,8 +82,17 @@ def _conditional(operation: str, call: Callable[[], object]) -> bool:
     return True
 
 
-def _backoff(attempt: int) -> None:
-    # Unprocessed keys or items mean the table is throttling: back off before retrying.
+MAX_BATCH_ATTEMPTS = 8
+
+
+def _backoff(attempt: int, operation: str) -> None:
+    """Unprocessed keys or items mean the table is throttling: back off, then give up.
+
+    Raises:
+        StoreError: still unprocessed after MAX_BATCH_ATTEMPTS (about 6 s of waiting).
+    """
+    if attempt + 1 >= MAX_BATCH_ATTEMPTS:
+        raise StoreError(f"DynamoDB {operation} kept returning unprocessed requests")
     time.sleep(min(0.05 * 2**attempt, 2.0))
 
 
@@ -112,7 +122,7 @@ class _Table:
                     request = dict(response.get("UnprocessedKeys") or {})
                     if not request:
                         break
-                    _backoff(attempt)
+                    _backoff(attempt, "BatchGetItem")
         except (ClientError, BotoCoreError) as exc:
             raise _store_error("BatchGetItem", exc) from exc
         return found
@@ -127,7 +137,7 @@ class _Table:
                     pending = dict(response.get("UnprocessedItems") or {})
                     if not pending:
                         break
-                    _backoff(attempt)
+                    _backoff(attempt, "BatchWriteItem")
         except (ClientError, BotoCoreError) as exc:
             raise _store_error("BatchWriteItem", exc) from exc
 
@@ -195,20 +205,26 @@ class DynamoDBSeenStore(_Table):
         self.batch_put({"pk": _s(key), "expires_at": expiry} for key in dict.fromkeys(keys))
 
     def find_stories(self, keys: Sequence[str]) -> dict[str, StoryRecord]:
-        items = self.batch_get(keys, attributes="pk, story_id, first_seen")
+        items = self.batch_get(keys, attributes="pk, story_id, first_seen, feed_id")
         return {key: _story(item) for key, item in items.items() if "story_id" in item}
 
+    def _story_item(
+        self, key: str, story_id: str, *, story_time: datetime, feed_id: str, now: datetime
+    ) -> dict[str, AttributeValueTypeDef]:
+        return {
+            "pk": _s(key),
+            "story_id": _s(story_id),
+            "first_seen": _s(_time(story_time)),
+            "feed_id": _s(feed_id),
+            "expires_at": self._expiry(now),
+        }
+
     def claim_story_keys(
-        self, keys: Sequence[str], story_id: str, story_time: datetime, now: datetime
+        self, keys: Sequence[str], story_id: str, *, story_time: datetime, feed_id: str, now: datetime
     ) -> dict[str, StoryRecord]:
         lost: list[str] = []
         for key in keys:
-            item: dict[str, AttributeValueTypeDef] = {
-                "pk": _s(key),
-                "story_id": _s(story_id),
-                "first_seen": _s(_time(story_time)),
-                "expires_at": self._expiry(now),
-            }
+            item = self._story_item(key, story_id, story_time=story_time, feed_id=feed_id, now=now)
             # First writer wins: two workers seeing the same wire story in two feeds
             # at once must agree on one story id, or the rule would fire twice.
             put = partial(
@@ -218,10 +234,24 @@ class DynamoDBSeenStore(_Table):
                 lost.append(key)
         return self.find_stories(lost) if lost else {}
 
+    def replace_story_key(
+        self, key: str, old: StoryRecord, *, story_id: str, story_time: datetime, feed_id: str, now: datetime
+    ) -> bool:
+        # Only if nobody repointed the key since we read it: a concurrent worker that
+        # did so saw the same newer story, or a newer one still.
+        put = partial(
+            self.client.put_item,
+            TableName=self.name,
+            Item=self._story_item(key, story_id, story_time=story_time, feed_id=feed_id, now=now),
+            ConditionExpression="story_id = :old",
+            ExpressionAttributeValues={":old": _s(old.story_id)},
+        )
+        return _conditional("PutItem", put)
+
 
 def _story(item: dict[str, Any]) -> StoryRecord:
     first_seen = _parse_time(_text(item, "first_seen")) or datetime.fromtimestamp(0, UTC)
-    return StoryRecord(story_id=item["story_id"]["S"], first_seen=first_seen)
+    return StoryRecord(story_id=item["story_id"]["S"], first_seen=first_seen, feed_id=_text(item, "feed_id"))
 
 
 class DynamoDBAlertStore(_Table):
@@ -232,12 +262,12 @@ class DynamoDBAlertStore(_Table):
     """
 
     def __init__(
-        self, client: DynamoDBClient, table_name: str, retention: timedelta, lease: timedelta = timedelta(minutes=5)
+        self, client: DynamoDBClient, table_name: str, retention: timedelta, lease: timedelta = timedelta(minutes=10)
     ) -> None:
         super().__init__(client, table_name)
         self.retention = retention
         self.lease = lease
-        self._leases: dict[str, str] = {}  # alert key → lease this worker holds
+        self._leases: dict[str, str] = {}  # alert key → token of the claim this worker holds
 
     def create_pending(self, alert: Alert, story_id: str, now: datetime) -> bool:
         item: dict[str, AttributeValueTypeDef] = {
@@ -291,37 +321,50 @@ class DynamoDBAlertStore(_Table):
         #   PENDING ──claim──▶ PUBLISHING(lease) ──publish ok──▶ SENT
         #      ▲                   │ publish failed: release
         #      └───────────────────┘ (or the lease runs out: claimable again)
-        lease_until = _time(now + self.lease)
+        # The lease outlives the function timeout (300 s), so only a dead worker loses it.
+        token = uuid.uuid4().hex
         claimed = _conditional(
             "UpdateItem",
             lambda: self.client.update_item(
                 TableName=self.name,
                 Key={"pk": _s(key)},
-                UpdateExpression="SET #status = :publishing, lease_until = :until",
+                UpdateExpression="SET #status = :publishing, lease_until = :until, lease_token = :token",
                 ConditionExpression="#status = :pending OR (#status = :publishing AND lease_until < :now)",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
                     ":publishing": _s("PUBLISHING"),
                     ":pending": _s("PENDING"),
-                    ":until": _s(lease_until),
+                    ":until": _s(_time(now + self.lease)),
                     ":now": _s(_time(now)),
+                    ":token": _s(token),
                 },
             ),
         )
         if claimed:
-            self._leases[key] = lease_until
+            self._leases[key] = token
         return claimed
 
     def mark_sent(self, key: str, message_id: str, now: datetime) -> None:
-        self._update(
-            key,
-            "SET #status = :sent, message_id = :id, sent_at = :now REMOVE pending, lease_until",
-            {":sent": _s("SENT"), ":id": _s(message_id), ":now": _s(_time(now))},
+        self._leases.pop(key, None)
+        # Whoever holds the claim now: once SNS accepted the message, SENT is the truth.
+        # The condition only stops a write on a record TTL already removed from
+        # creating a stub that would never expire.
+        _conditional(
+            "UpdateItem",
+            lambda: self.client.update_item(
+                TableName=self.name,
+                Key={"pk": _s(key)},
+                UpdateExpression="SET #status = :sent, message_id = :id, sent_at = :now "
+                "REMOVE pending, lease_until, lease_token",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":sent": _s("SENT"), ":id": _s(message_id), ":now": _s(_time(now))},
+            ),
         )
 
     def release(self, key: str, error: str) -> None:
-        lease = self._leases.pop(key, None)
-        if lease is None:
+        token = self._leases.pop(key, None)
+        if token is None:
             return
         # Only our own claim is given back: if our lease ran out and another worker
         # claimed the alert meanwhile, resetting it to PENDING would let a third publish it.
@@ -330,30 +373,19 @@ class DynamoDBAlertStore(_Table):
             lambda: self.client.update_item(
                 TableName=self.name,
                 Key={"pk": _s(key)},
-                UpdateExpression="SET #status = :pending, last_error = :error ADD attempts :one REMOVE lease_until",
-                ConditionExpression="#status = :publishing AND lease_until = :lease",
+                UpdateExpression="SET #status = :pending, last_error = :error ADD attempts :one "
+                "REMOVE lease_until, lease_token",
+                ConditionExpression="#status = :publishing AND lease_token = :token",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
                     ":pending": _s("PENDING"),
                     ":publishing": _s("PUBLISHING"),
                     ":error": _s(error[:500]),
                     ":one": _n(1),
-                    ":lease": _s(lease),
+                    ":token": _s(token),
                 },
             ),
         )
-
-    def _update(self, key: str, expression: str, values: dict[str, AttributeValueTypeDef]) -> None:
-        try:
-            self.client.update_item(
-                TableName=self.name,
-                Key={"pk": _s(key)},
-                UpdateExpression=expression,
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=values,
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise _store_error("UpdateItem", exc) from exc
 
 
 def _pending_alert(item: dict[str, Any]) -> PendingAlert:

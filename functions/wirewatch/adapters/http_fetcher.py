@@ -285,7 +285,10 @@ def _redirect_target(response: BaseHTTPResponse, url: str) -> str | None:
     if response.status not in _REDIRECT_STATUSES or not location:
         return None
     # Location may be relative (RFC 9110); resolve it against the URL that answered.
-    return urljoin(url, location.strip())
+    try:
+        return urljoin(url, location.strip())
+    except ValueError as exc:
+        raise FeedError("bad-url", f"unparseable redirect target {location[:200]!r}") from exc
 
 
 def _declared_length(response: BaseHTTPResponse) -> int | None:

@@ -12,14 +12,24 @@ if TYPE_CHECKING:
 
 
 def alertable(
-    matches: Sequence[Match], item: Item, *, arming_rules: Collection[str], max_age: timedelta, now: datetime
+    matches: Sequence[Match],
+    item: Item,
+    *,
+    arming_rules: Collection[str],
+    max_age: timedelta,
+    forget_after: timedelta,
+    now: datetime,
 ) -> list[Match]:
     """The matches that may alert.
 
     A match of a rule that is arming (its first cycle, or its feed's first poll)
     alerts only if the item is younger than ``max_age``; an undated item is
-    treated as old, since nothing says it is news.
+    treated as old, since nothing says it is news. An item older than
+    ``forget_after`` (how long dedupe records live) never alerts: it may well have
+    alerted once already, before its records expired.
     """
+    if item.published is not None and item.published < now - forget_after:
+        return []
     too_old = item.published is None or item.published < now - max_age
     if not too_old:
         return list(matches)

@@ -50,9 +50,14 @@ def story_keys(item: Item) -> list[StoryKey]:
     keys: list[StoryKey] = []
     if item.guid and "://" in item.guid:
         # A URL GUID is the article's permalink: the same story as that link anywhere.
-        keys.append(StoryKey("story#" + _digest("link", canonical_link(item.guid)), "guid"))
+        permalink = _permalink(item.guid)
+        if permalink and _is_article_link(permalink):
+            keys.append(StoryKey("story#" + _digest("link", permalink), "guid"))
     elif item.guid:
-        keys.append(StoryKey("story#" + _digest("guid", item.feed_id, item.guid), "guid"))
+        # A GUID that is a URI (urn:uuid:…, tag:…) or long is meant to be unique
+        # everywhere; a short one ("123456") only within its feed.
+        scope = "" if _globally_unique(item.guid) else item.feed_id
+        keys.append(StoryKey("story#" + _digest("guid", scope, item.guid), "guid"))
     if item.link and _is_article_link(item.link):
         link_key = StoryKey("story#" + _digest("link", item.link), "link")
         if all(key.key != link_key.key for key in keys):
@@ -61,6 +66,17 @@ def story_keys(item: Item) -> list[StoryKey]:
     if len(headline.split()) >= _MIN_TITLE_WORDS:
         keys.append(StoryKey("story#" + _digest("title", headline), "title"))
     return keys
+
+
+def _permalink(guid: str) -> str | None:
+    try:
+        return canonical_link(guid)
+    except ValueError:  # "http://[::1" and such: not a permalink after all
+        return None
+
+
+def _globally_unique(guid: str) -> bool:
+    return ":" in guid or len(guid) >= 24
 
 
 def _is_article_link(link: str) -> bool:

@@ -7,7 +7,8 @@ import functools
 import io
 import re
 import time as _time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -59,9 +60,12 @@ def parse_feed(body: bytes, feed: FeedSource, *, content_type: str | None = None
     feedparser = _feedparser()
 
     headers = {"content-type": content_type} if content_type else {}
-    parsed = feedparser.parse(
-        io.BytesIO(body), response_headers=headers, resolve_relative_uris=False, sanitize_html=False
-    )
+    try:
+        parsed = _parse(feedparser, body, headers)
+    except Exception as exc:
+        # feedparser recovers from almost anything, but not from everything: lone
+        # surrogates, out-of-range character references... A feed is data; say so.
+        raise FeedError("unparseable", f"{type(exc).__name__}: {exc}"[:300]) from exc
     problems: list[str] = []
     if parsed.bozo:
         problems.append(f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}")
@@ -72,13 +76,31 @@ def parse_feed(body: bytes, feed: FeedSource, *, content_type: str | None = None
     lang = _language(feed.lang or declared)
     base = channel.get("link") or feed.url
     items = []
-    for entry in parsed.entries:
-        item = _item(entry, feed, base, lang, now)
+    for index, entry in enumerate(parsed.entries):
+        try:
+            item = _item(entry, feed, base, lang, now)
+        except (ValueError, OverflowError, AssertionError, UnicodeError) as exc:
+            # One malformed entry (a link like "http://[::1", a date past year 9999)
+            # costs that entry, not the feed.
+            problems.append(f"entry {index} skipped: {type(exc).__name__}: {exc}"[:300])
+            continue
         if item is None:
-            problems.append("an entry with neither title nor link was skipped")
+            problems.append(f"entry {index} skipped: neither title nor link")
         else:
             items.append(item)
-    return ParsedFeed(items=tuple(items), problems=tuple(problems), lang=lang)
+    return ParsedFeed(items=tuple(_unique_guids(items)), problems=tuple(problems), lang=lang)
+
+
+def _parse(feedparser: Any, body: bytes, headers: dict[str, str]) -> Any:
+    return feedparser.parse(
+        io.BytesIO(body), response_headers=headers, resolve_relative_uris=False, sanitize_html=False
+    )
+
+
+def _unique_guids(items: list[Item]) -> list[Item]:
+    """Drop GUIDs that several entries of one fetch share: they identify nothing."""
+    counts = Counter(item.guid for item in items if item.guid)
+    return [replace(item, guid=None) if item.guid and counts[item.guid] > 1 else item for item in items]
 
 
 def _item(entry: Any, feed: FeedSource, base: str, lang: str, now: datetime) -> Item | None:
@@ -221,7 +243,10 @@ def _published(entry: Any, now: datetime) -> datetime | None:
     stamp: time.struct_time | None = dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
     if stamp is None:
         return None
-    moment = datetime.fromtimestamp(calendar.timegm(stamp), tz=UTC)
+    try:
+        moment = datetime.fromtimestamp(calendar.timegm(stamp), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
     if moment < _EARLIEST_PLAUSIBLE or moment > now + _FUTURE_SLACK:
         return None
     return moment

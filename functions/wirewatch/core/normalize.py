@@ -16,6 +16,7 @@ from html.parser import HTMLParser
 _ELISION = re.compile(r"\b(?:l|d|j|m|n|s|t|c|qu|jusqu|lorsqu|puisqu|quoiqu)['’‘ʼ]", re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _SPACE = re.compile(r"\s+")
+_TAG = re.compile(r"<[^>]*>?")
 # Ligatures NFKD leaves whole: "manœuvre" must match "manoeuvre".
 _LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ﬁ": "fi", "ﬂ": "fl"})
 # Only complete references: "&not me" is text, "&amp;eacute;" is a feed escaping twice.
@@ -84,8 +85,13 @@ def html_to_text(markup: str) -> str:
     if "<" not in markup and "&" not in markup:
         return _SPACE.sub(" ", markup).strip()
     extractor = _TextExtractor()
-    extractor.feed(markup)
-    extractor.close()
+    try:
+        extractor.feed(markup)
+        extractor.close()
+    except AssertionError:
+        # html.parser asserts on some malformed declarations ("<![ bogus"): fall back
+        # to dropping anything tag-shaped, which keeps every word of the text.
+        extractor.parts = [html.unescape(_TAG.sub(" ", markup))]
     # Some feeds escape twice ("&amp;eacute;"): decode what is left of complete references.
     text = _ENTITY.sub(lambda found: html.unescape(found.group(0)), "".join(extractor.parts))
     return _SPACE.sub(" ", text).strip()

@@ -54,6 +54,7 @@ class FeedState:
 class StoryRecord:
     story_id: str
     first_seen: datetime  # when the story was published, or first seen if undated
+    feed_id: str | None = None  # the feed the key was first seen in
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,15 @@ class SeenStore(Protocol):
     def find_stories(self, keys: Sequence[str]) -> dict[str, StoryRecord]: ...
 
     def claim_story_keys(
-        self, keys: Sequence[str], story_id: str, story_time: datetime, now: datetime
+        self, keys: Sequence[str], story_id: str, *, story_time: datetime, feed_id: str, now: datetime
     ) -> dict[str, StoryRecord]:
         """Record keys for a story; returns the keys another writer claimed first."""
+        ...
+
+    def replace_story_key(
+        self, key: str, old: StoryRecord, *, story_id: str, story_time: datetime, feed_id: str, now: datetime
+    ) -> bool:
+        """Point ``key`` at another story, if it still points at ``old``'s."""
         ...
 
 

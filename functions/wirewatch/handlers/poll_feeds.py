@@ -2,26 +2,27 @@
 
 Event: EventBridge Scheduler input ``{"scheduled_time": ISO-8601, "poll_all": bool}``
 (both optional). A feed that fails is recorded and skipped; only a failure of
-the state store or of the watch file fails the invocation, so Scheduler
-retries it and, past its retries, parks it in the dead-letter queue.
+the state store or of the watch file fails the invocation, so Lambda retries it
+and then parks it in the dead-letter queue.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from wirewatch.bootstrap import build_poller
-from wirewatch.observability import logger, metrics, tracer
+from wirewatch.observability import logger, metrics, record_cycle, tracer
 from wirewatch.settings import Settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from wirewatch.service import CycleReport, Poller
+    from wirewatch.service import Poller
 
+# Time kept back from the function timeout to publish what the cycle found.
+RESERVE_SECONDS = 60
 _poller: Poller | None = None
 
 
@@ -43,45 +44,14 @@ def reset() -> None:
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    now = _event_time(event)
-    report = _get_poller().run_cycle(now, poll_all=bool(event.get("poll_all")))
-    _record(report)
-    return {
-        "feeds": len(report.feeds),
-        "feed_errors": report.feed_errors,
-        "new_items": report.total("new_items"),
-        "alerts_created": report.total("alerts_created"),
-        "alerts_sent": report.alerts_sent,
-        "publish_errors": report.publish_errors,
-    }
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS
+    report = _get_poller().run_cycle(_cycle_time(event), poll_all=bool(event.get("poll_all")), deadline=deadline)
+    return record_cycle(report)
 
 
-def _event_time(event: dict[str, Any]) -> datetime:
+def _cycle_time(event: dict[str, Any]) -> datetime:
     raw = event.get("scheduled_time")
     if isinstance(raw, str) and raw and not raw.startswith("<"):
         return datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(UTC)
     return datetime.now(UTC)
-
-
-def _record(report: CycleReport) -> None:
-    for outcome in report.feeds:
-        if outcome.status == "error":
-            logger.warning("feed skipped", feed=outcome.feed_id, error=outcome.error)
-        else:
-            logger.info(
-                "feed polled",
-                feed=outcome.feed_id,
-                status=outcome.status,
-                items=outcome.items,
-                new_items=outcome.new_items,
-                alerts_created=outcome.alerts_created,
-                problems=list(outcome.problems),
-            )
-    metrics.add_metric(name="ItemsFetched", unit=MetricUnit.Count, value=report.total("items"))
-    metrics.add_metric(name="NewItems", unit=MetricUnit.Count, value=report.total("new_items"))
-    metrics.add_metric(name="Matches", unit=MetricUnit.Count, value=report.total("matches"))
-    metrics.add_metric(name="AlertsCreated", unit=MetricUnit.Count, value=report.total("alerts_created"))
-    metrics.add_metric(name="AlertsSent", unit=MetricUnit.Count, value=report.alerts_sent)
-    metrics.add_metric(name="FeedErrors", unit=MetricUnit.Count, value=report.feed_errors)
-    metrics.add_metric(name="PublishErrors", unit=MetricUnit.Count, value=report.publish_errors)

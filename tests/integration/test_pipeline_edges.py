@@ -1,0 +1,159 @@
+"""Edge cases of story identity, hostile entries and time, through the handler on moto."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import TYPE_CHECKING
+
+import boto3
+import pytest
+
+from wirewatch import service
+from wirewatch.bootstrap import build_poller
+from wirewatch.runner import invoke_poll
+from wirewatch.settings import Settings
+
+if TYPE_CHECKING:
+    from .conftest import Pipeline
+
+NOW = datetime(2024, 6, 26, 6, 0, tzinfo=UTC)
+HEADLINE = "Frappe de missiles sur Sébastopol en Crimée"
+
+
+def rss(*items: tuple[str, str, datetime] | tuple[str, str, datetime, str]) -> bytes:
+    """An RSS feed of (title, link, published[, guid]) items."""
+    body = "".join(
+        f"<item><title>{i[0]}</title><link>{i[1]}</link><pubDate>{format_datetime(i[2])}</pubDate>"
+        + (f"<guid isPermaLink='false'>{i[3]}</guid>" if len(i) > 3 else "")
+        + "</item>"
+        for i in items
+    )
+    head = '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>t</title>'
+    return f"{head}{body}</channel></rss>".encode()
+
+
+def crimea_alerts(pipeline: Pipeline) -> list[str]:
+    return [a["link"] for a in pipeline.received("security-desk") if a["rule"] == "crimea-strike"]
+
+
+def test_headline_seen_long_ago_does_not_hide_or_double_todays_wire(pipeline: Pipeline) -> None:
+    pipeline.server.route("/a.xml", rss((HEADLINE, "https://a.example/old", NOW)))
+    pipeline.server.route("/b.xml", rss())
+    pipeline.write_config({"feed-a": "/a.xml", "feed-b": "/b.xml"})
+    invoke_poll(now=NOW)
+    assert crimea_alerts(pipeline) == ["https://a.example/old"]
+
+    # Ten days later the same headline is a new story, carried by both feeds.
+    later = NOW + timedelta(days=10)
+    pipeline.server.route("/a.xml", rss((HEADLINE, "https://a.example/new", later)))
+    pipeline.server.route("/b.xml", rss((HEADLINE, "https://b.example/new", later)))
+    invoke_poll(now=later)
+
+    assert len(crimea_alerts(pipeline)) == 1
+
+
+def test_one_feed_reusing_a_headline_tells_two_stories(pipeline: Pipeline) -> None:
+    pipeline.server.route("/a.xml", rss((HEADLINE, "https://a.example/1", NOW)))
+    pipeline.write_config({"feed-a": "/a.xml"})
+    invoke_poll(now=NOW)
+    pipeline.server.route("/a.xml", rss((HEADLINE, "https://a.example/2", NOW + timedelta(hours=3))))
+
+    invoke_poll(now=NOW + timedelta(hours=3))
+
+    assert crimea_alerts(pipeline) == ["https://a.example/1", "https://a.example/2"]
+
+
+def test_a_guid_shared_by_several_entries_identifies_none_of_them(pipeline: Pipeline) -> None:
+    pipeline.server.route(
+        "/a.xml",
+        rss(
+            ("Bourse de Paris en hausse", "https://a.example/1", NOW, "same"),
+            (HEADLINE, "https://a.example/2", NOW, "same"),
+        ),
+    )
+    pipeline.write_config({"feed-a": "/a.xml"})
+
+    invoke_poll(now=NOW)
+
+    assert crimea_alerts(pipeline) == ["https://a.example/2"]
+
+
+def test_a_malformed_entry_costs_itself_only(pipeline: Pipeline) -> None:
+    pipeline.server.route(
+        "/a.xml", rss(("Crimée: attaque", "http://[::1", NOW), (HEADLINE, "https://a.example/ok", NOW))
+    )
+    pipeline.write_config({"feed-a": "/a.xml"})
+
+    result = invoke_poll(now=NOW)
+
+    assert result["feed_errors"] == 0
+    assert crimea_alerts(pipeline) == ["https://a.example/ok"]
+
+
+def test_an_unexpected_failure_in_one_feed_is_recorded_and_the_others_go_on(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline.server.route("/bug.xml", rss(("trigger", "https://bug.example/1", NOW)))
+    pipeline.server.route("/a.xml", rss((HEADLINE, "https://a.example/1", NOW)))
+    pipeline.write_config({"bug": "/bug.xml", "feed-a": "/a.xml"})
+    real_parse = service.parse_feed
+
+    def parse(body: bytes, *args: object, **kwargs: object) -> object:
+        if b"trigger" in body:
+            raise RecursionError("a bug the hostile feed found")
+        return real_parse(body, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "parse_feed", parse)
+
+    result = invoke_poll(now=NOW)
+
+    assert result["feed_errors"] == 1
+    assert crimea_alerts(pipeline) == ["https://a.example/1"]
+    state = boto3.client("dynamodb").get_item(TableName=pipeline.settings.state_table, Key={"pk": {"S": "feed#bug"}})
+    assert state["Item"]["last_error"]["S"] == "internal: RecursionError"
+
+
+def test_items_older_than_the_dedupe_memory_never_alert(pipeline: Pipeline) -> None:
+    ancient = NOW - timedelta(days=40)
+    pipeline.server.route("/a.xml", rss((HEADLINE, "https://a.example/1", NOW)))
+    pipeline.write_config({"feed-a": "/a.xml"})
+    invoke_poll(now=NOW)  # arms the feed
+    pipeline.received("security-desk")
+    pipeline.server.route("/a.xml", rss((HEADLINE + " (archives)", "https://a.example/0", ancient)))
+
+    invoke_poll(now=NOW + timedelta(minutes=5))
+
+    # 40 days old: its seen records (30 days) may have expired; it must not alert again.
+    assert crimea_alerts(pipeline) == []
+
+
+def test_a_304_after_errors_clears_them(pipeline: Pipeline) -> None:
+    pipeline.server.route("/a.xml", rss((HEADLINE, "https://a.example/1", NOW)), etag='"v1"')
+    pipeline.write_config({"feed-a": "/a.xml"})
+    invoke_poll(now=NOW)
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.update_item(
+        TableName=pipeline.settings.state_table,
+        Key={"pk": {"S": "feed#feed-a"}},
+        UpdateExpression="SET last_error = :e, consecutive_failures = :n",
+        ExpressionAttributeValues={":e": {"S": "timeout: read"}, ":n": {"N": "3"}},
+    )
+
+    invoke_poll(now=NOW + timedelta(minutes=5))
+
+    item = dynamodb.get_item(TableName=pipeline.settings.state_table, Key={"pk": {"S": "feed#feed-a"}})["Item"]
+    assert "last_error" not in item
+    assert item["consecutive_failures"]["N"] == "0"
+
+
+def test_feeds_past_the_deadline_are_deferred_but_pending_alerts_still_go_out(pipeline: Pipeline) -> None:
+    pipeline.server.route("/a.xml", rss((HEADLINE, "https://a.example/1", NOW)))
+    pipeline.write_config({"feed-a": "/a.xml"})
+    poller = build_poller(Settings.from_env())
+
+    report = poller.run_cycle(NOW, deadline=time.monotonic() - 1)
+
+    assert [outcome.status for outcome in report.feeds] == ["deferred"]
+    assert pipeline.server.hits["/a.xml"] == 0
