@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from wirewatch.core.errors import WirewatchError
-from wirewatch.local.stack import environment
+from wirewatch.settings import environment
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -42,7 +42,7 @@ def invoke_poll(event: dict[str, Any] | None = None, *, now: datetime | None = N
 
 
 def stack_outputs(stack: str) -> dict[str, str]:
-    """Outputs of a deployed wirewatch stack.
+    """Outputs and parameters of a deployed wirewatch stack, in one mapping.
 
     Raises:
         WirewatchError: the stack does not exist or cannot be read with these credentials.
@@ -55,7 +55,9 @@ def stack_outputs(stack: str) -> dict[str, str]:
         stacks = aws.cloudformation_client().describe_stacks(StackName=stack)["Stacks"]
     except (ClientError, BotoCoreError) as exc:
         raise WirewatchError(f"cannot read stack {stack!r}: {exc}") from exc
-    return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
+    values = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stacks[0].get("Parameters", [])}
+    values.update({o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])})
+    return values
 
 
 def run_on_aws(*, stack: str, poll_all: bool, config: Path) -> int:
@@ -69,6 +71,8 @@ def run_on_aws(*, stack: str, poll_all: bool, config: Path) -> int:
         "SEEN_TABLE": outputs["SeenTableName"],
         "ALERTS_TABLE": outputs["AlertsTableName"],
         "ALERTS_TOPIC_ARN": outputs["AlertsTopicArn"],
+        "RETENTION_DAYS": outputs.get("RetentionDays", "30"),
+        "CYCLE_MINUTES": outputs.get("ScheduleRateMinutes", "5"),
         "POWERTOOLS_METRICS_DISABLED": "true",
     }
     with environment(env):

@@ -128,7 +128,7 @@ def test_render_seed_match(seed_matches: dict[str, Match]) -> None:
     assert alert.link == match.item.link
     assert alert.matched == match.matched
     assert alert.subject == (
-        "[HIGH] US and Russian defence ministers in contact: Premier entretien en un an entre les ministres…"
+        "[HIGH] US and Russian defence ministers in contact: Premier entretien en un an entre les…"
     )
     assert len(alert.subject) <= SUBJECT_LIMIT
     email = alert.email

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from wirewatch.core.errors import PublishError, StoreError
-from wirewatch.core.messages import message_attributes, sns_message
+from wirewatch.core.messages import SUBJECT_LIMIT, message_attributes, sns_message
 from wirewatch.core.subscriptions import Change, Desired, Existing, plan_subscriptions
 
 if TYPE_CHECKING:
@@ -53,8 +53,8 @@ class SNSAlertPublisher:
 
 
 def _subject(text: str) -> str:
-    # SNS subjects must be ASCII-printable-ish: no line breaks, at most 100 characters.
-    return " ".join(text.split())[:100]
+    # SNS subjects: no line breaks or control characters, fewer than 100 characters.
+    return " ".join(text.split())[:SUBJECT_LIMIT]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from wirewatch.core.model import Alert
 if TYPE_CHECKING:
     from wirewatch.core.model import FeedSource, Match
 
-SUBJECT_LIMIT = 100
+SUBJECT_LIMIT = 99  # SNS: "less than 100 characters"
 SMS_LIMIT = 160
 _ELLIPSIS = "…"
 

@@ -6,7 +6,8 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from wirewatch.local.stack import Delivery, drain, environment, local_stack
+from wirewatch.local.stack import Delivery, drain, local_stack
+from wirewatch.settings import environment
 
 if TYPE_CHECKING:
     from pathlib import Path

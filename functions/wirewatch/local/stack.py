@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from wirewatch.core.subscriptions import Desired, filter_policy
 from wirewatch.core.watchfile import load_watch
 from wirewatch.local.samples import SampleFeedServer
 from wirewatch.local.template import create_tables, create_topics, read_template
-from wirewatch.settings import Settings
+from wirewatch.settings import Settings, environment
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -51,21 +50,6 @@ class LocalStack:
     config: WatchConfig
     inboxes: tuple[Inbox, ...]
     feed_urls: dict[str, str]
-
-
-@contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the block, then restore the previous ones."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def localised_config(config_path: Path, server: SampleFeedServer, folder: Path) -> tuple[Path, dict[str, str]]:
