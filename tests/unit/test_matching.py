@@ -297,9 +297,14 @@ def test_none_group_and_failed_all_group_report_no_terms() -> None:
 
 def test_evaluate_reports_truth_and_hits() -> None:
     text = ItemText(make_item("Austin calls Belousov"))
-    assert evaluate(compile_group({"all": ["Austin", "Belousov"]}), text, ALL_FIELDS) == (True, ["Austin", "Belousov"])
-    assert evaluate(compile_group({"all": ["Austin", "Shoigu"]}), text, ALL_FIELDS) == (False, [])
-    assert evaluate(compile_group({"none": ["Shoigu"]}), text, ALL_FIELDS) == (True, [])
+    found = evaluate(compile_group({"all": ["Austin", "Belousov"]}), text, ALL_FIELDS)
+    assert found is not None
+    assert [(hit.clause, hit.field, hit.span) for hit in found] == [
+        ("Austin", Field.TITLE, (0, 0)),
+        ("Belousov", Field.TITLE, (2, 2)),
+    ]
+    assert evaluate(compile_group({"all": ["Austin", "Shoigu"]}), text, ALL_FIELDS) is None
+    assert evaluate(compile_group({"none": ["Shoigu"]}), text, ALL_FIELDS) == []
 
 
 # ---------------------------------------------------------------- the seed event and the example rules

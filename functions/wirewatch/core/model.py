@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 
 class Severity(enum.IntEnum):
@@ -61,11 +62,47 @@ class Term:
 
 
 @dataclass(frozen=True)
+class Near:
+    """Two terms (words, phrases or prefixes) at most ``distance`` words apart, either order."""
+
+    left: Term
+    right: Term
+    distance: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A regular expression over a field's folded text (case and accents removed), run by RE2."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Scoped:
+    """A condition looked for in one field only (``title:crimea``)."""
+
+    field: Field
+    child: Node
+
+
+@dataclass(frozen=True)
 class Group:
     """A boolean group: ``all`` needs every child, ``any`` one child, ``none`` no child."""
 
     op: str
-    children: tuple[Term | Group, ...]
+    children: tuple[Node, ...]
+
+
+Node = Term | Near | Pattern | Scoped | Group
+
+
+@dataclass(frozen=True)
+class RuleExamples:
+    """Texts the rule must match and must not match; ``wirewatch validate`` runs them."""
+
+    match: tuple[str, ...] = ()
+    no_match: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,6 +115,8 @@ class Rule:
     feeds: frozenset[str] = frozenset()
     tags: frozenset[str] = frozenset()
     notify: tuple[str, ...] = ()
+    stem: tuple[str, ...] = ()  # languages whose Snowball stemmer the rule's words match through
+    examples: RuleExamples = RuleExamples()
 
     def applies_to(self, feed: FeedSource) -> bool:
         """A rule with neither feeds nor tags watches every feed."""
@@ -150,6 +189,7 @@ class Match:
     rule: Rule
     item: Item
     matched: tuple[str, ...]
+    hits: tuple[Any, ...] = ()  # matching.Hit: each clause that fired, where and on which words
 
 
 @dataclass(frozen=True)
