@@ -20,7 +20,7 @@ from wirewatch.core.model import FeedSource
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from wirewatch.core.model import WatchConfig
+    from wirewatch.core.model import Match, WatchConfig
 
 
 def _load(path: str) -> WatchConfig:
@@ -64,10 +64,17 @@ def cmd_test(args: argparse.Namespace) -> int:
 
     Example: wirewatch test examples/watch.yaml --feed examples/feeds/boursorama-reuters.xml
     """
+    from wirewatch.core.explain import explain
     from wirewatch.core.feeds import parse_feed
     from wirewatch.core.matching import match_item
 
     config = _load(args.config)
+    if args.rule:
+        wanted = {rule.id for rule in config.rules}
+        unknown = sorted(set(args.rule) - wanted)
+        if unknown:
+            raise WirewatchError(f"{args.config}: no rule {', '.join(unknown)} (rules: {', '.join(sorted(wanted))})")
+        config = replace(config, rules=tuple(rule for rule in config.rules if rule.id in args.rule))
     # An ad-hoc feed belongs to no configured feed or tag: rules are tried unrestricted.
     feed = config.feed(args.as_feed) if args.as_feed else FeedSource(id="(test)", url=args.feed)
     rules = (
@@ -80,20 +87,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         matches = match_item(item, feed, rules)
         if args.json:
             for match in matches:
-                print(
-                    json.dumps(
-                        {
-                            "rule": match.rule.id,
-                            "title": item.title,
-                            "link": item.link,
-                            "matched": list(match.matched),
-                            "severity": match.rule.severity.label,
-                            "published": item.published.isoformat() if item.published else None,
-                            "lang": item.lang,
-                        },
-                        ensure_ascii=False,
-                    )
-                )
+                print(json.dumps(_match_json(match, explain_it=args.explain), ensure_ascii=False))
             matched_items += bool(matches)
             continue
         if not matches and not args.all:
@@ -102,6 +96,9 @@ def cmd_test(args: argparse.Namespace) -> int:
         print(f"- {item.title}\n  {item.link}")
         for match in matches:
             print(f"    => {match.rule.id} [{match.rule.severity.label}] matched: {', '.join(match.matched)}")
+            if args.explain:
+                for line in explain(match):
+                    print(f"         {line}")
         if not matches:
             print("    (no rule)")
     if not args.json:
@@ -109,6 +106,24 @@ def cmd_test(args: argparse.Namespace) -> int:
         for problem in parsed.problems:
             print(f"feed problem: {problem}", file=sys.stderr)
     return 0
+
+
+def _match_json(match: Match, *, explain_it: bool) -> dict[str, Any]:
+    from wirewatch.core.explain import explain
+
+    item = match.item
+    found: dict[str, Any] = {
+        "rule": match.rule.id,
+        "title": item.title,
+        "link": item.link,
+        "matched": list(match.matched),
+        "severity": match.rule.severity.label,
+        "published": item.published.isoformat() if item.published else None,
+        "lang": item.lang,
+    }
+    if explain_it:
+        found["explanation"] = explain(match)
+    return found
 
 
 def _repo_file(name: str) -> Path:
@@ -178,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--as", dest="as_feed", metavar="FEED_ID", help="treat the feed as this configured feed")
     test.add_argument("--json", action="store_true", help="one JSON object per matching (rule, item)")
     test.add_argument("--all", action="store_true", help="also list items no rule matched")
+    test.add_argument("--rule", action="append", metavar="ID", help="only this rule (repeatable)")
+    test.add_argument("--explain", action="store_true", help="show each clause that fired, with the words")
     test.set_defaults(handler=cmd_test)
 
     run = commands.add_parser("run", help="run polling cycles", description=cmd_run.__doc__)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from wirewatch.core.explain import explain
 from wirewatch.core.model import Alert
 
 if TYPE_CHECKING:
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
 
 SUBJECT_LIMIT = 99  # SNS: "less than 100 characters"
 SMS_LIMIT = 160
+EXPLAIN_LINES = 8  # clauses shown in an email; the matched terms line lists them all
 _ELLIPSIS = "…"
 
 
@@ -45,6 +47,7 @@ def render(match: Match, feed: FeedSource, key: str) -> Alert:
         f"Matched:  {', '.join(match.matched)}",
         f"Rule:     {rule.id} - {rule.title} (severity {rule.severity.label})",
         "",
+        *(["Why it matched:", *(f"  - {line}" for line in explain(match)[:EXPLAIN_LINES]), ""] if match.hits else []),
         "You receive this because you subscribed to this wirewatch rule.",
     ]
     return Alert(

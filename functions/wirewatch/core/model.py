@@ -110,7 +110,7 @@ class Rule:
     id: str
     title: str
     severity: Severity
-    condition: Group
+    condition: Node
     fields: tuple[Field, ...] = ALL_FIELDS
     feeds: frozenset[str] = frozenset()
     tags: frozenset[str] = frozenset()

@@ -108,6 +108,26 @@ def tokens(text: str) -> list[str]:
     return _WORD.findall(_ELISION.sub(" ", fold(text)))
 
 
+_ELIDED = frozenset({"l", "d", "j", "m", "n", "s", "t", "c", "qu", "jusqu", "lorsqu", "puisqu", "quoiqu"})
+_APOSTROPHES = "'’‘ʼ"
+
+
+def token_spans(text: str) -> list[tuple[int, int]] | None:
+    """Character span in ``text`` of each word ``tokens(text)`` returns, for highlighting.
+
+    None when folding changed the word count (a character NFKD splits in two), so
+    callers show the text unhighlighted rather than misplaced.
+    """
+    spans: list[tuple[int, int]] = []
+    for found in _WORD.finditer(text):
+        folded = fold(found.group(0))
+        following = text[found.end() : found.end() + 1]
+        if folded in _ELIDED and following and following in _APOSTROPHES:
+            continue
+        spans.extend((found.start(), found.end()) for _ in _WORD.findall(folded))
+    return spans if len(spans) == len(tokens(text)) else None
+
+
 def normalized_title(text: str) -> str:
     """A headline reduced to its words, for comparing the same wire story across feeds."""
     return " ".join(tokens(text))

@@ -16,25 +16,27 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from wirewatch.core.conditions import compile_condition, compile_rule_condition, condition_problems
 from wirewatch.core.errors import Problem, RulesError
 from wirewatch.core.model import (
     ALL_FIELDS,
     FeedSource,
     Field,
-    Group,
     Rule,
+    RuleExamples,
     Severity,
     Subscriber,
-    Term,
     WatchConfig,
     WatchSettings,
 )
-from wirewatch.core.normalize import tokens
+from wirewatch.core.terms import compile_term
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping, Sequence
 
     import jsonschema
+
+    from wirewatch.core.model import Node
 
 Path = tuple[str | int, ...]
 
@@ -73,9 +75,12 @@ def load_watch(text: str, source: str = "<watch>") -> WatchConfig:
         Problem(source, _line_of(lines, path), message)
         for path, message in [*_schema_problems(data), *_semantic_problems(data)]
     ]
-    if problems:
-        raise RulesError(sorted(problems, key=lambda p: (p.line or 0, p.message)))
-    return _build(data, source)
+    if not problems:
+        config = _build(data, source)
+        problems = [Problem(source, _line_of(lines, path), message) for path, message in example_problems(config)]
+        if not problems:
+            return config
+    raise RulesError(sorted(problems, key=lambda p: (p.line or 0, p.message)))
 
 
 # ---------------------------------------------------------------- YAML with line numbers
@@ -198,11 +203,17 @@ def _semantic_problems(data: Any) -> Iterator[tuple[Path, str]]:
                     yield (name, index, "id"), f"duplicate {name[:-1]} id {entry_id!r}"
                 ids[name].add(entry_id)
     feed_tags = {tag for _, feed in sections["feeds"] for tag in feed.get("tags", []) if isinstance(tag, str)}
+    raw_lists = data.get("lists")
+    lists: dict[str, Any] = raw_lists if isinstance(raw_lists, dict) else {}
+    for name, terms in lists.items():
+        for index, term in enumerate(terms if isinstance(terms, list) else []):
+            if isinstance(term, str) and not compile_term(term).tokens:
+                yield ("lists", name, index), f"lists.{name}[{index}]: term {term!r} has no word to match"
     for index, rule in sections["rules"]:
         yield from _reference_problems(("rules", index, "notify"), rule.get("notify"), ids["subscribers"], "subscriber")
         yield from _reference_problems(("rules", index, "feeds"), rule.get("feeds"), ids["feeds"], "feed")
         yield from _reference_problems(("rules", index, "tags"), rule.get("tags"), feed_tags, "feed tag")
-        yield from _term_problems(("rules", index, "match"), rule.get("match"))
+        yield from condition_problems(("rules", index), rule, lists)
     for index, subscriber in sections["subscribers"]:
         wanted = [r for r in subscriber.get("rules", []) if r != "*"]
         yield from _reference_problems(("subscribers", index, "rules"), wanted, ids["rules"], "rule")
@@ -221,19 +232,6 @@ def _reference_problems(path: Path, values: Any, known: set[str], kind: str) -> 
     for index, value in enumerate(values):
         if isinstance(value, str) and value not in known:
             yield (*path, index), f"{_where(path)}: no {kind} {value!r} is defined"
-
-
-def _term_problems(path: Path, group: Any) -> Iterator[tuple[Path, str]]:
-    if not isinstance(group, dict):
-        return
-    for op, children in group.items():
-        if not isinstance(children, list):
-            continue
-        for index, child in enumerate(children):
-            if isinstance(child, dict):
-                yield from _term_problems((*path, op, index), child)
-            elif isinstance(child, str) and not tokens(child.strip().strip('"').rstrip("*")):
-                yield (*path, op, index), f"{_where((*path, op, index))}: term {child!r} has no word to match"
 
 
 def _contact_problems(path: Path, subscriber: dict[str, Any]) -> Iterator[tuple[Path, str]]:
@@ -261,21 +259,40 @@ def _contact_problems(path: Path, subscriber: dict[str, Any]) -> Iterator[tuple[
 # ---------------------------------------------------------------- model
 
 
-def compile_term(text: str) -> Term:
-    """A term as written in a rule → its normalised form."""
-    raw = text.strip()
-    prefix = raw.endswith("*")
-    body = raw.rstrip("*").strip().strip('"')
-    return Term(text=raw, tokens=tuple(tokens(body)), prefix=prefix)
+def compile_group(spec: dict[str, Any], lists: Mapping[str, Sequence[str]] | None = None) -> Node:
+    """A YAML match group → the rule tree (kept for callers of the structured form)."""
+    return compile_condition(spec, lists or {})
 
 
-def compile_group(spec: dict[str, Any]) -> Group:
-    """A YAML match group → the boolean tree; several keys mean all of them hold."""
-    groups = [
-        Group(op, tuple(compile_group(c) if isinstance(c, dict) else compile_term(c) for c in children))
-        for op, children in spec.items()
-    ]
-    return groups[0] if len(groups) == 1 else Group("all", tuple(groups))
+def _stem_languages(spec: bool | list[str]) -> tuple[str, ...]:
+    if spec is True:
+        return ("en", "fr")
+    return tuple(spec) if isinstance(spec, list) else ()
+
+
+def example_problems(config: WatchConfig) -> list[tuple[Path, str]]:
+    """Each rule's examples, run: a rule is tested code, not a hope."""
+    from wirewatch.core.matching import ItemText, match_rule
+    from wirewatch.core.model import Item
+
+    problems: list[tuple[Path, str]] = []
+    for index, rule in enumerate(config.rules):
+        for kind, texts, wanted in (("match", rule.examples.match, True), ("no_match", rule.examples.no_match, False)):
+            for position, text in enumerate(texts):
+                # A headline stands in every field, so fields: [title] and fields: [content] both see it.
+                found = match_rule(
+                    rule, ItemText(Item(feed_id="(example)", title=text, link="", summary=text, content=text))
+                )
+                if (found is not None) != wanted:
+                    path: Path = ("rules", index, "examples", kind, position)
+                    if wanted:
+                        problems.append((path, f"rule {rule.id}: example should match but does not: {text!r}"))
+                    else:
+                        matched = ", ".join(found.matched) if found else ""
+                        problems.append(
+                            (path, f"rule {rule.id}: example should not match but does (matched: {matched}): {text!r}")
+                        )
+    return problems
 
 
 def _build(data: dict[str, Any], source: str) -> WatchConfig:
@@ -299,12 +316,18 @@ def _build(data: dict[str, Any], source: str) -> WatchConfig:
         )
         for f in data["feeds"]
     )
+    lists = data.get("lists", {})
     rules = tuple(
         Rule(
             id=r["id"],
             title=r["title"],
             severity=Severity.parse(r.get("severity", "medium")),
-            condition=compile_group(r["match"]),
+            condition=compile_rule_condition(r, lists),
+            stem=_stem_languages(r.get("stem", False)),
+            examples=RuleExamples(
+                match=tuple(r.get("examples", {}).get("match", [])),
+                no_match=tuple(r.get("examples", {}).get("no_match", [])),
+            ),
             fields=tuple(Field(f) for f in r["fields"]) if "fields" in r else ALL_FIELDS,
             feeds=frozenset(r.get("feeds", [])),
             tags=frozenset(r.get("tags", [])),
