@@ -7,14 +7,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wirewatch.adapters import aws
-from wirewatch.adapters.dynamodb import DynamoDBAlertStore, DynamoDBSeenStore, DynamoDBStateStore
+from wirewatch.adapters.dynamodb import (
+    DynamoDBAlertStore,
+    DynamoDBItemArchive,
+    DynamoDBSeenStore,
+    DynamoDBStateStore,
+)
 from wirewatch.adapters.http_fetcher import HttpFeedFetcher
+from wirewatch.adapters.s3_config import S3ConfigSource
 from wirewatch.adapters.sns import SNSAlertPublisher
 from wirewatch.core.watchfile import load_watch
 from wirewatch.service import Poller, Ports
 
 if TYPE_CHECKING:
-    from wirewatch.core.ports import FeedFetcher
+    from wirewatch.core.model import WatchConfig
+    from wirewatch.core.ports import ConfigSource, FeedFetcher
     from wirewatch.settings import Settings
 
 
@@ -24,7 +31,11 @@ def build_poller(settings: Settings, *, fetcher: FeedFetcher | None = None) -> P
     Raises:
         RulesError: the watch file is invalid.
     """
-    config = load_watch(Path(settings.config_path).read_text(encoding="utf-8"), str(settings.config_path))
+    config: WatchConfig | ConfigSource
+    if settings.config_s3_uri:
+        config = S3ConfigSource(aws.s3_client(), settings.config_s3_uri, fallback=settings.config_path)
+    else:
+        config = load_watch(Path(settings.config_path).read_text(encoding="utf-8"), str(settings.config_path))
     dynamodb = aws.dynamodb_client()
     ports = Ports(
         fetcher=fetcher or HttpFeedFetcher(),
@@ -32,6 +43,7 @@ def build_poller(settings: Settings, *, fetcher: FeedFetcher | None = None) -> P
         seen=DynamoDBSeenStore(dynamodb, settings.seen_table, settings.retention),
         alerts=DynamoDBAlertStore(dynamodb, settings.alerts_table, settings.retention),
         publisher=SNSAlertPublisher(aws.sns_client(), settings.topic_arn),
+        archive=DynamoDBItemArchive(dynamodb, settings.items_table, settings.retention),
     )
     # A day's margin: an item is forgotten a little before its records expire.
     forget_after = max(settings.retention - timedelta(days=1), timedelta(days=1))

@@ -20,7 +20,7 @@ from wirewatch.core.model import FeedSource
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from wirewatch.core.model import Match, WatchConfig
+    from wirewatch.core.model import Item, Match, WatchConfig
 
 
 def _load(path: str) -> WatchConfig:
@@ -70,11 +70,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     if args.rule:
-        wanted = {rule.id for rule in config.rules}
-        unknown = sorted(set(args.rule) - wanted)
-        if unknown:
-            raise WirewatchError(f"{args.config}: no rule {', '.join(unknown)} (rules: {', '.join(sorted(wanted))})")
-        config = replace(config, rules=tuple(rule for rule in config.rules if rule.id in args.rule))
+        config = _only_rules(config, args.rule, args.config)
     # An ad-hoc feed belongs to no configured feed or tag: rules are tried unrestricted.
     feed = config.feed(args.as_feed) if args.as_feed else FeedSource(id="(test)", url=args.feed)
     rules = (
@@ -160,6 +156,107 @@ def _parse_time(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _since(text: str, now: datetime) -> datetime:
+    from wirewatch.core.watchfile import parse_duration
+
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        return _parse_time(text)
+
+
+def _feed_items(config: WatchConfig, sources: Sequence[str], now: datetime) -> list[tuple[FeedSource, Item]]:
+    """Items of feed files or URLs; a file named after a configured feed (``<id>.xml``) is that feed."""
+    from wirewatch.core.feeds import parse_feed
+
+    known = {feed.id: feed for feed in config.feeds}
+    items: list[tuple[FeedSource, Item]] = []
+    for source in sources:
+        feed = known.get(Path(source).name.split(".", 1)[0]) or FeedSource(id=Path(source).stem, url=source)
+        body, content_type = _read_feed(source)
+        items.extend((feed, item) for item in parse_feed(body, feed, content_type=content_type, now=now).items)
+    return items
+
+
+def _archived_items(config: WatchConfig, stack: str, since: datetime, now: datetime) -> list[tuple[FeedSource, Item]]:
+    from datetime import timedelta
+
+    from wirewatch.adapters import aws
+    from wirewatch.adapters.dynamodb import DynamoDBItemArchive
+    from wirewatch.runner import stack_outputs
+
+    archive = DynamoDBItemArchive(aws.dynamodb_client(), stack_outputs(stack)["ItemsTableName"], timedelta(days=30))
+    known = {feed.id: feed for feed in config.feeds}
+    return [
+        (known.get(item.feed_id) or FeedSource(id=item.feed_id, url=""), item)
+        for item in archive.items_since(since, now)
+    ]
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """Count the alerts each rule would have sent per day, with sample matches.
+
+    Runs over the items the deployed pipeline archived (--stack), or over feed files
+    or URLs (--feed, repeatable; a file named <feed-id>.xml counts as that feed).
+
+    Example: wirewatch backtest examples/watch.yaml --since 2024-06-01 --feed examples/feeds/boursorama-reuters.xml
+    """
+    from wirewatch.core.backtest import backtest
+
+    config = _load(args.config)
+    if args.rule:
+        config = _only_rules(config, args.rule, args.config)
+    now = datetime.now(UTC)
+    since = _since(args.since, now)
+    items = _feed_items(config, args.feed, now) if args.feed else _archived_items(config, args.stack, since, now)
+    report = backtest(items, config.rules, since=since, story_window=config.settings.story_window)
+    print(f"{report.items} items since {since.date().isoformat()} ({report.undated} undated, left out)")
+    for result in report.rules:
+        days = len(result.per_day)
+        print(f"\n{result.rule.id}: {result.total} alert(s) on {days} day(s)")
+        for day, count in sorted(result.per_day.items()):
+            print(f"  {day.isoformat()}  {count:4d}  {'#' * min(count, 60)}")
+        for sample in result.samples:
+            when = sample.item.published.strftime("%Y-%m-%d %H:%M") if sample.item.published else "undated"
+            print(f"  e.g. {when}  {sample.item.title[:90]}\n       {sample.item.link}")
+            print(f"       matched: {', '.join(sample.matched)}")
+    return 0
+
+
+def _only_rules(config: WatchConfig, wanted: Sequence[str], source: str) -> WatchConfig:
+    ids = {rule.id for rule in config.rules}
+    unknown = sorted(set(wanted) - ids)
+    if unknown:
+        raise WirewatchError(f"{source}: no rule {', '.join(unknown)} (rules: {', '.join(sorted(ids))})")
+    return replace(config, rules=tuple(rule for rule in config.rules if rule.id in wanted))
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    """Validate a watch file and upload it as the deployed stack's live rules (no redeploy).
+
+    The next cycle loads it; a file that does not validate is never uploaded.
+
+    Example: wirewatch push examples/watch.yaml --stack wirewatch
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from wirewatch.adapters import aws
+    from wirewatch.runner import stack_outputs
+
+    config = _load(args.config)
+    bucket = stack_outputs(args.stack)["ConfigBucketName"]
+    body = Path(args.config).read_bytes()
+    try:
+        response = aws.s3_client().put_object(
+            Bucket=bucket, Key="watch.yaml", Body=body, ContentType="application/yaml"
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise WirewatchError(f"cannot upload to s3://{bucket}/watch.yaml: {exc}") from exc
+    version = response.get("VersionId", "unversioned")
+    print(f"{args.config}: valid ({len(config.rules)} rules); uploaded to s3://{bucket}/watch.yaml (version {version})")
+    return 0
+
+
 def cmd_subscribe(args: argparse.Namespace) -> int:
     """Create, update and remove the topic's email/SMS subscriptions to match the watch file.
 
@@ -210,6 +307,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stack", default="wirewatch", help="deployed stack for --once (default wirewatch)")
     run.add_argument("--all-feeds", action="store_true", help="poll every feed, due or not")
     run.set_defaults(handler=cmd_run)
+
+    back = commands.add_parser("backtest", help="alerts rules would have sent", description=cmd_backtest.__doc__)
+    back.add_argument("config", help="watch file")
+    back.add_argument("--rule", action="append", metavar="ID", help="only this rule (repeatable)")
+    back.add_argument("--since", default="30d", help="a duration back from now (30d, 12h) or a date (default 30d)")
+    source = back.add_mutually_exclusive_group()
+    source.add_argument("--feed", action="append", help="feed file or URL instead of the archive (repeatable)")
+    source.add_argument("--stack", default="wirewatch", help="deployed stack whose archive to read (default wirewatch)")
+    back.set_defaults(handler=cmd_backtest)
+
+    push = commands.add_parser("push", help="validate and upload the live watch file", description=cmd_push.__doc__)
+    push.add_argument("config", help="watch file")
+    push.add_argument("--stack", default="wirewatch", help="deployed stack (default wirewatch)")
+    push.set_defaults(handler=cmd_push)
 
     subscribe = commands.add_parser("subscribe", help="sync SNS subscriptions", description=cmd_subscribe.__doc__)
     subscribe.add_argument("config", help="watch file")

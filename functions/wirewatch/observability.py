@@ -26,6 +26,7 @@ _METRICS: dict[str, tuple[str, Callable[[CycleReport], int]]] = {
     "FeedErrors": ("feed_errors", lambda report: report.feed_errors),
     "FeedsDeferred": ("feeds_deferred", lambda report: report.count("deferred")),
     "PublishErrors": ("publish_errors", lambda report: report.publish_errors),
+    "ConfigRejected": ("config_rejected", lambda report: int(report.config_rejected is not None)),
 }
 
 
@@ -45,6 +46,8 @@ def record_cycle(report: CycleReport) -> dict[str, int]:
                 armed_silently=outcome.armed_silently,
                 problems=list(outcome.problems),
             )
+    if report.config_rejected:
+        logger.error("new watch file refused, the last good one stays in force", problems=report.config_rejected)
     totals = {"feeds": len(report.feeds)}
     for name, (key, value_of) in _METRICS.items():
         totals[key] = value_of(report)

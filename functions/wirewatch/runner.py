@@ -70,6 +70,7 @@ def run_on_aws(*, stack: str, poll_all: bool, config: Path) -> int:
         "STATE_TABLE": outputs["StateTableName"],
         "SEEN_TABLE": outputs["SeenTableName"],
         "ALERTS_TABLE": outputs["AlertsTableName"],
+        "ITEMS_TABLE": outputs["ItemsTableName"],
         "ALERTS_TOPIC_ARN": outputs["AlertsTopicArn"],
         "RETENTION_DAYS": outputs.get("RetentionDays", "30"),
         "CYCLE_MINUTES": outputs.get("ScheduleRateMinutes", "5"),

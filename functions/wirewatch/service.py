@@ -28,13 +28,23 @@ from wirewatch.core.errors import FeedError, PublishError, StoreError
 from wirewatch.core.feeds import parse_feed
 from wirewatch.core.matching import match_item
 from wirewatch.core.messages import render
-from wirewatch.core.ports import FeedState
+from wirewatch.core.model import WatchConfig
+from wirewatch.core.ports import FeedState, StaticConfig
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from wirewatch.core.model import FeedSource, Item, Match, WatchConfig
-    from wirewatch.core.ports import AlertPublisher, AlertStore, FeedFetcher, SeenStore, StateStore, StoryRecord
+    from wirewatch.core.model import FeedSource, Item, Match
+    from wirewatch.core.ports import (
+        AlertPublisher,
+        AlertStore,
+        ConfigSource,
+        FeedFetcher,
+        ItemArchive,
+        SeenStore,
+        StateStore,
+        StoryRecord,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +68,7 @@ class CycleReport:
     alerts_sent: int = 0
     publish_errors: int = 0
     sent_keys: list[str] = field(default_factory=list)
+    config_rejected: str | None = None
 
     def total(self, attribute: str) -> int:
         return sum(int(getattr(outcome, attribute)) for outcome in self.feeds)
@@ -77,6 +88,7 @@ class Ports:
     seen: SeenStore
     alerts: AlertStore
     publisher: AlertPublisher
+    archive: ItemArchive
 
 
 def is_due(feed: FeedSource, now: datetime, cycle_period: timedelta) -> bool:
@@ -104,14 +116,15 @@ class Poller:
 
     def __init__(
         self,
-        config: WatchConfig,
+        config: WatchConfig | ConfigSource,
         ports: Ports,
         *,
         cycle_period: timedelta,
         forget_after: timedelta,
         clock: Callable[[], datetime] = _wall_clock,
     ) -> None:
-        self.config = config
+        self.source: ConfigSource = StaticConfig(config) if isinstance(config, WatchConfig) else config
+        self.config = self.source.current()
         self.ports = ports
         self.cycle_period = cycle_period
         self.forget_after = forget_after
@@ -124,6 +137,8 @@ class Poller:
             StoreError: DynamoDB failed; the whole cycle is safe to retry.
         """
         report = CycleReport()
+        self.config = self.source.current()
+        report.config_rejected = self.source.rejected
         # First what earlier cycles left pending: slow feeds must not delay them.
         self.publish_pending(report)
         rule_ids = [rule.id for rule in self.config.rules]
@@ -199,6 +214,8 @@ class Poller:
             outcome.armed_silently += len(matches) - len(eligible)
             if eligible:
                 outcome.alerts_created += self._create_alerts(feed, item, eligible, now)
+        # Archived before marked seen: a crash in between re-archives, never loses.
+        self.ports.archive.archive(list(fresh.values()), now)
         self.ports.seen.mark_items_seen(list(fresh), now)
 
     def _create_alerts(self, feed: FeedSource, item: Item, matches: list[Match], now: datetime) -> int:

@@ -25,9 +25,11 @@ class Settings:
     state_table: str
     seen_table: str
     alerts_table: str
+    items_table: str
     topic_arn: str
     retention: timedelta
     cycle_period: timedelta
+    config_s3_uri: str | None = None  # s3://bucket/key: reloaded each cycle, config_path as fallback
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -48,6 +50,12 @@ class Settings:
                 return default
             return int(raw)
 
+        def s3_uri() -> str | None:
+            uri = env.get("WIREWATCH_CONFIG_S3", "").strip()
+            if uri and (not uri.startswith("s3://") or "/" not in uri[5:]):
+                problems.append(f"WIREWATCH_CONFIG_S3 must be s3://bucket/key, got {uri!r}")
+            return uri or None
+
         config = Path(env.get("WIREWATCH_CONFIG", "watch.yaml"))
         if not config.is_absolute():
             config = Path(env.get("LAMBDA_TASK_ROOT", ".")) / config
@@ -56,9 +64,11 @@ class Settings:
             state_table=required("STATE_TABLE"),
             seen_table=required("SEEN_TABLE"),
             alerts_table=required("ALERTS_TABLE"),
+            items_table=required("ITEMS_TABLE"),
             topic_arn=required("ALERTS_TOPIC_ARN"),
             retention=timedelta(days=positive_int("RETENTION_DAYS", 30)),
             cycle_period=timedelta(minutes=positive_int("CYCLE_MINUTES", 5)),
+            config_s3_uri=s3_uri(),
         )
         if problems:
             raise SettingsError("; ".join(problems))
@@ -71,9 +81,11 @@ class Settings:
             "STATE_TABLE": self.state_table,
             "SEEN_TABLE": self.seen_table,
             "ALERTS_TABLE": self.alerts_table,
+            "ITEMS_TABLE": self.items_table,
             "ALERTS_TOPIC_ARN": self.topic_arn,
             "RETENTION_DAYS": str(self.retention.days),
             "CYCLE_MINUTES": str(int(self.cycle_period.total_seconds() // 60)),
+            **({"WIREWATCH_CONFIG_S3": self.config_s3_uri} if self.config_s3_uri else {}),
         }
 
 

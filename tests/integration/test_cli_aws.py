@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from .conftest import Pipeline
 
-STATEFUL = {"AWS::DynamoDB::Table", "AWS::SNS::Topic"}
+STATEFUL = {"AWS::DynamoDB::Table", "AWS::SNS::Topic", "AWS::S3::Bucket"}
 
 
 def _deploy_stateful_part(name: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation.client import CloudFormationClient
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sns.client import SNSClient
     from mypy_boto3_sqs.client import SQSClient
 
@@ -28,6 +29,12 @@ def sns_client() -> SNSClient:
     import boto3
 
     return boto3.client("sns", config=_config())
+
+
+def s3_client() -> S3Client:
+    import boto3
+
+    return boto3.client("s3", config=_config())
 
 
 def sqs_client() -> SQSClient:

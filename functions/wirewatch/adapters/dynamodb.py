@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from wirewatch.core.errors import StoreError
-from wirewatch.core.model import Alert, Severity
+from wirewatch.core.model import Alert, Item, Severity
 from wirewatch.core.ports import FeedState, PendingAlert, StoryRecord, Validators
 
 if TYPE_CHECKING:
@@ -408,3 +408,74 @@ def _pending_alert(item: dict[str, Any]) -> PendingAlert:
     )
     created = _parse_time(text("created_at")) or datetime.fromtimestamp(0, UTC)
     return PendingAlert(alert=alert, created_at=created)
+
+
+class DynamoDBItemArchive(_Table):
+    """Every new item, normalised, for backtests; one ``day-index`` partition per day."""
+
+    SUMMARY_LIMIT = 2000
+    DAY_INDEX = "day-index"
+
+    def __init__(self, client: DynamoDBClient, table_name: str, retention: timedelta) -> None:
+        super().__init__(client, table_name)
+        self.retention = retention
+
+    def archive(self, items: Sequence[Item], now: datetime) -> None:
+        from wirewatch.core.dedupe import item_key
+
+        expiry = _n(int((now + self.retention).timestamp()))
+        records = []
+        for item in items:
+            record: dict[str, AttributeValueTypeDef] = {
+                "pk": _s(item_key(item)),
+                "day": _s(now.astimezone(UTC).date().isoformat()),
+                "seen_at": _s(_time(now)),
+                "feed_id": _s(item.feed_id),
+                "title": _s(item.title or "-"),
+                "link": _s(item.link or "-"),
+                "lang": _s(item.lang),
+                "expires_at": expiry,
+            }
+            if item.summary:
+                record["summary"] = _s(item.summary[: self.SUMMARY_LIMIT])
+            if item.guid:
+                record["guid"] = _s(item.guid)
+            if item.published:
+                record["published"] = _s(_time(item.published))
+            records.append(record)
+        self.batch_put(records)
+
+    def items_since(self, since: datetime, until: datetime) -> Iterator[Item]:
+        day = since.astimezone(UTC).date()
+        last = until.astimezone(UTC).date()
+        paginator = self.client.get_paginator("query")
+        try:
+            while day <= last:
+                pages = paginator.paginate(
+                    TableName=self.name,
+                    IndexName=self.DAY_INDEX,
+                    KeyConditionExpression="#day = :day",
+                    ExpressionAttributeNames={"#day": "day"},
+                    ExpressionAttributeValues={":day": _s(day.isoformat())},
+                )
+                for page in pages:
+                    yield from (_archived_item(record) for record in page.get("Items", []))
+                day += timedelta(days=1)
+        except (ClientError, BotoCoreError) as exc:
+            raise _store_error("Query", exc) from exc
+
+
+def _archived_item(record: dict[str, Any]) -> Item:
+    def text(name: str) -> str:
+        value = _text(record, name) or ""
+        return "" if value == "-" else value
+
+    return Item(
+        feed_id=text("feed_id"),
+        title=text("title"),
+        link=text("link"),
+        guid=_text(record, "guid"),
+        summary=text("summary"),
+        published=_parse_time(_text(record, "published")) or _parse_time(_text(record, "seen_at")),
+        lang=text("lang") or "und",
+    )

@@ -6,10 +6,10 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
     from datetime import datetime
 
-    from wirewatch.core.model import Alert
+    from wirewatch.core.model import Alert, Item, WatchConfig
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,35 @@ class AlertStore(Protocol):
     def release(self, key: str, error: str) -> None:
         """Give a claimed alert back to pending after a failed publish."""
         ...
+
+
+class ItemArchive(Protocol):
+    def archive(self, items: Sequence[Item], now: datetime) -> None:
+        """Keep normalised items (title, summary, link, feed, time) for backtests."""
+        ...
+
+    def items_since(self, since: datetime, until: datetime) -> Iterator[Item]:
+        """Archived items first seen between ``since`` and ``until``."""
+        ...
+
+
+class ConfigSource(Protocol):
+    rejected: str | None  # why the newest version was refused while an older one is in force
+
+    def current(self) -> WatchConfig:
+        """The configuration to use for this cycle."""
+        ...
+
+
+@dataclass
+class StaticConfig:
+    """A configuration that never changes (the bundled file)."""
+
+    config: WatchConfig
+    rejected: str | None = None
+
+    def current(self) -> WatchConfig:
+        return self.config
 
 
 class AlertPublisher(Protocol):

@@ -71,10 +71,13 @@ def load_watch(text: str, source: str = "<watch>") -> WatchConfig:
         RulesError: with every problem found, each naming ``source`` and a line.
     """
     lines, data = _parse_yaml(text, source)
-    problems = [
-        Problem(source, _line_of(lines, path), message)
-        for path, message in [*_schema_problems(data), *_semantic_problems(data)]
-    ]
+    # Several schema keywords can say the same thing about one place: say it once.
+    problems = list(
+        dict.fromkeys(
+            Problem(source, _line_of(lines, path), message)
+            for path, message in [*_schema_problems(data), *_semantic_problems(data)]
+        )
+    )
     if not problems:
         config = _build(data, source)
         problems = [Problem(source, _line_of(lines, path), message) for path, message in example_problems(config)]
@@ -172,8 +175,12 @@ def _describe(error: jsonschema.ValidationError) -> Iterator[tuple[Path, str]]:
             yield (*path, key), f"unknown key {key!r} in {where} (allowed: {', '.join(allowed)})"
     elif error.validator == "anyOf" and path and path[-2:-1] in {("all",), ("any",), ("none",)}:
         yield path, f"{where}: expected a term (text) or a group with all/any/none, got {error.instance!r}"
-    elif error.validator == "oneOf" and isinstance(error.instance, dict):
+    elif error.validator == "oneOf" and isinstance(error.instance, dict) and path[:1] == ("subscribers",):
         yield path, f"{where}: a subscriber needs exactly one of 'email' or 'sms'"
+    elif error.validator == "oneOf" and isinstance(error.instance, dict) and path[:1] == ("rules",) and len(path) == 2:
+        yield path, f"{where}: a rule needs exactly one of 'match' or 'query'"
+    elif error.validator in {"anyOf", "minProperties"} and isinstance(error.instance, dict) and "match" in path:
+        yield path, f"{where}: a group needs 'all', 'any' or 'none' (got {sorted(error.instance) or 'nothing'})"
     elif error.validator == "enum":
         choices = ", ".join(map(str, rule.get("enum", [])))
         yield path, f"{where}: {error.instance!r} is not one of {choices}"

@@ -94,6 +94,7 @@ def local_stack(
                 state_table=tables["StateTable"],
                 seen_table=tables["SeenTable"],
                 alerts_table=tables["AlertsTable"],
+                items_table=tables["ItemsTable"],
                 topic_arn=topics["AlertsTopic"],
                 retention=timedelta(days=retention_days),
                 cycle_period=timedelta(minutes=5),

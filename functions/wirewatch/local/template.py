@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sns.client import SNSClient
 
 _TABLE_PROPERTIES = (
@@ -67,6 +68,17 @@ def create_tables(template: dict[str, Any], client: DynamoDBClient, prefix: str)
             client.update_time_to_live(
                 TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True}
             )
+        names[logical_id] = name
+    return names
+
+
+def create_buckets(template: dict[str, Any], client: S3Client, prefix: str) -> dict[str, str]:
+    """Buckets named ``<prefix>-<logicalid>`` (lower case, as S3 wants); logical id → name."""
+    names = {}
+    for logical_id in resources_of_type(template, "AWS::S3::Bucket"):
+        name = f"{prefix}-{logical_id}".lower()
+        client.create_bucket(Bucket=name)
+        client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         names[logical_id] = name
     return names
 
