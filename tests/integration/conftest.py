@@ -149,7 +149,7 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeli
             state_table=tables["StateTable"],
             seen_table=tables["SeenTable"],
             alerts_table=tables["AlertsTable"],
-                items_table=tables["ItemsTable"],
+            items_table=tables["ItemsTable"],
             topic_arn=topics["AlertsTopic"],
             retention=timedelta(days=30),
             cycle_period=timedelta(minutes=5),

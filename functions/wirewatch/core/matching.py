@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from wirewatch.core.model import ALL_FIELDS, Field, Group, Match, Near, Pattern, Scoped, Term
-from wirewatch.core.normalize import fold, tokens
+from wirewatch.core.normalize import fold, stemmable_words, tokens
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -35,8 +35,17 @@ class Hit:
 
 @lru_cache(maxsize=65536)
 def stem(language: str, word: str) -> str:
-    """The Snowball stem of a normalised word (PyStemmer, the C build of Snowball)."""
-    return _stemmer(language).stemWord(word)  # type: ignore[no-any-return]
+    """The Snowball stem of a lower-case word, then folded like every token (PyStemmer)."""
+    return fold(_stemmer(language).stemWord(word))
+
+
+@lru_cache(maxsize=16384)
+def term_stems(term: Term, language: str) -> tuple[str, ...]:
+    """A term's words as stems, read from the term as written (accents matter to Snowball)."""
+    words = stemmable_words(term.text.rstrip("*").strip().strip('"'))
+    if len(words) != len(term.tokens):
+        words = list(term.tokens)
+    return tuple(stem(language, word) for word in words)
 
 
 @lru_cache(maxsize=8)
@@ -57,10 +66,12 @@ def compile_pattern(text: str) -> Any:
 
     options = re2.Options()
     options.never_capture = True
+    options.log_errors = False  # the error is reported to the rule's author, not to stderr
     try:
         return re2.compile(text, options)
     except re2.error as exc:
-        raise ValueError(f"RE2 cannot run {text!r}: {exc}") from exc
+        reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise ValueError(f"RE2 cannot run {text!r}: {reason}") from exc
 
 
 class FieldText:
@@ -91,7 +102,7 @@ class FieldText:
 
     def _stemmed(self, language: str) -> tuple[tuple[str, ...], dict[str, list[int]]]:
         if language not in self._stems:
-            words = tuple(stem(language, word) for word in self.words)
+            words = tuple(stem(language, word) for word in stemmable_words(self.raw))
             positions: dict[str, list[int]] = {}
             for index, word in enumerate(words):
                 positions.setdefault(word, []).append(index)
@@ -133,7 +144,7 @@ class FieldText:
             return  # a prefix is already a family of forms; stems would widen it twice
         for language in languages:
             words, positions = self._stemmed(language)
-            yield words, positions, tuple(stem(language, token) for token in term.tokens)
+            yield words, positions, term_stems(term, language)
 
 
 def _spans_in(

@@ -128,6 +128,18 @@ def token_spans(text: str) -> list[tuple[int, int]] | None:
     return spans if len(spans) == len(tokens(text)) else None
 
 
+def stemmable_words(text: str) -> list[str]:
+    """The words of ``tokens(text)`` lower-cased but with their accents, as stemmers want them.
+
+    Snowball's French rules read accents (``attaquée`` → ``attaqu``, but ``attaquee`` →
+    ``attaque``). Falls back to the folded tokens where the two cannot be aligned.
+    """
+    spans = token_spans(text)
+    if spans is None:
+        return tokens(text)
+    return [text[start:end].casefold() for start, end in spans]
+
+
 def normalized_title(text: str) -> str:
     """A headline reduced to its words, for comparing the same wire story across feeds."""
     return " ".join(tokens(text))
