@@ -1,0 +1,138 @@
+"""Rules reloaded from S3 without redeploying, `wirewatch push`, and backtests over the
+archive the pipeline keeps — on moto, through the handler and the CLI."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import boto3
+import yaml
+
+from wirewatch.cli import main
+from wirewatch.handlers import poll_feeds
+from wirewatch.local.template import create_buckets, read_template
+from wirewatch.runner import invoke_poll
+
+from .conftest import EXAMPLE, ROOT
+from .test_cli_aws import _deploy_stateful_part
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pytest
+
+    from .conftest import Pipeline
+
+NOW = datetime(2024, 6, 26, 6, 0, tzinfo=UTC)
+WIRE = """<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>t</title>
+<item><title>Frappe de drones sur Sébastopol en Crimée</title><link>https://a.example/1</link>
+<pubDate>Wed, 26 Jun 2024 05:00:00 +0000</pubDate></item>
+<item><title>Poutine en visite à Sébastopol</title><link>https://a.example/2</link>
+<pubDate>Wed, 26 Jun 2024 05:10:00 +0000</pubDate></item></channel></rss>""".encode()
+
+
+def _live(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> str:
+    bucket = create_buckets(read_template(ROOT / "template.yaml"), boto3.client("s3"), "test")["ConfigBucket"]
+    monkeypatch.setenv("WIREWATCH_CONFIG_S3", f"s3://{bucket}/watch.yaml")
+    poll_feeds.reset()
+    return bucket
+
+
+def _upload(bucket: str, data: dict[str, object] | str) -> None:
+    body = data if isinstance(data, str) else yaml.safe_dump(data, allow_unicode=True)
+    boto3.client("s3").put_object(Bucket=bucket, Key="watch.yaml", Body=body.encode())
+
+
+def _config(pipeline: Pipeline, rule_query: str) -> dict[str, object]:
+    data = yaml.safe_load(pipeline.config_path.read_text(encoding="utf-8"))
+    data["rules"] = [
+        {
+            "id": "crimea-strike",
+            "title": "Strike on Crimea",
+            "severity": "critical",
+            "query": rule_query,
+            "notify": ["security-desk"],
+        }
+    ]
+    return data
+
+
+def test_the_bundled_file_serves_until_a_watch_file_is_pushed(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline.server.route("/a.xml", WIRE)
+    pipeline.write_config({"feed-a": "/a.xml"})
+    _live(pipeline, monkeypatch)
+
+    result = invoke_poll(now=NOW)
+
+    assert result["config_rejected"] == 0
+    assert [a["rule"] for a in pipeline.received("security-desk")] == ["crimea-strike"]
+
+
+def test_a_pushed_version_applies_next_cycle_and_an_invalid_one_is_refused(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline.server.route("/a.xml", WIRE)
+    pipeline.write_config({"feed-a": "/a.xml"})
+    bucket = _live(pipeline, monkeypatch)
+    # Live version: the rule also wants visits.
+    _upload(bucket, _config(pipeline, "(Crimée OR Sébastopol) AND (frappe* OR visite)"))
+
+    invoke_poll(now=NOW)
+    assert len(pipeline.received("security-desk")) == 2
+
+    # A broken version: refused, the last good one stays in force, the refusal is counted.
+    _upload(bucket, _config(pipeline, "(Crimée AND frappe*"))
+    pipeline.server.route(
+        "/a.xml",
+        WIRE.replace(b"https://a.example/2", b"https://a.example/3").replace(
+            b"Poutine en visite", b"Nouvelle visite de Poutine"
+        ),
+    )
+    result = invoke_poll(now=NOW.replace(minute=5))
+
+    assert result["config_rejected"] == 1
+    assert [a["link"] for a in pipeline.received("security-desk")] == ["https://a.example/3"]
+
+
+def test_push_validates_then_uploads_to_the_stack_bucket(
+    pipeline: Pipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs = _deploy_stateful_part("wirewatch")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(EXAMPLE.read_text(encoding="utf-8").replace("severity: high", "severity: urgent"))
+
+    assert main(["push", str(bad), "--stack", "wirewatch"]) == 1
+    assert "'urgent' is not one of low, medium, high, critical" in capsys.readouterr().err
+    listed = boto3.client("s3").list_objects_v2(Bucket=outputs["ConfigBucketName"])
+    assert listed.get("KeyCount", 0) == 0
+
+    assert main(["push", str(EXAMPLE), "--stack", "wirewatch"]) == 0
+    body = boto3.client("s3").get_object(Bucket=outputs["ConfigBucketName"], Key="watch.yaml")["Body"].read()
+    assert body == EXAMPLE.read_bytes()
+
+
+def test_backtest_reads_what_the_pipeline_archived(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from email.utils import format_datetime
+
+    outputs = _deploy_stateful_part("wirewatch")
+    monkeypatch.setenv("ITEMS_TABLE", outputs["ItemsTableName"])  # the cycle archives into the stack's table
+    today = format_datetime(datetime.now(UTC)).encode()
+    pipeline.server.route(
+        "/a.xml",
+        WIRE.replace(b"Wed, 26 Jun 2024 05:00:00 +0000", today).replace(b"Wed, 26 Jun 2024 05:10:00 +0000", today),
+    )
+    pipeline.write_config({"feed-a": "/a.xml"})
+    invoke_poll(now=datetime.now(UTC))
+    capsys.readouterr()
+
+    assert main(["backtest", str(pipeline.config_path), "--stack", "wirewatch", "--since", "1d"]) == 0
+
+    out = capsys.readouterr().out
+    assert "2 items since" in out
+    assert "crimea-strike: 1 alert(s) on 1 day(s)" in out
+    assert "Frappe de drones sur Sébastopol en Crimée" in out
