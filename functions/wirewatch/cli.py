@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--rule", action="append", metavar="ID", help="only this rule (repeatable)")
     back.add_argument("--since", default="30d", help="a duration back from now (30d, 12h) or a date (default 30d)")
     source = back.add_mutually_exclusive_group()
-    source.add_argument("--feed", action="append", help="feed file or URL instead of the archive (repeatable)")
+    source.add_argument("--feed", action="extend", nargs="+", help="feed files or URLs instead of the archive")
     source.add_argument("--stack", default="wirewatch", help="deployed stack whose archive to read (default wirewatch)")
     back.set_defaults(handler=cmd_backtest)
 

@@ -73,3 +73,27 @@ def test_every_command_has_help() -> None:
     for name, sub in commands.choices.items():  # type: ignore[union-attr]
         assert sub.description, f"{name} has no description"
         assert "Example:" in sub.description, f"{name} has no example"
+
+
+def test_backtest_over_feed_files_counts_the_wire_once_per_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    files = [str(path) for path in sorted(FEEDS_DIR.iterdir())]
+
+    assert main(["backtest", str(EXAMPLE_WATCH), "--since", "2016-01-01", "--feed", *files]) == 0
+
+    out = capsys.readouterr().out
+    assert "defense-minister-contact: 1 alert(s) on 1 day(s)" in out
+    assert "crimea-strike: 1 alert(s) on 1 day(s)" in out
+    assert "  2024-06-25     1  #" in out
+
+
+def test_test_command_explains_one_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["test", str(EXAMPLE_WATCH), "--feed", str(SEED_FEED), "--rule", "crimea-strike", "--explain"]) == 0
+
+    out = capsys.readouterr().out
+    assert "defense-minister-contact" not in out
+    assert "Crimée in content: …une attaque ukrainienne meurtrière dans la péninsule de *Crimée*" in out
+
+
+def test_test_command_names_an_unknown_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["test", str(EXAMPLE_WATCH), "--feed", str(SEED_FEED), "--rule", "nope"]) == 1
+    assert "no rule nope" in capsys.readouterr().err
