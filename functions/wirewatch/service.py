@@ -26,7 +26,7 @@ from wirewatch.core.arming import alertable
 from wirewatch.core.dedupe import alert_key, item_key, story_id_for, story_keys, within_window
 from wirewatch.core.errors import FeedError, PublishError, StoreError
 from wirewatch.core.feeds import parse_feed
-from wirewatch.core.matching import match_item
+from wirewatch.core.index import RuleIndex
 from wirewatch.core.messages import render
 from wirewatch.core.model import WatchConfig
 from wirewatch.core.ports import FeedState, StaticConfig
@@ -125,6 +125,7 @@ class Poller:
     ) -> None:
         self.source: ConfigSource = StaticConfig(config) if isinstance(config, WatchConfig) else config
         self.config = self.source.current()
+        self.index = RuleIndex(self.config.rules)
         self.ports = ports
         self.cycle_period = cycle_period
         self.forget_after = forget_after
@@ -137,7 +138,10 @@ class Poller:
             StoreError: DynamoDB failed; the whole cycle is safe to retry.
         """
         report = CycleReport()
-        self.config = self.source.current()
+        config = self.source.current()
+        if config is not self.config:
+            # Indexing thousands of rules costs more than a cycle's matching: once per version.
+            self.config, self.index = config, RuleIndex(config.rules)
         report.config_rejected = self.source.rejected
         # First what earlier cycles left pending: slow feeds must not delay them.
         self.publish_pending(report)
@@ -201,7 +205,7 @@ class Poller:
         outcome.new_items = len(fresh)
         settings = self.config.settings
         for item in fresh.values():
-            matches = match_item(item, feed, self.config.rules)
+            matches = self.index.match(item, feed)
             outcome.matches += len(matches)
             eligible = alertable(
                 matches,
