@@ -198,13 +198,23 @@ def group(op: str, *children: Node | str) -> Group:
     return Group(op, tuple(compile_term(child) if isinstance(child, str) else child for child in children))
 
 
-def test_a_rule_only_a_pattern_and_exclusions_express_is_a_candidate_for_every_item() -> None:
-    unanchored = rule(group("all", group("none", "football"), Pattern(r"f-?16")), rule_id="pattern")
+def test_a_pattern_rule_is_a_candidate_only_where_its_pattern_occurs() -> None:
+    # All patterns run as one RE2 set per field: a pattern is an anchor like a word.
+    pattern_rule = rule(group("all", group("none", "football"), Pattern(r"f-?16")), rule_id="pattern")
     anchored = rule(group("all", "austin", "belousov"), rule_id="words")
-    index = RuleIndex([anchored, unanchored])
+    index = RuleIndex([anchored, pattern_rule])
+    for title in ("Des F-16 au-dessus de la Crimée", "f16 delivered", "F-16 and football"):
+        assert pattern_rule in index.candidates(ItemText(make_item(title)))
     for title in ("", "Austin and Belousov", "Nothing to see", "football"):
-        assert unanchored in index.candidates(ItemText(make_item(title)))
-    assert requirements(unanchored.condition, frozenset(ALL_FIELDS)) == []
+        assert pattern_rule not in index.candidates(ItemText(make_item(title)))
+    assert requirements(pattern_rule.condition, frozenset(ALL_FIELDS)) == [frozenset({"/f-?16/"})]
+
+
+def test_a_rule_of_exclusions_only_is_a_candidate_for_every_item() -> None:
+    only_none = rule(group("none", "football"), rule_id="no-football")
+    index = RuleIndex([only_none])
+    for title in ("", "Nothing to see", "football"):
+        assert only_none in index.candidates(ItemText(make_item(title)))
 
 
 def test_an_item_sharing_no_word_with_the_rules_has_no_candidates() -> None:
@@ -215,7 +225,7 @@ def test_an_item_sharing_no_word_with_the_rules_has_no_candidates() -> None:
     rules.append(rule(group("any", "austin", Pattern("x")), rule_id="pattern-in-any"))
     index = RuleIndex(rules)
     text = ItemText(make_item("Quiet day at the seaside", "Lorem ipsum dolor sit amet", "nothing else"))
-    assert [candidate.id for candidate in index.candidates(text)] == ["pattern-in-any"]
+    assert [candidate.id for candidate in index.candidates(text)] == []
     assert index.match(make_item("Quiet day at the seaside"), FEED) == []
 
 

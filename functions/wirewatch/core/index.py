@@ -25,8 +25,10 @@ must stay an anchor, and the item's words are stemmed both folded and as written
 nothing if a child needs nothing, else the union of its children's best clauses
 (and that of their second best); ``none`` needs nothing (it constrains, it does not
 anchor); NEAR needs both sides; a field scope what its child needs, or can never
-hold outside the fields it is given; a pattern needs nothing (RE2 reads characters,
-not words). A rule that needs nothing is *unanchored*: a candidate for every item.
+hold outside the fields it is given; a pattern needs nothing but itself (RE2 reads characters,
+not words) only that the item's text matches it: all the rules' patterns run as one
+RE2 set over each field, once per item. A rule that needs nothing is *unanchored*:
+a candidate for every item.
 
 Lookup, in two passes. Each rule is posted under its cheapest clause and, in a
 second dict, under its next cheapest; an item's candidates are the rules found in
@@ -103,7 +105,8 @@ def requirements(node: Node, fields: frozenset[Field], languages: Sequence[str] 
     if isinstance(node, Near):
         return _term(node.left, languages) + _term(node.right, languages)
     if isinstance(node, Pattern):
-        return []
+        # Anchored on itself: all patterns run as one RE2 set per field (``_PatternSet``).
+        return [frozenset((_pattern_anchor(node.text),))]
     if isinstance(node, Scoped):
         # The evaluator looks nowhere if the scope is outside the fields it is given.
         return requirements(node.child, frozenset((node.field,)), languages) if node.field in fields else [_IMPOSSIBLE]
@@ -160,6 +163,8 @@ def _rank(clause: Clause) -> tuple[int, int]:
 def _weight(anchor: str) -> int:
     # Long words are rare words. A prefix stands for a family of words, and a stem
     # for the forms of one word: both count a little less than their length.
+    if anchor.startswith("/"):
+        return 3  # a pattern: as selective as a short word, whatever its length
     if anchor.endswith("*"):
         return len(anchor) - 2
     _, colon, bare = anchor.partition(":")
@@ -181,6 +186,43 @@ def _accented_words(text: ItemText) -> set[str]:
     return words
 
 
+def _classify(anchor: str, prefixes: set[str], languages: set[str], patterns: set[str]) -> None:
+    """Note what an anchor asks of items: a pattern run, a prefix search or stems."""
+    if anchor.startswith("/"):
+        patterns.add(anchor[1:-1])
+    elif anchor.endswith("*"):
+        prefixes.add(anchor[:-1])
+    elif ":" in anchor:
+        languages.add(anchor.partition(":")[0])
+
+
+def _pattern_anchor(text: str) -> str:
+    # Words never start with "/" (tokens are [^\W_]+), so these cannot collide with them.
+    return f"/{text}/"
+
+
+class _PatternSet:
+    """Every rule pattern in one RE2 set: one linear pass per field finds all that occur."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        import re2
+
+        options = re2.Options()
+        options.log_errors = False
+        options.never_capture = True
+        self._set = re2.Set.SearchSet(options)
+        self._anchors = []
+        for pattern in patterns:
+            self._set.Add(pattern)
+            self._anchors.append(_pattern_anchor(pattern))
+        self._set.Compile()
+
+    def anchors(self, text: ItemText) -> Iterable[str]:
+        for field_text in text.fields.values():
+            for index in self._set.Match(field_text.folded) or ():
+                yield self._anchors[index]
+
+
 class RuleIndex:
     """Rules indexed by the words they need; ``match`` gives what ``matching.match_item`` gives."""
 
@@ -195,6 +237,7 @@ class RuleIndex:
         second: dict[str, list[int]] = {}
         prefixes: set[str] = set()
         languages: set[str] = set()
+        patterns: set[str] = set()
 
         def shared(anchor: str) -> str:
             return strings.setdefault(anchor, anchor)
@@ -237,10 +280,7 @@ class RuleIndex:
                 self._others[rule_id] = tuple(clauses[2:])
             for clause in clauses:
                 for anchor in clause:
-                    if anchor.endswith("*"):
-                        prefixes.add(anchor[:-1])
-                    elif ":" in anchor:
-                        languages.add(anchor.partition(":")[0])
+                    _classify(anchor, prefixes, languages, patterns)
 
         # One lookup per anchor of the item gives both passes' rule ids.
         self._postings: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
@@ -254,6 +294,7 @@ class RuleIndex:
             for prefix in prefixes:
                 self._prefixes.add_word(" " + prefix, strings[prefix + "*"])
             self._prefixes.make_automaton()
+        self._patterns = _PatternSet(sorted(patterns)) if patterns else None
         self._languages: tuple[str, ...] = tuple(sorted(languages))
         self._stems: frozenset[str] = frozenset(anchor for anchor in strings if ":" in anchor)
         self._stem_keys: dict[str, tuple[str, ...]] = {}
@@ -274,6 +315,8 @@ class RuleIndex:
         if self._languages:
             words.update(_accented_words(text))
             present.update(self._stem_anchors(words))
+        if self._patterns is not None:
+            present.update(self._patterns.anchors(text))
         return present
 
     def _stem_anchors(self, words: set[str]) -> Iterable[str]:

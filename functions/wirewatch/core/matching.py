@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from wirewatch.core.model import ALL_FIELDS, Field, Group, Match, Near, Pattern, Scoped, Term
-from wirewatch.core.normalize import fold, stemmable_words, tokens
+from wirewatch.core.normalize import casefolded_words, fold, stemmable_words, tokens_of_folded
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -80,13 +80,15 @@ class FieldText:
 
     def __init__(self, text: str) -> None:
         self.raw = text
-        self.words: tuple[str, ...] = tuple(tokens(text))
+        # Folded once: the words come from it, and patterns search it.
+        self.folded = fold(text)
+        self.words: tuple[str, ...] = tuple(tokens_of_folded(self.folded))
         self.positions: dict[str, list[int]] = {}
         for index, word in enumerate(self.words):
             self.positions.setdefault(word, []).append(index)
         self._vocabulary: list[str] | None = None
         self._stems: dict[str, tuple[tuple[str, ...], dict[str, list[int]]]] = {}
-        self._folded: str | None = None
+        self._stemmable: list[str] | None = None
 
     @property
     def vocabulary(self) -> list[str]:
@@ -94,15 +96,17 @@ class FieldText:
             self._vocabulary = sorted(self.positions)
         return self._vocabulary
 
-    @property
-    def folded(self) -> str:
-        if self._folded is None:
-            self._folded = fold(self.raw)
-        return self._folded
+    def _stemmable_words(self) -> list[str]:
+        if self._stemmable is None:
+            words = casefolded_words(self.raw)
+            # The cheap split agrees with the folded words on nearly every text; where a
+            # character folds into two, the word-by-word alignment decides.
+            self._stemmable = words if len(words) == len(self.words) else stemmable_words(self.raw)
+        return self._stemmable
 
     def _stemmed(self, language: str) -> tuple[tuple[str, ...], dict[str, list[int]]]:
         if language not in self._stems:
-            words = tuple(stem(language, word) for word in stemmable_words(self.raw))
+            words = tuple(stem(language, word) for word in self._stemmable_words())
             positions: dict[str, list[int]] = {}
             for index, word in enumerate(words):
                 positions.setdefault(word, []).append(index)
@@ -122,17 +126,22 @@ class FieldText:
         return sorted(found)
 
     def first_span(self, term: Term, languages: Sequence[str] = ()) -> Span | None:
-        if len(term.tokens) == 1 and not languages:
-            # The common case, without building lists: one word, or one prefix.
+        if len(term.tokens) == 1:
+            # The common case, by dictionary lookups: one word (or its stems), or one prefix.
             word = term.tokens[0]
             if term.prefix:
-                if not self.has_prefix(word):
-                    return None
-            elif word in self.positions:
-                index = self.positions[word][0]
-                return (index, index)
-            else:
+                vocabulary = self.vocabulary
+                index = bisect_left(vocabulary, word)
+                if index < len(vocabulary) and vocabulary[index].startswith(word):
+                    first = self.positions[vocabulary[index]][0]
+                    return (first, first)
                 return None
+            found = self.positions.get(word)
+            for language in languages:
+                if found:
+                    break
+                found = self._stemmed(language)[1].get(term_stems(term, language)[0])
+            return (found[0], found[0]) if found else None
         spans = self.spans(term, languages)
         return spans[0] if spans else None
 

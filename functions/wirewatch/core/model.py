@@ -35,6 +35,10 @@ class Field(enum.Enum):
     SUMMARY = "summary"
     CONTENT = "content"
 
+    # Members are singletons: identity hashing spares Enum's Python-level __hash__ on
+    # the matcher's hottest dictionary lookups.
+    __hash__ = object.__hash__
+
 
 ALL_FIELDS: tuple[Field, ...] = (Field.TITLE, Field.SUMMARY, Field.CONTENT)
 

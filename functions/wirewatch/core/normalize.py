@@ -105,7 +105,21 @@ def fold(text: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """Normalised words of a text, in order."""
-    return _WORD.findall(_ELISION.sub(" ", fold(text)))
+    return tokens_of_folded(fold(text))
+
+
+def tokens_of_folded(folded: str) -> list[str]:
+    """``tokens`` of a text already passed through ``fold`` (callers that keep both)."""
+    return _WORD.findall(_ELISION.sub(" ", folded))
+
+
+def casefolded_words(text: str) -> list[str]:
+    """The words of a text lower-cased, accents kept, elisions dropped: a stemmer's input.
+
+    Word for word like ``tokens`` on nearly all text; ``stemmable_words`` aligns
+    exactly when a character splits differently once folded.
+    """
+    return _WORD.findall(_ELISION.sub(" ", text.casefold()))
 
 
 _ELIDED = frozenset({"l", "d", "j", "m", "n", "s", "t", "c", "qu", "jusqu", "lorsqu", "puisqu", "quoiqu"})
