@@ -64,13 +64,14 @@ def main() -> None:
         tables = create_tables(template, boto3.client("dynamodb"), "bench")
         topic = create_topics(template, boto3.client("sns"), "bench")["AlertsTopic"]
         settings = Settings(
-            config_path,
-            tables["StateTable"],
-            tables["SeenTable"],
-            tables["AlertsTable"],
-            topic,
-            timedelta(days=30),
-            timedelta(minutes=5),
+            config_path=config_path,
+            state_table=tables["StateTable"],
+            seen_table=tables["SeenTable"],
+            alerts_table=tables["AlertsTable"],
+            items_table=tables["ItemsTable"],
+            topic_arn=topic,
+            retention=timedelta(days=30),
+            cycle_period=timedelta(minutes=5),
         )
         os.environ.update(settings.as_env())
         calls: Counter[str] = Counter()
