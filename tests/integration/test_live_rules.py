@@ -136,3 +136,49 @@ def test_backtest_reads_what_the_pipeline_archived(
     assert "2 items since" in out
     assert "crimea-strike: 1 alert(s) on 1 day(s)" in out
     assert "Frappe de drones sur Sébastopol en Crimée" in out
+
+
+def test_s3_failing_keeps_the_rules_in_force_and_polling_goes_on(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    pipeline.server.route("/a.xml", WIRE)
+    pipeline.write_config({"feed-a": "/a.xml"})
+    bucket = _live(pipeline, monkeypatch)
+    _upload(bucket, _config(pipeline, "(Crimée OR Sébastopol) AND (frappe* OR visite)"))
+    invoke_poll(now=NOW)
+    assert len(pipeline.received("security-desk")) == 2
+
+    def throttled(**_: object) -> None:
+        raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow down"}}, "GetObject")
+
+    pipeline.server.route(
+        "/a.xml",
+        WIRE.replace(b"https://a.example/2", b"https://a.example/3").replace(
+            b"Poutine en visite", b"Nouvelle visite de Poutine"
+        ),
+    )
+    with pipeline.fault("s3.GetObject", throttled):
+        result = invoke_poll(now=NOW.replace(minute=5))
+
+    # A fresh container with S3 down: the bundled file (crimea-strike without visits).
+    assert result["config_rejected"] == 1
+    assert result["feeds"] == 1 and result["feed_errors"] == 0
+
+
+def test_a_cold_start_on_a_refused_upload_uses_the_last_good_version(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline.server.route("/a.xml", WIRE)
+    pipeline.write_config({"feed-a": "/a.xml"})
+    bucket = _live(pipeline, monkeypatch)
+    _upload(bucket, _config(pipeline, "(Crimée OR Sébastopol) AND (frappe* OR visite)"))
+    _upload(bucket, _config(pipeline, "(Crimée AND frappe*"))  # refused
+    poll_feeds.reset()  # a new container: nothing cached
+
+    result = invoke_poll(now=NOW)
+
+    assert result["config_rejected"] == 1
+    # The pushed good version (which wants visits too), not the bundled file.
+    assert len(pipeline.received("security-desk")) == 2

@@ -165,3 +165,21 @@ def test_backtest_counts_alerts_per_day_and_folds_one_story_across_feeds() -> No
     assert dict(result.per_day) == {day.date(): 1, (day + timedelta(days=1)).date(): 1}
     assert [sample.item.link for sample in result.samples] == ["https://a.example/1", "https://a.example/2"]
     assert report.items == 3
+
+
+def test_backtest_lets_a_headline_seen_outside_the_window_name_the_newer_story() -> None:
+    text = watch("  - id: crimea\n    title: C\n    match: {all: [Crimée, attaqu*]}\n")
+    config = load_watch(text, "t.yaml")
+    feeds = [FeedSource(f"f{n}", f"https://example.org/{n}.xml") for n in range(3)]
+    t0 = datetime(2024, 6, 26, 8, tzinfo=UTC)
+    headline = "Attaque meurtrière en Crimée"
+    items = [
+        (feeds[0], make_item(headline, feed_id="f0", link="https://a.example/1", published=t0)),
+        (feeds[1], make_item(headline, feed_id="f1", link="https://b.example/1", published=t0 + timedelta(hours=49))),
+        (feeds[2], make_item(headline, feed_id="f2", link="https://c.example/1", published=t0 + timedelta(hours=50))),
+    ]
+
+    report = backtest(items, config.rules, since=t0 - timedelta(days=1), story_window=timedelta(hours=48))
+
+    # f1 is a new story (49 h later); f2 is f1's story, an hour after it: two alerts, as the pipeline sends.
+    assert report.rules[0].total == 2

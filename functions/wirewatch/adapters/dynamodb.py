@@ -414,6 +414,7 @@ class DynamoDBItemArchive(_Table):
     """Every new item, normalised, for backtests; one ``day-index`` partition per day."""
 
     SUMMARY_LIMIT = 2000
+    CONTENT_LIMIT = 8000
     DAY_INDEX = "day-index"
 
     def __init__(self, client: DynamoDBClient, table_name: str, retention: timedelta) -> None:
@@ -438,6 +439,9 @@ class DynamoDBItemArchive(_Table):
             }
             if item.summary:
                 record["summary"] = _s(item.summary[: self.SUMMARY_LIMIT])
+            if item.content:
+                # Rules that look at content (fields: [content], content:) backtest on it too.
+                record["content"] = _s(item.content[: self.CONTENT_LIMIT])
             if item.guid:
                 record["guid"] = _s(item.guid)
             if item.published:
@@ -476,6 +480,7 @@ def _archived_item(record: dict[str, Any]) -> Item:
         link=text("link"),
         guid=_text(record, "guid"),
         summary=text("summary"),
+        content=text("content"),
         published=_parse_time(_text(record, "published")) or _parse_time(_text(record, "seen_at")),
         lang=text("lang") or "und",
     )

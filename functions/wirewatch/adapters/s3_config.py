@@ -13,8 +13,12 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from wirewatch.core.errors import RulesError, StoreError
+from wirewatch.core.errors import RulesError
 from wirewatch.core.watchfile import load_watch
+
+# Earlier versions tried when the newest is refused at a cold start: enough to skip a
+# few bad uploads in a row, few enough to keep a cold start quick.
+_VERSIONS_TRIED = 5
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -49,7 +53,11 @@ class S3ConfigSource:
         self.rejected: str | None = None  # why the newest version was refused, while it is
 
     def current(self) -> WatchConfig:
-        """Raises StoreError if S3 fails, RulesError if no valid configuration exists at all."""
+        """The configuration for this cycle; never fails once any valid one is known.
+
+        Raises:
+            RulesError: S3 holds no valid version and the bundled file is invalid too.
+        """
         try:
             arguments = {"Bucket": self.bucket, "Key": self.key}
             if self._etag and self._config is not None:
@@ -61,9 +69,9 @@ class S3ConfigSource:
                 return self._config
             if code in {"NoSuchKey", "404"}:
                 return self._bundled()
-            raise StoreError(f"S3 GetObject {self.uri} failed: {code}") from exc
+            return self._unavailable(code)
         except BotoCoreError as exc:
-            raise StoreError(f"S3 GetObject {self.uri} failed: {type(exc).__name__}") from exc
+            return self._unavailable(type(exc).__name__)
         etag = response.get("ETag")
         text = response["Body"].read().decode("utf-8", errors="replace")
         try:
@@ -71,9 +79,34 @@ class S3ConfigSource:
         except RulesError as exc:
             self.rejected = str(exc)
             self._etag = etag  # not re-read every cycle; a new upload has a new ETag
-            return self._config or self._bundled()
+            return self._config or self._last_good_version() or self._bundled()
         self._etag, self._config, self.rejected = etag, config, None
         return config
+
+    def _unavailable(self, reason: str) -> WatchConfig:
+        # S3 throttling or down must not stop polling: the rules in force stay in force.
+        self.rejected = f"S3 GetObject {self.uri} failed ({reason}); the rules in force are kept"
+        return self._config or self._last_good_version() or self._bundled()
+
+    def _last_good_version(self) -> WatchConfig | None:
+        """After a cold start on a refused upload: the newest earlier version that validates.
+
+        The bucket is versioned, so "the last good one" survives a new container.
+        """
+        try:
+            listed = self.client.list_object_versions(Bucket=self.bucket, Prefix=self.key, MaxKeys=20)
+            versions = [v for v in listed.get("Versions", []) if v.get("Key") == self.key and not v.get("IsLatest")]
+            for version in sorted(versions, key=lambda v: v["LastModified"], reverse=True)[:_VERSIONS_TRIED]:
+                body = self.client.get_object(Bucket=self.bucket, Key=self.key, VersionId=version["VersionId"])
+                try:
+                    config = load_watch(body["Body"].read().decode("utf-8", errors="replace"), self.uri)
+                except RulesError:
+                    continue
+                self._config = config
+                return config
+        except (ClientError, BotoCoreError):
+            return None
+        return None
 
     def _bundled(self) -> WatchConfig:
         if self._config is None:

@@ -62,7 +62,10 @@ class _Stories:
             story = self.next_id
             self.next_id += 1
         for key in keys:
-            self.by_key.setdefault(key.key, (story, item.feed_id, moment))
+            known = self.by_key.get(key.key)
+            # As the pipeline does: a headline seen outside the window names the newer story.
+            if known is None or (key.kind == "title" and abs(moment - known[2]) > self.window):
+                self.by_key[key.key] = (story, item.feed_id, moment)
         return story
 
 

@@ -59,13 +59,41 @@ def _near(sides: Sequence[str], distance: int, lists: Mapping[str, Sequence[str]
     return clauses[0] if len(clauses) == 1 else Group("any", tuple(clauses))
 
 
+def requires_presence(node: Node) -> bool:
+    """Whether the node can only hold when something is present in the item.
+
+    A condition made only of exclusions (``none: [war]``) holds on every item that
+    lacks the word: almost all of them. Both rule forms refuse it.
+    """
+    if isinstance(node, Scoped):
+        return requires_presence(node.child)
+    if isinstance(node, Group):
+        if node.op == "all":
+            return any(requires_presence(child) for child in node.children)
+        if node.op == "any":
+            return all(requires_presence(child) for child in node.children)
+        return False
+    return True
+
+
+def _requires_presence(spec: Any, lists: Mapping[str, Any]) -> bool:
+    try:
+        node = compile_condition(spec, {name: terms for name, terms in lists.items() if isinstance(terms, list)})
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return True  # malformed: the schema's problems already say why
+    return requires_presence(node)
+
+
 def condition_problems(path: Path, rule: Mapping[str, Any], lists: Mapping[str, Any]) -> Iterator[tuple[Path, str]]:
     """What would stop a rule's condition from compiling or running."""
     known = {name for name, terms in lists.items() if isinstance(terms, list)}
     if "query" in rule and isinstance(rule["query"], str):
         yield from _query_problems((*path, "query"), rule["query"], lists)
     elif "match" in rule:
-        yield from _spec_problems((*path, "match"), rule["match"], known)
+        problems = list(_spec_problems((*path, "match"), rule["match"], known))
+        yield from problems
+        if not problems and not _requires_presence(rule["match"], lists):
+            yield (*path, "match"), f"{_where((*path, 'match'))}: a rule needs at least one term that must be present"
 
 
 def _query_problems(path: Path, query: str, lists: Mapping[str, Any]) -> Iterator[tuple[Path, str]]:

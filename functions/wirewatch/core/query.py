@@ -71,6 +71,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from wirewatch.core.conditions import requires_presence
 from wirewatch.core.model import Field, Group, Near, Pattern, Scoped, Term
 from wirewatch.core.terms import compile_term
 
@@ -110,7 +111,7 @@ def parse_query(text: str, lists: Mapping[str, Sequence[str]] | None = None) -> 
             term with no word, a regex RE2 cannot run, or nothing positive.
     """
     node = _Parser(text, _tokenize(text), lists or {}).parse()
-    if not _positive(node):
+    if not requires_presence(node):
         raise QuerySyntaxError("a query needs at least one positive term", 1)
     return node
 
@@ -450,19 +451,6 @@ def _negate(node: Node) -> Node:
     if isinstance(node, Group) and node.op == "any":
         return Group("none", node.children)
     return Group("none", (node,))
-
-
-def _positive(node: Node) -> bool:
-    """Whether the node can only hold when something is present in the item."""
-    if isinstance(node, Scoped):
-        return _positive(node.child)
-    if isinstance(node, Group):
-        if node.op == "all":
-            return any(_positive(child) for child in node.children)
-        if node.op == "any":
-            return all(_positive(child) for child in node.children)
-        return False
-    return True
 
 
 __all__ = ["NEAR_MAX", "QuerySyntaxError", "parse_query"]

@@ -214,7 +214,9 @@ def _semantic_problems(data: Any) -> Iterator[tuple[Path, str]]:
     lists: dict[str, Any] = raw_lists if isinstance(raw_lists, dict) else {}
     for name, terms in lists.items():
         for index, term in enumerate(terms if isinstance(terms, list) else []):
-            if isinstance(term, str) and not compile_term(term).tokens:
+            if isinstance(term, str) and term.strip().startswith("$"):
+                yield ("lists", name, index), f"lists.{name}[{index}]: a list holds terms, not other lists ({term!r})"
+            elif isinstance(term, str) and not compile_term(term).tokens:
                 yield ("lists", name, index), f"lists.{name}[{index}]: term {term!r} has no word to match"
     for index, rule in sections["rules"]:
         yield from _reference_problems(("rules", index, "notify"), rule.get("notify"), ids["subscribers"], "subscriber")
