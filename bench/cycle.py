@@ -36,9 +36,8 @@ def main() -> None:
     from wirewatch.local.demo import SEED_MORNING
     from wirewatch.local.samples import SampleFeedServer
     from wirewatch.local.stack import EMULATOR_ENV, localised_config
-    from wirewatch.local.template import create_tables, create_topics, read_template
+    from wirewatch.local.template import create_stack_resources, read_template
     from wirewatch.runner import invoke_poll
-    from wirewatch.settings import Settings
 
     os.environ.update(EMULATOR_ENV)
     os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -60,19 +59,7 @@ def main() -> None:
             baseline_times.append(time.perf_counter() - start)
         baseline = statistics.median(baseline_times)
 
-        template = read_template(ROOT / "template.yaml")
-        tables = create_tables(template, boto3.client("dynamodb"), "bench")
-        topic = create_topics(template, boto3.client("sns"), "bench")["AlertsTopic"]
-        settings = Settings(
-            config_path=config_path,
-            state_table=tables["StateTable"],
-            seen_table=tables["SeenTable"],
-            alerts_table=tables["AlertsTable"],
-            items_table=tables["ItemsTable"],
-            topic_arn=topic,
-            retention=timedelta(days=30),
-            cycle_period=timedelta(minutes=5),
-        )
+        settings = create_stack_resources(read_template(ROOT / "template.yaml"), config_path, "bench")
         os.environ.update(settings.as_env())
         calls: Counter[str] = Counter()
 

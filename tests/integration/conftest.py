@@ -7,7 +7,6 @@ import json
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,7 @@ from wirewatch.core.subscriptions import Desired, filter_policy
 from wirewatch.core.watchfile import load_watch
 from wirewatch.handlers import poll_feeds
 from wirewatch.local.stack import EMULATOR_ENV
-from wirewatch.local.template import create_tables, create_topics, read_template
+from wirewatch.local.template import create_stack_resources, read_template
 from wirewatch.settings import Settings
 
 from .feed_server import FeedServer
@@ -141,19 +140,7 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeli
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws(), FeedServer() as server:
-        template = read_template(ROOT / "template.yaml")
-        tables = create_tables(template, boto3.client("dynamodb"), "test")
-        topics = create_topics(template, boto3.client("sns"), "test")
-        settings = Settings(
-            config_path=tmp_path / "watch.yaml",
-            state_table=tables["StateTable"],
-            seen_table=tables["SeenTable"],
-            alerts_table=tables["AlertsTable"],
-            items_table=tables["ItemsTable"],
-            topic_arn=topics["AlertsTopic"],
-            retention=timedelta(days=30),
-            cycle_period=timedelta(minutes=5),
-        )
+        settings = create_stack_resources(read_template(ROOT / "template.yaml"), tmp_path / "watch.yaml", "test")
         for name, value in settings.as_env().items():
             monkeypatch.setenv(name, value)
         calls = AwsCalls()

@@ -7,7 +7,6 @@ import logging
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,7 @@ from wirewatch.adapters.sns import SNSSubscriptionManager
 from wirewatch.core.subscriptions import Desired, filter_policy
 from wirewatch.core.watchfile import load_watch
 from wirewatch.local.samples import SampleFeedServer
-from wirewatch.local.template import create_tables, create_topics, read_template
+from wirewatch.local.template import create_stack_resources, read_template
 from wirewatch.settings import Settings, environment
 
 if TYPE_CHECKING:
@@ -66,9 +65,7 @@ def localised_config(config_path: Path, server: SampleFeedServer, folder: Path) 
 
 
 @contextmanager
-def local_stack(
-    template_path: Path, config_path: Path, samples: Path, *, retention_days: int = 30
-) -> Iterator[LocalStack]:
+def local_stack(template_path: Path, config_path: Path, samples: Path) -> Iterator[LocalStack]:
     """Everything the handlers need, on 127.0.0.1, for the duration of the block."""
     from moto.server import ThreadedMotoServer
 
@@ -86,19 +83,7 @@ def local_stack(
         ):
             local_config, urls = localised_config(config_path, feeds, Path(scratch))
             config = load_watch(local_config.read_text(encoding="utf-8"), str(config_path))
-            template = read_template(template_path)
-            tables = create_tables(template, aws.dynamodb_client(), "wirewatch")
-            topics = create_topics(template, aws.sns_client(), "wirewatch")
-            settings = Settings(
-                config_path=local_config,
-                state_table=tables["StateTable"],
-                seen_table=tables["SeenTable"],
-                alerts_table=tables["AlertsTable"],
-                items_table=tables["ItemsTable"],
-                topic_arn=topics["AlertsTopic"],
-                retention=timedelta(days=retention_days),
-                cycle_period=timedelta(minutes=5),
-            )
+            settings = create_stack_resources(read_template(template_path), local_config, "wirewatch")
             inboxes = _subscribe_inboxes(config, settings.topic_arn)
             with environment(settings.as_env()):
                 yield LocalStack(endpoint, settings, config, inboxes, urls)

@@ -7,6 +7,7 @@ deployment into moto.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sns.client import SNSClient
+
+    from wirewatch.settings import Settings
 
 _TABLE_PROPERTIES = (
     "KeySchema",
@@ -89,3 +92,22 @@ def create_topics(template: dict[str, Any], client: SNSClient, prefix: str) -> d
         logical_id: client.create_topic(Name=f"{prefix}-{logical_id}")["TopicArn"]
         for logical_id in resources_of_type(template, "AWS::SNS::Topic")
     }
+
+
+def create_stack_resources(template: dict[str, Any], config_path: Path, prefix: str) -> Settings:
+    """The template's tables and topic in the emulator the clients point at, as Settings."""
+    from wirewatch.adapters import aws
+    from wirewatch.settings import Settings
+
+    tables = create_tables(template, aws.dynamodb_client(), prefix)
+    topics = create_topics(template, aws.sns_client(), prefix)
+    return Settings(
+        config_path=config_path,
+        state_table=tables["StateTable"],
+        seen_table=tables["SeenTable"],
+        alerts_table=tables["AlertsTable"],
+        items_table=tables["ItemsTable"],
+        topic_arn=topics["AlertsTopic"],
+        retention=timedelta(days=30),
+        cycle_period=timedelta(minutes=5),
+    )
