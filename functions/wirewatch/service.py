@@ -124,12 +124,27 @@ class Poller:
         clock: Callable[[], datetime] = _wall_clock,
     ) -> None:
         self.source: ConfigSource = StaticConfig(config) if isinstance(config, WatchConfig) else config
-        self.config = self.source.current()
-        self.index = RuleIndex(self.config.rules)
+        # Loaded by the first cycle, not here: a cold start reads S3 once, not twice.
+        self._config: WatchConfig | None = None
+        self.index = RuleIndex(())
         self.ports = ports
         self.cycle_period = cycle_period
         self.forget_after = forget_after
         self.clock = clock
+
+    @property
+    def config(self) -> WatchConfig:
+        """The rules and feeds in force: those of the last cycle, or loaded now."""
+        if self._config is None:
+            self._refresh()
+        assert self._config is not None
+        return self._config
+
+    def _refresh(self) -> None:
+        config = self.source.current()
+        if config is not self._config:
+            # Indexing thousands of rules costs more than a cycle's matching: once per version.
+            self._config, self.index = config, RuleIndex(config.rules)
 
     def run_cycle(self, now: datetime, *, poll_all: bool = False, deadline: float | None = None) -> CycleReport:
         """Poll due feeds until ``deadline`` (a ``time.monotonic()`` value), publish alerts.
@@ -138,10 +153,7 @@ class Poller:
             StoreError: DynamoDB failed; the whole cycle is safe to retry.
         """
         report = CycleReport()
-        config = self.source.current()
-        if config is not self.config:
-            # Indexing thousands of rules costs more than a cycle's matching: once per version.
-            self.config, self.index = config, RuleIndex(config.rules)
+        self._refresh()
         report.config_rejected = self.source.rejected
         # First what earlier cycles left pending: slow feeds must not delay them.
         self.publish_pending(report)

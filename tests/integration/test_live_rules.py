@@ -32,6 +32,12 @@ WIRE = """<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><tit
 <pubDate>Wed, 26 Jun 2024 05:10:00 +0000</pubDate></item></channel></rss>""".encode()
 
 
+VISITS_TOO = "(Crimée OR Sébastopol) AND (frappe* OR visite)"
+NEXT_VISIT = WIRE.replace(b"https://a.example/2", b"https://a.example/3").replace(
+    b"Poutine en visite", b"Nouvelle visite de Poutine"
+)
+
+
 def _live(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> str:
     bucket = create_buckets(read_template(ROOT / "template.yaml"), boto3.client("s3"), "test")["ConfigBucket"]
     monkeypatch.setenv("WIREWATCH_CONFIG_S3", f"s3://{bucket}/watch.yaml")
@@ -42,6 +48,15 @@ def _live(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> str:
 def _upload(bucket: str, data: dict[str, object] | str) -> None:
     body = data if isinstance(data, str) else yaml.safe_dump(data, allow_unicode=True)
     boto3.client("s3").put_object(Bucket=bucket, Key="watch.yaml", Body=body.encode())
+
+
+def _push_visits_rule(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The wire served, the live bucket on, and a pushed version whose rule also wants visits."""
+    pipeline.server.route("/a.xml", WIRE)
+    pipeline.write_config({"feed-a": "/a.xml"})
+    bucket = _live(pipeline, monkeypatch)
+    _upload(bucket, _config(pipeline, VISITS_TOO))
+    return bucket
 
 
 def _config(pipeline: Pipeline, rule_query: str) -> dict[str, object]:
@@ -74,23 +89,14 @@ def test_the_bundled_file_serves_until_a_watch_file_is_pushed(
 def test_a_pushed_version_applies_next_cycle_and_an_invalid_one_is_refused(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pipeline.server.route("/a.xml", WIRE)
-    pipeline.write_config({"feed-a": "/a.xml"})
-    bucket = _live(pipeline, monkeypatch)
-    # Live version: the rule also wants visits.
-    _upload(bucket, _config(pipeline, "(Crimée OR Sébastopol) AND (frappe* OR visite)"))
+    bucket = _push_visits_rule(pipeline, monkeypatch)
 
     invoke_poll(now=NOW)
     assert len(pipeline.received("security-desk")) == 2
 
     # A broken version: refused, the last good one stays in force, the refusal is counted.
     _upload(bucket, _config(pipeline, "(Crimée AND frappe*"))
-    pipeline.server.route(
-        "/a.xml",
-        WIRE.replace(b"https://a.example/2", b"https://a.example/3").replace(
-            b"Poutine en visite", b"Nouvelle visite de Poutine"
-        ),
-    )
+    pipeline.server.route("/a.xml", NEXT_VISIT)
     result = invoke_poll(now=NOW.replace(minute=5))
 
     assert result["config_rejected"] == 1
@@ -143,22 +149,14 @@ def test_s3_failing_keeps_the_rules_in_force_and_polling_goes_on(
 ) -> None:
     from botocore.exceptions import ClientError
 
-    pipeline.server.route("/a.xml", WIRE)
-    pipeline.write_config({"feed-a": "/a.xml"})
-    bucket = _live(pipeline, monkeypatch)
-    _upload(bucket, _config(pipeline, "(Crimée OR Sébastopol) AND (frappe* OR visite)"))
+    _push_visits_rule(pipeline, monkeypatch)
     invoke_poll(now=NOW)
     assert len(pipeline.received("security-desk")) == 2
 
     def throttled(**_: object) -> None:
         raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow down"}}, "GetObject")
 
-    pipeline.server.route(
-        "/a.xml",
-        WIRE.replace(b"https://a.example/2", b"https://a.example/3").replace(
-            b"Poutine en visite", b"Nouvelle visite de Poutine"
-        ),
-    )
+    pipeline.server.route("/a.xml", NEXT_VISIT)
     with pipeline.fault("s3.GetObject", throttled):
         result = invoke_poll(now=NOW.replace(minute=5))
 
@@ -170,10 +168,7 @@ def test_s3_failing_keeps_the_rules_in_force_and_polling_goes_on(
 def test_a_cold_start_on_a_refused_upload_uses_the_last_good_version(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pipeline.server.route("/a.xml", WIRE)
-    pipeline.write_config({"feed-a": "/a.xml"})
-    bucket = _live(pipeline, monkeypatch)
-    _upload(bucket, _config(pipeline, "(Crimée OR Sébastopol) AND (frappe* OR visite)"))
+    bucket = _push_visits_rule(pipeline, monkeypatch)
     _upload(bucket, _config(pipeline, "(Crimée AND frappe*"))  # refused
     poll_feeds.reset()  # a new container: nothing cached
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from wirewatch.core.dedupe import story_keys
-from wirewatch.core.matching import ItemText, match_rule
+from wirewatch.core.index import RuleIndex
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -86,20 +86,18 @@ def backtest(
             dated.append((item.published, feed, item))
     dated.sort(key=lambda entry: entry[0])
     stories = _Stories(story_window)
-    results = [RuleBacktest(rule) for rule in rules]
+    results = {rule.id: RuleBacktest(rule) for rule in rules}
+    index = RuleIndex(rules)  # the pipeline's matcher: a month of items against thousands of rules
     alerted: dict[str, set[int]] = defaultdict(set)
     for moment, feed, item in dated:
         story = stories.story_of(item, moment)
-        text = ItemText(item)
-        for result in results:
-            rule = result.rule
-            if story in alerted[rule.id] or not rule.applies_to(feed):
+        for found in index.match(item, feed):
+            rule_id = found.rule.id
+            if story in alerted[rule_id]:
                 continue
-            found = match_rule(rule, text)
-            if found is None:
-                continue
-            alerted[rule.id].add(story)
+            alerted[rule_id].add(story)
+            result = results[rule_id]
             result.per_day[moment.date()] += 1
             if len(result.samples) < SAMPLES_PER_RULE:
                 result.samples.append(found)
-    return BacktestReport(rules=results, items=len(dated), undated=undated)
+    return BacktestReport(rules=list(results.values()), items=len(dated), undated=undated)

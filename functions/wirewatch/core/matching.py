@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from wirewatch.core.model import ALL_FIELDS, Field, Group, Match, Near, Pattern, Scoped, Term
+from wirewatch.core.model import Field, Group, Match, Near, Pattern, Scoped, Term
 from wirewatch.core.normalize import casefolded_words, fold, stemmable_words, tokens_of_folded
 
 if TYPE_CHECKING:
@@ -112,11 +112,6 @@ class FieldText:
                 positions.setdefault(word, []).append(index)
             self._stems[language] = (words, positions)
         return self._stems[language]
-
-    def has_prefix(self, prefix: str) -> bool:
-        vocabulary = self.vocabulary
-        index = bisect_left(vocabulary, prefix)
-        return index < len(vocabulary) and vocabulary[index].startswith(prefix)
 
     def spans(self, term: Term, languages: Sequence[str] = ()) -> list[Span]:
         """Every place the term occurs, as word spans; stemmed matching if ``languages``."""
@@ -279,7 +274,6 @@ def match_item(item: Item, feed: FeedSource, rules: Iterable[Rule]) -> list[Matc
 
 
 __all__ = [
-    "ALL_FIELDS",
     "FieldText",
     "Hit",
     "ItemText",
