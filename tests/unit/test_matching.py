@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from wirewatch.core.feeds import parse_feed
-from wirewatch.core.matching import ItemText, evaluate, match_item
+from wirewatch.core.itemtext import ItemText
+from wirewatch.core.matching import evaluate, match_item
 from wirewatch.core.model import ALL_FIELDS, Field, Rule, Severity, WatchConfig
 from wirewatch.core.watchfile import compile_group, load_watch
 

@@ -179,7 +179,7 @@ def test_render_excerpt_is_shortened(seed_matches: dict[str, Match]) -> None:
 )
 def test_email_subject_fits_100_characters(rule_title: str, headline: str, severity: Severity) -> None:
     rule = Rule(id="r", title=rule_title, severity=severity, condition=compile_group({"any": ["x"]}))
-    alert = render(Match(rule, make_item(headline), ("x",)), make_feed(), "k")
+    alert = render(Match(rule, make_item(headline)), make_feed(), "k")
     assert len(alert.subject) <= SUBJECT_LIMIT
     assert alert.subject.startswith(f"[{severity.label.upper()}]")
 

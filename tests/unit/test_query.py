@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from wirewatch.core.conditions import compile_condition
 from wirewatch.core.feeds import parse_feed
-from wirewatch.core.matching import ItemText, evaluate
+from wirewatch.core.itemtext import ItemText
+from wirewatch.core.matching import evaluate
 from wirewatch.core.model import ALL_FIELDS, Field, Group, Near, Pattern, Scoped, Term
 from wirewatch.core.query import QuerySyntaxError, parse_query
 from wirewatch.core.watchfile import compile_term

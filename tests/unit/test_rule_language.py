@@ -10,7 +10,8 @@ import pytest
 from wirewatch.core.backtest import backtest
 from wirewatch.core.errors import RulesError
 from wirewatch.core.explain import explain, highlight
-from wirewatch.core.matching import ItemText, compile_pattern, match_rule
+from wirewatch.core.itemtext import ItemText, compile_pattern
+from wirewatch.core.matching import match_rule
 from wirewatch.core.model import FeedSource
 from wirewatch.core.watchfile import load_watch
 

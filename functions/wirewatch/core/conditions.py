@@ -143,7 +143,7 @@ def _term_text_problems(path: Path, text: str, lists: set[str]) -> Iterator[tupl
 
 
 def _pattern_problems(path: Path, pattern: str) -> Iterator[tuple[Path, str]]:
-    from wirewatch.core.matching import compile_pattern
+    from wirewatch.core.itemtext import compile_pattern
 
     try:
         compile_pattern(pattern)

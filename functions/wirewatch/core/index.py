@@ -4,8 +4,10 @@ Evaluating every rule against every item (``matching.match_item``) costs time in
 proportion to the number of rules, and almost every evaluation fails. Most rules
 cannot fire unless some particular word is in the item, so the rules are indexed
 by those words once, and for each item only the rules whose words it contains are
-evaluated, exactly, by ``matching.match_rule``. The result is the same as the naive
-loop's, explanations included; only rules that cannot match are skipped.
+decided, exactly (``core.deciders``: mostly set lookups in the item's anchors, the
+compiled rule where positions matter). The result is the same as the naive loop's,
+explanations included (worked out when a match is first read); only rules that
+cannot match are skipped.
 
 What a rule needs. Each condition is reduced to *requirements*: clauses that must
 all hold, each a set of anchors at least one of which the item must have. Anchors
@@ -20,8 +22,8 @@ A term needs each of its tokens (a prefix phrase its first words exactly and its
 last as a prefix). In a stemming rule a word is needed as itself *or* as its stem
 in one of the rule's languages: the evaluator stems the words as written, accents
 included (``attaquée`` → attaqu, but ``attaquee`` → attaque), so the exact word
-must stay an anchor, and the item's words are stemmed both folded and as written
-(``_accented_words``). ``all`` needs what each positive child needs; ``any`` needs
+must stay an anchor, and the item's words are stemmed as the evaluator stems them,
+as written (``FieldText.stemmable``). ``all`` needs what each positive child needs; ``any`` needs
 nothing if a child needs nothing, else the union of its children's best clauses
 (and that of their second best); ``none`` needs nothing (it constrains, it does not
 anchor); NEAR needs both sides; a field scope what its child needs, or can never
@@ -50,7 +52,7 @@ length (bench rules and items, warm): 10 against 37 µs per item at 100 rules, 1
 against 38 at 1,000, 12 against 25 at 10,000.
 
 Stems: only if some rule stems, and only in those rules' languages, are the item's
-words stemmed (``matching.stem``, cached); the keys per word are cached here too,
+words stemmed (``itemtext.stem``, cached); the keys per word are cached here too,
 bounded, keeping only the stems some rule names.
 
 Memory: rule ids are ints (positions in the rule sequence, so a rule given twice is
@@ -60,32 +62,34 @@ them, and each anchor string is held once however many rules name it: 12 MB kept
 
 Feed restriction (``Rule.applies_to``) applies to candidates, after lookup: it is
 cheap, while indexing by feed would multiply the postings.
+
+Deciding reads anchors beyond the posted clauses (a word of an exclusion, a group's
+third term), so the index also looks in items for every anchor a decider may test
+(``deciders.named_anchors``); deciders are compiled when a rule is first a candidate.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from wirewatch.core.matching import ItemText, match_rule, stem, term_stems
-from wirewatch.core.model import Near, Pattern, Scoped, Term
+from wirewatch.core.deciders import Decider, compile_decider, named_anchors, pattern_anchor, prefix_anchor, stem_anchor
+from wirewatch.core.evaluators import explainer
+from wirewatch.core.itemtext import ItemText, stem, term_stems
+from wirewatch.core.model import Match, Near, Pattern, Scoped, Term
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from wirewatch.core.model import FeedSource, Field, Group, Item, Match, Node, Rule
-
-# The word pattern of ``normalize.tokens``, here run on the raw text as ``stemmable_words`` does.
-_RAW_WORD = re.compile(r"[^\W_]+")
+    from wirewatch.core.model import FeedSource, Field, Group, Item, Node, Rule
 
 Clause = frozenset[str]  # at least one of these anchors must occur in the item
 _IMPOSSIBLE: Clause = frozenset()  # no item can satisfy it: the node can never hold
 
 # Cap on the per-index cache of a word's stem anchors: the stems themselves are cached
-# by ``matching.stem``; this saves building and filtering the keys again for every word
+# by ``itemtext.stem``; this saves building and filtering the keys again for every word
 # of every item. Cleared when full, so memory stays bounded.
 _STEM_CACHE_SIZE = 16_384
 
@@ -106,7 +110,7 @@ def requirements(node: Node, fields: frozenset[Field], languages: Sequence[str] 
         return _term(node.left, languages) + _term(node.right, languages)
     if isinstance(node, Pattern):
         # Anchored on itself: all patterns run as one RE2 set per field (``_PatternSet``).
-        return [frozenset((_pattern_anchor(node.text),))]
+        return [frozenset((pattern_anchor(node.text),))]
     if isinstance(node, Scoped):
         # The evaluator looks nowhere if the scope is outside the fields it is given.
         return requirements(node.child, frozenset((node.field,)), languages) if node.field in fields else [_IMPOSSIBLE]
@@ -137,13 +141,15 @@ def _term(term: Term, languages: Sequence[str]) -> list[Clause]:
     clauses = []
     for position, token in enumerate(term.tokens):
         if term.prefix and position == last:
-            clauses.append(frozenset((token + "*",)))
+            clauses.append(frozenset((prefix_anchor(token),)))
         elif stems:
             # The word itself or its stem in one of the languages. The word is needed
             # too: "attaquee" matches "attaquée" exactly, yet their stems differ
             # (Snowball reads accents), so the stem alone would miss it.
             anchors = {token}
-            anchors.update(f"{language}:{words[position]}" for language, words in zip(languages, stems, strict=True))
+            anchors.update(
+                stem_anchor(language, words[position]) for language, words in zip(languages, stems, strict=True)
+            )
             clauses.append(frozenset(anchors))
         else:
             # A prefix phrase's first words are matched exactly even in a stemming rule.
@@ -171,18 +177,16 @@ def _weight(anchor: str) -> int:
     return len(bare) - 1 if colon else len(anchor)
 
 
-def _accented_words(text: ItemText) -> set[str]:
-    """The item's words as the evaluator stems them where they differ from its tokens.
+def _stemmable_words(text: ItemText) -> set[str]:
+    """The item's words as the evaluator stems them: lower-cased, accents kept.
 
-    Stemmed matching stems each word lower-cased with its accents (Snowball reads
-    them), not the folded token; in ASCII text the two are the same words. A
-    superset of ``normalize.stemmable_words``: elided articles are kept, harmlessly.
+    Snowball reads accents (``attaquée`` → attaqu, but ``attaquee`` → attaque), so the
+    stems are those of these words, not of the folded tokens; in ASCII text the two
+    are the same words.
     """
     words: set[str] = set()
     for field_text in text.fields.values():
-        raw = field_text.raw
-        if not raw.isascii():
-            words.update(word.casefold() for word in _RAW_WORD.findall(raw) if not word.isascii())
+        words.update(field_text.stemmable)
     return words
 
 
@@ -194,11 +198,6 @@ def _classify(anchor: str, prefixes: set[str], languages: set[str], patterns: se
         prefixes.add(anchor[:-1])
     elif ":" in anchor:
         languages.add(anchor.partition(":")[0])
-
-
-def _pattern_anchor(text: str) -> str:
-    # Words never start with "/" (tokens are [^\W_]+), so these cannot collide with them.
-    return f"/{text}/"
 
 
 class _PatternSet:
@@ -214,7 +213,7 @@ class _PatternSet:
         self._anchors = []
         for pattern in patterns:
             self._set.Add(pattern)
-            self._anchors.append(_pattern_anchor(pattern))
+            self._anchors.append(pattern_anchor(pattern))
         self._set.Compile()
 
     def anchors(self, text: ItemText) -> Iterable[str]:
@@ -281,6 +280,11 @@ class RuleIndex:
             for clause in clauses:
                 for anchor in clause:
                     _classify(anchor, prefixes, languages, patterns)
+        # Deciding a candidate reads anchors beyond those it is posted under (a word of an
+        # exclusion, the third term of a group): the items must be searched for those too.
+        for rule in self._rules:
+            for anchor in named_anchors(rule.condition, rule.fields, rule.stem):
+                _classify(shared(anchor), prefixes, languages, patterns)
 
         # One lookup per anchor of the item gives both passes' rule ids.
         self._postings: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
@@ -298,23 +302,24 @@ class RuleIndex:
         self._languages: tuple[str, ...] = tuple(sorted(languages))
         self._stems: frozenset[str] = frozenset(anchor for anchor in strings if ":" in anchor)
         self._stem_keys: dict[str, tuple[str, ...]] = {}
+        # Compiled when a rule is first a candidate: most of 10,000 rules seldom are.
+        self._deciders: list[Decider | None] = [None] * len(self._rules)
 
     def __len__(self) -> int:
         return len(self._rules)
 
     def anchors(self, text: ItemText) -> set[str]:
-        """Every anchor the item has: its distinct words, and the prefixes and stems of them rules name."""
+        """Every anchor the item has: its distinct words, and the prefixes, stems and patterns of it rules name."""
         fields = iter(text.fields.values())
-        words = set(next(fields).positions)
+        words = set(next(fields).plain.first)
         for field_text in fields:
-            words.update(field_text.positions)
+            words.update(field_text.plain.first)
         present = set(words)
         if self._prefixes is not None:
             # A space before each word and before each prefix: every match is at a word's start.
             present.update([anchor for _, anchor in self._prefixes.iter(" " + " ".join(words))])
         if self._languages:
-            words.update(_accented_words(text))
-            present.update(self._stem_anchors(words))
+            present.update(self._stem_anchors(_stemmable_words(text)))
         if self._patterns is not None:
             present.update(self._patterns.anchors(text))
         return present
@@ -335,27 +340,27 @@ class RuleIndex:
 
     def candidate_ids(self, text: ItemText) -> list[int]:
         """Positions, in ascending order, of the rules that may match ``text`` (feeds not considered)."""
-        present = self.anchors(text)
+        return self._candidate_ids(self.anchors(text))
+
+    def _candidate_ids(self, present: set[str]) -> list[int]:
+        kept = list(self._unanchored)
+        others = self._others
+        for rule_id in self._posted_ids(present):
+            clauses = others[rule_id]
+            if clauses is None or not any(clause.isdisjoint(present) for clause in clauses):
+                kept.append(rule_id)
+        kept.sort()
+        return kept
+
+    def _posted_ids(self, present: set[str]) -> set[int]:
+        """The rules whose first two clauses the item satisfies."""
         # The rules whose first clause the item satisfies, kept if it satisfies their second
         # too. Both passes run in C (map, chain, set): the item's anchors number in the
         # hundreds and their postings in the thousands at 10,000 rules.
         hits = list(filter(None, map(self._postings.get, present)))
         found = set(chain.from_iterable(map(_FIRST, hits)))
         found.intersection_update(chain.from_iterable(map(_SECOND, hits)))
-        others = self._others
-        kept = list(self._unanchored)
-        for rule_id in found:
-            clauses = others[rule_id]
-            if clauses is None:
-                kept.append(rule_id)
-                continue
-            for clause in clauses:
-                if clause.isdisjoint(present):
-                    break
-            else:
-                kept.append(rule_id)
-        kept.sort()
-        return kept
+        return found
 
     def candidates(self, text: ItemText) -> list[Rule]:
         """The rules that may match ``text``, in their original order: a superset of those that do."""
@@ -363,18 +368,27 @@ class RuleIndex:
         return [rules[rule_id] for rule_id in self.candidate_ids(text)]
 
     def match(self, item: Item, feed: FeedSource) -> list[Match]:
-        """Every rule that fires on ``item`` from ``feed``: ``matching.match_item`` over all rules, faster."""
+        """Every rule that fires on ``item`` from ``feed``: ``matching.match_item`` over all rules, faster.
+
+        Each candidate is decided from the item's anchors (``core.deciders``); the
+        explanation of a match is worked out when it is first read.
+        """
         text = ItemText(item)
+        present = self.anchors(text)
         rules = self._rules
         everywhere = self._everywhere
-        matches = []
-        for rule_id in self.candidate_ids(text):
-            rule = rules[rule_id]
-            if everywhere[rule_id] or rule.applies_to(feed):
-                found = match_rule(rule, text)
-                if found is not None:
-                    matches.append(found)
-        return matches
+        deciders = self._deciders
+        fired = []
+        for rule_id in self._candidate_ids(present):
+            if not (everywhere[rule_id] or rules[rule_id].applies_to(feed)):
+                continue
+            decide = deciders[rule_id]
+            if decide is None:
+                rule = rules[rule_id]
+                decide = deciders[rule_id] = compile_decider(rule.condition, rule.fields, rule.stem)
+            if decide(text, present):
+                fired.append(rule_id)
+        return [Match(rules[rule_id], item, explainer(rules[rule_id], text)) for rule_id in fired]
 
 
 __all__ = ["Clause", "RuleIndex", "requirements"]

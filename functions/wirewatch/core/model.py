@@ -5,7 +5,11 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class Severity(enum.IntEnum):
@@ -190,10 +194,26 @@ class Item:
 
 @dataclass(frozen=True)
 class Match:
+    """A rule that fires on an item, and why.
+
+    The explanation (``hits``: each clause that fired, where, on which words) is
+    worked out when first read: matches that never reach a message (arming, a
+    story already alerted, a backtest's totals) never pay for it. A match is its
+    rule and item; the hits follow from them, so they take no part in equality.
+    """
+
     rule: Rule
     item: Item
-    matched: tuple[str, ...]
-    hits: tuple[Any, ...] = ()  # matching.Hit: each clause that fired, where and on which words
+    explain: Callable[[], tuple[Any, ...]] = field(default=tuple, compare=False, repr=False)
+
+    @cached_property
+    def hits(self) -> tuple[Any, ...]:  # matching.Hit
+        return self.explain()
+
+    @property
+    def matched(self) -> tuple[str, ...]:
+        """The clauses that fired, as written in the rule, each once."""
+        return tuple(dict.fromkeys(hit.clause for hit in self.hits))
 
 
 @dataclass(frozen=True)

@@ -403,7 +403,7 @@ class _Parser:
         return tuple(terms)
 
     def _pattern(self, token: _Token) -> Pattern:
-        from wirewatch.core.matching import compile_pattern
+        from wirewatch.core.itemtext import compile_pattern
 
         try:
             compile_pattern(token.value)

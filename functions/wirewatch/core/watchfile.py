@@ -281,7 +281,8 @@ def _stem_languages(spec: bool | list[str]) -> tuple[str, ...]:
 
 def example_problems(config: WatchConfig) -> list[tuple[Path, str]]:
     """Each rule's examples, run: a rule is tested code, not a hope."""
-    from wirewatch.core.matching import ItemText, match_rule
+    from wirewatch.core.itemtext import ItemText
+    from wirewatch.core.matching import match_rule
     from wirewatch.core.model import Item
 
     problems: list[tuple[Path, str]] = []
