@@ -81,17 +81,17 @@ from wirewatch.core.itemtext import ItemText, stem, term_stems
 from wirewatch.core.model import Match, Near, Pattern, Scoped, Term
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from wirewatch.core.model import FeedSource, Field, Group, Item, Node, Rule
 
 Clause = frozenset[str]  # at least one of these anchors must occur in the item
 _IMPOSSIBLE: Clause = frozenset()  # no item can satisfy it: the node can never hold
 
-# Cap on the per-index cache of a word's stem anchors: the stems themselves are cached
-# by ``itemtext.stem``; this saves building and filtering the keys again for every word
-# of every item. Cleared when full, so memory stays bounded.
-_STEM_CACHE_SIZE = 16_384
+# Cap on the words whose prefix or stem anchors an index keeps: working them out again
+# for every word of every item is most of the cost of finding them. Cleared when
+# full, so memory stays bounded.
+_WORD_CACHE_SIZE = 16_384
 
 _FIRST = itemgetter(0)
 _SECOND = itemgetter(1)
@@ -222,6 +222,25 @@ class _PatternSet:
                 yield self._anchors[index]
 
 
+class _WordAnchors:
+    """The anchors each word brings (its prefixes, or its stems, that rules name), cached by word."""
+
+    def __init__(self, anchors_of: Callable[[str], tuple[str, ...]]) -> None:
+        self._anchors_of = anchors_of
+        self._cache: dict[str, tuple[str, ...]] = {}
+
+    def anchors(self, words: set[str]) -> Iterable[str]:
+        cache = self._cache
+        missing = words.difference(cache)  # set minus dict: runs in C over the item's words
+        if missing:
+            if len(cache) + len(missing) > _WORD_CACHE_SIZE:
+                cache.clear()
+                missing = words
+            for word in missing:
+                cache[word] = self._anchors_of(word)
+        return chain.from_iterable(map(cache.__getitem__, words))
+
+
 class RuleIndex:
     """Rules indexed by the words they need; ``match`` gives what ``matching.match_item`` gives."""
 
@@ -301,7 +320,9 @@ class RuleIndex:
         self._patterns = _PatternSet(sorted(patterns)) if patterns else None
         self._languages: tuple[str, ...] = tuple(sorted(languages))
         self._stems: frozenset[str] = frozenset(anchor for anchor in strings if ":" in anchor)
-        self._stem_keys: dict[str, tuple[str, ...]] = {}
+        # What each word brings, kept from item to item: news repeats its words.
+        self._prefix_keys = _WordAnchors(self._prefixes_of) if prefixes else None
+        self._stem_keys = _WordAnchors(self._stems_of) if languages else None
         # Compiled when a rule is first a candidate: most of 10,000 rules seldom are.
         self._deciders: list[Decider | None] = [None] * len(self._rules)
 
@@ -315,28 +336,22 @@ class RuleIndex:
         for field_text in fields:
             words.update(field_text.plain.first)
         present = set(words)
-        if self._prefixes is not None:
-            # A space before each word and before each prefix: every match is at a word's start.
-            present.update([anchor for _, anchor in self._prefixes.iter(" " + " ".join(words))])
-        if self._languages:
-            present.update(self._stem_anchors(_stemmable_words(text)))
+        if self._prefix_keys is not None:
+            present.update(self._prefix_keys.anchors(words))
+        if self._stem_keys is not None:
+            present.update(self._stem_keys.anchors(_stemmable_words(text)))
         if self._patterns is not None:
             present.update(self._patterns.anchors(text))
         return present
 
-    def _stem_anchors(self, words: set[str]) -> Iterable[str]:
-        cache = self._stem_keys
-        missing = words.difference(cache)  # set minus dict: runs in C over the item's words
-        if missing:
-            if len(cache) + len(missing) > _STEM_CACHE_SIZE:
-                cache.clear()
-                missing = words
-            stems = self._stems
-            for word in missing:
-                # Only the stems some rule names: most words' tuple is empty.
-                keys = (f"{language}:{stem(language, word)}" for language in self._languages)
-                cache[word] = tuple(key for key in keys if key in stems)
-        return chain.from_iterable(map(cache.__getitem__, words))
+    def _prefixes_of(self, word: str) -> tuple[str, ...]:
+        # A space before the word and before each prefix: every match is at the word's start.
+        return tuple(anchor for _, anchor in self._prefixes.iter(" " + word))
+
+    def _stems_of(self, word: str) -> tuple[str, ...]:
+        # Only the stems some rule names: most words' tuple is empty.
+        keys = (stem_anchor(language, stem(language, word)) for language in self._languages)
+        return tuple(key for key in keys if key in self._stems)
 
     def candidate_ids(self, text: ItemText) -> list[int]:
         """Positions, in ascending order, of the rules that may match ``text`` (feeds not considered)."""

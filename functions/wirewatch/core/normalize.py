@@ -12,8 +12,9 @@ import re
 import unicodedata
 from html.parser import HTMLParser
 
-# Elided articles and pronouns; matched on the already accent-free, case-folded form.
-_ELISION = re.compile(r"\b(?:l|d|j|m|n|s|t|c|qu|jusqu|lorsqu|puisqu|quoiqu)['’‘ʼ]", re.IGNORECASE)
+# Elided articles and pronouns; matched on case-folded text only (case-insensitive
+# matching would cost twice the time of the whole substitution).
+_ELISION = re.compile(r"\b(?:[ldjmnstc]|qu|jusqu|lorsqu|puisqu|quoiqu)['’‘ʼ]")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _SPACE = re.compile(r"\s+")
 _TAG = re.compile(r"<[^>]*>?")
@@ -99,6 +100,8 @@ def html_to_text(markup: str) -> str:
 
 def fold(text: str) -> str:
     """Case-fold and strip accents: ``CRIMÉE`` → ``crimee``, ``Andreï`` → ``andrei``."""
+    if text.isascii():
+        return text.lower()  # nothing to decompose: the common case of English text
     decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_LIGATURES))
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
