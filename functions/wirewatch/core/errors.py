@@ -31,11 +31,16 @@ class RulesError(WirewatchError):
 
 
 class FeedError(WirewatchError):
-    """A feed could not be fetched or parsed; the feed is skipped and the error recorded."""
+    """A feed could not be fetched or parsed; the feed is skipped and the error recorded.
 
-    def __init__(self, kind: str, detail: str) -> None:
+    ``retry_after`` (seconds) is the server's Retry-After on a 429 or 503: no poll
+    before that much time has passed.
+    """
+
+    def __init__(self, kind: str, detail: str, *, retry_after: float | None = None) -> None:
         self.kind = kind
         self.detail = detail
+        self.retry_after = retry_after
         super().__init__(f"{kind}: {detail}")
 
 

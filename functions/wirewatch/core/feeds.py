@@ -37,6 +37,7 @@ class ParsedFeed:
     items: tuple[Item, ...]
     problems: tuple[str, ...]
     lang: str
+    ttl: timedelta | None = None  # RSS <ttl>: the publisher asks for no more frequent polls
 
 
 def canonical_link(link: str, base: str = "") -> str:

@@ -29,6 +29,11 @@ class FetchResult:
     body: bytes
     validators: Validators
     content_type: str | None = None
+    # Cache-Control max-age of the response, in seconds: a lower bound on the poll interval.
+    max_age: float | None = None
+    # Where permanent redirects (301/308, every hop from the requested URL) led: the
+    # feed's new address, to poll from now on. None when there were none.
+    moved_to: str | None = None
 
     @property
     def not_modified(self) -> bool:
