@@ -1,4 +1,4 @@
-"""Composition root: settings → adapters → service."""
+"""Composition root: settings → adapters → scheduler or poller."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from wirewatch.adapters.dynamodb import (
     DynamoDBSeenStore,
     DynamoDBStateStore,
 )
-from wirewatch.adapters.http_fetcher import HttpFeedFetcher
 from wirewatch.adapters.s3_config import S3ConfigSource
 from wirewatch.adapters.sns import SNSAlertPublisher
+from wirewatch.adapters.sqs import SQSJobQueue
+from wirewatch.core.schedule import PollPolicy
 from wirewatch.core.watchfile import load_watch
+from wirewatch.scheduling import Scheduler, SchedulerPorts
 from wirewatch.service import Poller, Ports
 
 if TYPE_CHECKING:
@@ -25,20 +27,40 @@ if TYPE_CHECKING:
     from wirewatch.settings import Settings
 
 
-def build_poller(settings: Settings, *, fetcher: FeedFetcher | None = None) -> Poller:
-    """A poller wired to AWS (or whatever AWS_ENDPOINT_URL points at).
+def _config(settings: Settings) -> WatchConfig | ConfigSource:
+    """The live watch file in S3 when configured (the bundled one as fallback), else the bundled one.
 
     Raises:
-        RulesError: the watch file is invalid.
+        RulesError: the bundled watch file is invalid.
     """
-    config: WatchConfig | ConfigSource
     if settings.config_s3_uri:
-        config = S3ConfigSource(aws.s3_client(), settings.config_s3_uri, fallback=settings.config_path)
-    else:
-        config = load_watch(Path(settings.config_path).read_text(encoding="utf-8"), str(settings.config_path))
+        return S3ConfigSource(aws.s3_client(), settings.config_s3_uri, fallback=settings.config_path)
+    return load_watch(Path(settings.config_path).read_text(encoding="utf-8"), str(settings.config_path))
+
+
+def _policy(settings: Settings) -> PollPolicy:
+    return PollPolicy(tick=settings.cycle_period)
+
+
+def build_scheduler(settings: Settings) -> Scheduler:
+    """The scheduler wired to AWS (or whatever AWS_ENDPOINT_URL points at)."""
+    dynamodb = aws.dynamodb_client()
+    ports = SchedulerPorts(
+        state=DynamoDBStateStore(dynamodb, settings.state_table),
+        alerts=DynamoDBAlertStore(dynamodb, settings.alerts_table, settings.retention),
+        publisher=SNSAlertPublisher(aws.sns_client(), settings.topic_arn),
+        queue=SQSJobQueue(aws.sqs_client(), settings.poll_queue_url),
+    )
+    return Scheduler(_config(settings), ports, policy=_policy(settings))
+
+
+def build_poller(settings: Settings, *, fetcher: FeedFetcher | None = None) -> Poller:
+    """A poll worker wired to AWS (or whatever AWS_ENDPOINT_URL points at)."""
+    from wirewatch.adapters.http_fetcher import HttpFeedFetcher
+
     dynamodb = aws.dynamodb_client()
     ports = Ports(
-        fetcher=fetcher or HttpFeedFetcher(),
+        fetcher=fetcher or HttpFeedFetcher(allowed_networks=settings.allowed_networks),
         state=DynamoDBStateStore(dynamodb, settings.state_table),
         seen=DynamoDBSeenStore(dynamodb, settings.seen_table, settings.retention),
         alerts=DynamoDBAlertStore(dynamodb, settings.alerts_table, settings.retention),
@@ -47,4 +69,11 @@ def build_poller(settings: Settings, *, fetcher: FeedFetcher | None = None) -> P
     )
     # A day's margin: an item is forgotten a little before its records expire.
     forget_after = max(settings.retention - timedelta(days=1), timedelta(days=1))
-    return Poller(config, ports, cycle_period=settings.cycle_period, forget_after=forget_after)
+    return Poller(
+        _config(settings),
+        ports,
+        policy=_policy(settings),
+        forget_after=forget_after,
+        concurrency=settings.poll_concurrency,
+        per_host=settings.per_host,
+    )

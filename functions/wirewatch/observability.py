@@ -1,8 +1,8 @@
-"""The one Powertools Logger, Tracer and Metrics of the service, and what a cycle reports."""
+"""The one Powertools Logger, Tracer and Metrics of the service, and what ticks and polls report."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -10,31 +10,47 @@ from aws_lambda_powertools.metrics import MetricUnit
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from wirewatch.service import CycleReport
+    from wirewatch.scheduling import TickReport
+    from wirewatch.service import PollReport
 
 logger = Logger(service="wirewatch")
 tracer = Tracer(service="wirewatch")
 metrics = Metrics(namespace="Wirewatch", service="wirewatch")
 
+R = TypeVar("R")
+
 # CloudWatch metric name → key of the handler's result, and how a report gives it.
-_METRICS: dict[str, tuple[str, Callable[[CycleReport], int]]] = {
+_POLL_METRICS: dict[str, tuple[str, Callable[[PollReport], int]]] = {
+    "FeedsPolled": ("feeds_polled", lambda report: len(report.feeds)),
     "ItemsFetched": ("items", lambda report: report.total("items")),
     "NewItems": ("new_items", lambda report: report.total("new_items")),
     "Matches": ("matches", lambda report: report.total("matches")),
     "AlertsCreated": ("alerts_created", lambda report: report.total("alerts_created")),
     "AlertsSent": ("alerts_sent", lambda report: report.alerts_sent),
     "FeedErrors": ("feed_errors", lambda report: report.feed_errors),
+    "FeedsPausedNow": ("feeds_paused_now", lambda report: report.total("paused")),
     "FeedsDeferred": ("feeds_deferred", lambda report: report.count("deferred")),
+    "JobsRetried": ("jobs_retried", lambda report: sum(1 for outcome in report.feeds if outcome.retry)),
+    "PublishErrors": ("publish_errors", lambda report: report.publish_errors),
+    "ConfigRejected": ("config_rejected", lambda report: int(report.config_rejected is not None)),
+}
+
+_TICK_METRICS: dict[str, tuple[str, Callable[[TickReport], int]]] = {
+    "FeedsQueued": ("feeds_queued", lambda report: len(report.queued)),
+    "FeedsFailing": ("feeds_failing", lambda report: len(report.failing)),
+    "FeedsPaused": ("feeds_paused", lambda report: len(report.paused)),
+    "FeedsGone": ("feeds_gone", lambda report: len(report.gone)),
+    "AlertsSent": ("alerts_sent", lambda report: report.alerts_sent),
     "PublishErrors": ("publish_errors", lambda report: report.publish_errors),
     "ConfigRejected": ("config_rejected", lambda report: int(report.config_rejected is not None)),
 }
 
 
-def record_cycle(report: CycleReport) -> dict[str, int]:
-    """Log one line per feed, add the cycle's metrics; return the totals."""
+def record_poll(report: PollReport) -> dict[str, int]:
+    """Log one line per feed, add the batch's metrics; return the totals."""
     for outcome in report.feeds:
         if outcome.status == "error":
-            logger.warning("feed skipped", feed=outcome.feed_id, error=outcome.error)
+            logger.warning("feed skipped", feed=outcome.feed_id, error=outcome.error, retry=outcome.retry)
         else:
             logger.info(
                 "feed polled",
@@ -46,10 +62,33 @@ def record_cycle(report: CycleReport) -> dict[str, int]:
                 armed_silently=outcome.armed_silently,
                 problems=list(outcome.problems),
             )
-    if report.config_rejected:
-        logger.error("new watch file refused, the last good one stays in force", problems=report.config_rejected)
-    totals = {"feeds": len(report.feeds)}
-    for name, (key, value_of) in _METRICS.items():
+    _config_refused(report.config_rejected)
+    return _add_metrics(_POLL_METRICS, report)
+
+
+def poll_totals(report: PollReport) -> dict[str, int]:
+    """What ``record_poll`` returns, without logging or metrics (for local runs)."""
+    return {key: value_of(report) for key, value_of in _POLL_METRICS.values()}
+
+
+def record_tick(report: TickReport) -> dict[str, int]:
+    """Log the feeds that need a person's eye, add the tick's metrics; return the totals."""
+    if report.paused:
+        logger.warning("feeds paused after failing repeatedly", feeds=report.paused)
+    if report.gone:
+        logger.warning("feeds gone (HTTP 410): change their URL in the watch file", feeds=report.gone)
+    _config_refused(report.config_rejected)
+    return {"feeds": report.feeds, **_add_metrics(_TICK_METRICS, report)}
+
+
+def _config_refused(problems: str | None) -> None:
+    if problems:
+        logger.error("new watch file refused, the last good one stays in force", problems=problems)
+
+
+def _add_metrics(table: dict[str, tuple[str, Callable[[R], int]]], report: R) -> dict[str, int]:
+    totals = {}
+    for name, (key, value_of) in table.items():
         totals[key] = value_of(report)
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=totals[key])
     return totals

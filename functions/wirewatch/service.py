@@ -1,50 +1,62 @@
-"""One polling cycle: gather through ports, decide in the core, apply through ports.
+"""Polling a batch of feeds: gather through ports, decide in the core, apply through ports.
 
-Order of writes is what makes alerts safe (nothing lost, nothing doubled):
+The scheduler (``scheduling.Scheduler``) queues one job per due feed; a worker
+takes a batch of jobs and polls them side by side. Per feed, the order of writes
+is what makes alerts safe (nothing lost, nothing doubled):
 
-    publish what earlier cycles left PENDING
-    per feed: fetch → parse → read item keys (batched) → match new items
+    fetch → parse → read item keys (batched) → match new items
       → alert records written PENDING (conditional put per rule+story)
       → item keys written SEEN
-      → feed validators saved
-    every PENDING alert: claim (lease) → publish → SENT
+      → feed state saved (only if it changed)
+    then, for the batch: the alerts it created: claim (lease) → publish → SENT
 
-A crash before the pending write re-processes the items next cycle (they are
-not yet seen); a crash after it leaves a pending alert that the next cycle
-publishes; the conditional put stops a second alert for the same story.
+A crash before the pending write re-processes the items when the job is retried
+(they are not yet seen); a crash after it leaves a pending alert that the
+scheduler's next tick publishes; the conditional put stops a second alert for the
+same story, whichever worker finds it.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import threading
 import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from wirewatch.core.arming import alertable
-from wirewatch.core.dedupe import alert_key, item_key, story_id_for, story_keys, within_window
-from wirewatch.core.errors import FeedError, PublishError, StoreError
+from wirewatch.core.dedupe import alert_key, fingerprint, item_key
+from wirewatch.core.errors import FeedError, StoreError
 from wirewatch.core.feeds import parse_feed
 from wirewatch.core.index import RuleIndex
 from wirewatch.core.messages import render
-from wirewatch.core.model import WatchConfig
-from wirewatch.core.ports import FeedState, StaticConfig
+from wirewatch.core.ports import FeedState
+from wirewatch.core.schedule import after_failure, after_success, polled_url
+from wirewatch.delivery import deliver
+from wirewatch.live_config import LiveConfig
+from wirewatch.stories import StoryResolver
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator, Sequence
 
-    from wirewatch.core.model import FeedSource, Item, Match
+    from wirewatch.core.model import Alert, FeedSource, Item, Match, WatchConfig
     from wirewatch.core.ports import (
         AlertPublisher,
         AlertStore,
         ConfigSource,
         FeedFetcher,
         ItemArchive,
+        PollJob,
         SeenStore,
         StateStore,
-        StoryRecord,
     )
+    from wirewatch.core.schedule import PollPolicy
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +64,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class FeedOutcome:
     feed_id: str
-    status: str  # "updated", "not-modified", "error" or "deferred"
+    status: str  # "updated", "not-modified", "error", "deferred" or "unknown" (not in the watch file)
     items: int = 0
     new_items: int = 0
     matches: int = 0
@@ -60,10 +72,13 @@ class FeedOutcome:
     armed_silently: int = 0
     error: str | None = None
     problems: tuple[str, ...] = ()
+    paused: bool = False  # this failure paused the feed
+    retry: str | None = None  # why the job must run again (the store failed, or no time was left)
+    created: list[Alert] = field(default_factory=list, repr=False)
 
 
 @dataclass
-class CycleReport:
+class PollReport:
     feeds: list[FeedOutcome] = field(default_factory=list)
     alerts_sent: int = 0
     publish_errors: int = 0
@@ -91,27 +106,37 @@ class Ports:
     archive: ItemArchive
 
 
-def is_due(feed: FeedSource, now: datetime, cycle_period: timedelta) -> bool:
-    """Whether this cycle polls ``feed``, with no state: a feed polled every N is due in
-    the one cycle that crosses each multiple of N (so a 304 costs no write)."""
-    if feed.poll_every is None or feed.poll_every <= cycle_period:
-        return True
-    every = feed.poll_every.total_seconds()
-    moment = now.timestamp()
-    return int(moment // every) != int((moment - cycle_period.total_seconds()) // every)
-
-
 def _wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
-class Poller:
-    """Runs polling cycles for one watch configuration over the given ports.
+class HostLimits:
+    """At most ``per_host`` fetches to one host at a time: politeness within a worker."""
 
-    ``now`` passed to a cycle is the cycle's time (the schedule's, replayable);
-    ``clock`` is real time, for leases, which must hold whatever time a retried
-    event carries. ``forget_after`` is how long the stores remember: an item older
-    than that could have been seen and forgotten, so it never alerts.
+    def __init__(self, per_host: int) -> None:
+        self._per_host = per_host
+        self._lock = threading.Lock()
+        self._slots: dict[str, threading.BoundedSemaphore] = defaultdict(self._semaphore)
+
+    def _semaphore(self) -> threading.BoundedSemaphore:
+        return threading.BoundedSemaphore(self._per_host)
+
+    @contextmanager
+    def slot(self, url: str) -> Iterator[None]:
+        host = (urlsplit(url).hostname or "").lower()
+        with self._lock:
+            semaphore = self._slots[host]
+        with semaphore:
+            yield
+
+
+class Poller:
+    """Polls batches of feed jobs for one watch configuration over the given ports.
+
+    A job's time is the tick that queued it (the schedule's, so replayable); ``clock``
+    is real time, for leases, which must hold whatever time a retried job carries.
+    ``forget_after`` is how long the stores remember: an item older than that could
+    have been seen and forgotten, so it never alerts.
     """
 
     def __init__(
@@ -119,101 +144,155 @@ class Poller:
         config: WatchConfig | ConfigSource,
         ports: Ports,
         *,
-        cycle_period: timedelta,
+        policy: PollPolicy,
         forget_after: timedelta,
+        concurrency: int = 16,
+        per_host: int = 2,
         clock: Callable[[], datetime] = _wall_clock,
+        jitter: Callable[[], float] = random.random,
     ) -> None:
-        self.source: ConfigSource = StaticConfig(config) if isinstance(config, WatchConfig) else config
-        # Loaded by the first cycle, not here: a cold start reads S3 once, not twice.
-        self._config: WatchConfig | None = None
+        self.live = LiveConfig(config)
         self.index = RuleIndex(())
+        self._indexed: WatchConfig | None = None
         self.ports = ports
-        self.cycle_period = cycle_period
+        self.policy = policy
         self.forget_after = forget_after
+        self.concurrency = concurrency
+        self.hosts = HostLimits(per_host)
         self.clock = clock
+        self.jitter = jitter
+        self.last_report: PollReport | None = None
 
     @property
     def config(self) -> WatchConfig:
-        """The rules and feeds in force: those of the last cycle, or loaded now."""
-        if self._config is None:
-            self._refresh()
-        assert self._config is not None
-        return self._config
+        return self.live.current
 
     def _refresh(self) -> None:
-        config = self.source.current()
-        if config is not self._config:
-            # Indexing thousands of rules costs more than a cycle's matching: once per version.
-            self._config, self.index = config, RuleIndex(config.rules)
+        config = self.live.refresh()
+        if config is not self._indexed:
+            # Indexing thousands of rules costs more than a batch's matching: once per version.
+            self._indexed, self.index = config, RuleIndex(config.rules)
 
-    def run_cycle(self, now: datetime, *, poll_all: bool = False, deadline: float | None = None) -> CycleReport:
-        """Poll due feeds until ``deadline`` (a ``time.monotonic()`` value), publish alerts.
+    def poll(self, jobs: Sequence[PollJob], *, deadline: float | None = None) -> PollReport:
+        """Poll the jobs' feeds side by side until ``deadline`` (``time.monotonic()``), then
+        publish the alerts they created. Each outcome says whether its job must run again.
 
         Raises:
-            StoreError: DynamoDB failed; the whole cycle is safe to retry.
+            StoreError: the state store failed before any feed was polled.
         """
-        report = CycleReport()
+        report = PollReport()
         self._refresh()
-        report.config_rejected = self.source.rejected
-        # First what earlier cycles left pending: slow feeds must not delay them.
-        self.publish_pending(report)
-        rule_ids = [rule.id for rule in self.config.rules]
-        new_rules = set(rule_ids) - self.ports.state.armed_rules(rule_ids)
-        feeds = [f for f in self.config.feeds if poll_all or is_due(f, now, self.cycle_period)]
-        states = self.ports.state.load_feeds([f.id for f in feeds])
-        for feed in feeds:
+        report.config_rejected = self.live.rejected
+        feeds = {feed.id: feed for feed in self.config.feeds}
+        # The scheduler's snapshot, read a moment ago, is the state; read only what lacks one.
+        states = self.ports.state.load_feeds(
+            [job.feed_id for job in jobs if job.feed_id in feeds and job.state is None]
+        )
+        states.update({job.feed_id: job.state for job in jobs if job.state is not None})
+        stories = StoryResolver(self.ports.seen, self.config.settings.story_window)
+
+        def run(job: PollJob) -> FeedOutcome:
+            feed = feeds.get(job.feed_id)
+            if feed is None:
+                return FeedOutcome(job.feed_id, "unknown")  # removed from the watch file since queued
             if deadline is not None and time.monotonic() > deadline:
-                # Left for the next cycle rather than cut off by the function timeout.
-                report.feeds.append(FeedOutcome(feed.id, "deferred"))
-                continue
+                # Left for the job's retry rather than cut off by the function timeout.
+                return FeedOutcome(feed.id, "deferred", retry="no time left in this invocation")
             state = states.get(feed.id) or FeedState(feed.id)
-            report.feeds.append(self._poll_feed(feed, state, new_rules, now))
-        if new_rules:
-            # Armed only once their first cycle has run, so a crash re-arms them.
-            self.ports.state.arm_rules(new_rules, now)
-        self.publish_pending(report)
+            return self._poll_feed(feed, state, job, stories)
+
+        workers = max(1, min(self.concurrency, len(jobs)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
+            report.feeds = list(pool.map(run, jobs))
+        created = [alert for outcome in report.feeds for alert in outcome.created]
+        delivered = deliver(created, self.ports.alerts, self.ports.publisher, self.clock)
+        report.alerts_sent, report.publish_errors, report.sent_keys = (
+            delivered.sent,
+            delivered.errors,
+            delivered.sent_keys,
+        )
+        self.last_report = report
         return report
 
-    def _poll_feed(self, feed: FeedSource, state: FeedState, new_rules: set[str], now: datetime) -> FeedOutcome:
+    def _poll_feed(self, feed: FeedSource, state: FeedState, job: PollJob, stories: StoryResolver) -> FeedOutcome:
+        now = job.scheduled
         try:
-            return self._poll_feed_unguarded(feed, state, new_rules, now)
-        except StoreError:
-            raise
+            return self._poll_feed_unguarded(feed, state, job, stories, now)
+        except StoreError as exc:
+            # The store, not the feed: the job runs again (and reaches the DLQ if it keeps failing).
+            log.warning("state store failed polling a feed", extra={"feed": feed.id, "error": str(exc)})
+            return FeedOutcome(feed.id, "error", error=str(exc), retry=str(exc))
         except FeedError as exc:
+            failed = after_failure(
+                feed,
+                state,
+                error=str(exc),
+                gone=exc.kind == "http-410",
+                retry_after=exc.retry_after,
+                now=now,
+                policy=self.policy,
+                jitter=self.jitter(),
+            )
             error = str(exc)
         except Exception as exc:
             # Whatever a hostile feed triggers, it costs that feed only; the trace is
             # logged for a bug report, the feed's state records the failure.
             log.exception("unexpected failure polling a feed", extra={"feed": feed.id})
             error = f"internal: {type(exc).__name__}"
-        self.ports.state.save_feed(state.failed(error, now))
-        return FeedOutcome(feed.id, "error", error=error)
+            failed = after_failure(feed, state, error=error, now=now, policy=self.policy, jitter=self.jitter())
+        try:
+            self.ports.state.save_feed(failed)
+        except StoreError as exc:
+            return FeedOutcome(feed.id, "error", error=error, retry=str(exc))
+        return FeedOutcome(feed.id, "error", error=error, paused=failed.paused and not state.paused)
 
     def _poll_feed_unguarded(
-        self, feed: FeedSource, state: FeedState, new_rules: set[str], now: datetime
+        self, feed: FeedSource, state: FeedState, job: PollJob, stories: StoryResolver, now: datetime
     ) -> FeedOutcome:
-        result = self.ports.fetcher.fetch(feed.url, state.validators)
-        recovered = replace(state, last_error=None, consecutive_failures=0)
+        url = polled_url(feed, state)
+        with self.hosts.slot(url):
+            result = self.ports.fetcher.fetch(url, state.validators)
         if result.not_modified:
-            if recovered != state:
-                self.ports.state.save_feed(recovered)
-            return FeedOutcome(feed.id, "not-modified")
-        parsed = parse_feed(result.body, feed, content_type=result.content_type, now=now)
-        outcome = FeedOutcome(feed.id, "updated", items=len(parsed.items), problems=parsed.problems)
-        # On a feed's first poll every rule is arming for it.
-        arming = frozenset(r.id for r in self.config.rules) if state.armed_at is None else frozenset(new_rules)
-        self._process_items(feed, parsed.items, outcome, arming=arming, now=now)
-        updated = replace(recovered, validators=result.validators, armed_at=state.armed_at or now)
+            outcome = FeedOutcome(feed.id, "not-modified")
+            updated = after_success(feed, state, result, ttl=None, new_items=False, now=now, policy=self.policy)
+        else:
+            parsed = parse_feed(result.body, feed, content_type=result.content_type, now=now)
+            outcome = FeedOutcome(feed.id, "updated", items=len(parsed.items), problems=parsed.problems)
+            # On a feed's first poll every rule is arming for it.
+            arming = frozenset(r.id for r in self.config.rules) if state.armed_at is None else frozenset(job.arming)
+            recent = self._process_items(feed, state, parsed.items, outcome, stories, arming=arming, now=now)
+            updated = after_success(
+                feed,
+                state,
+                result,
+                ttl=parsed.ttl,
+                new_items=outcome.new_items > 0,
+                recent_items=recent,
+                now=now,
+                policy=self.policy,
+            )
+            updated = replace(updated, armed_at=state.armed_at or now)
         if updated != state:
             self.ports.state.save_feed(updated)
         return outcome
 
     def _process_items(
-        self, feed: FeedSource, items: tuple[Item, ...], outcome: FeedOutcome, *, arming: frozenset[str], now: datetime
-    ) -> None:
+        self,
+        feed: FeedSource,
+        state: FeedState,
+        items: tuple[Item, ...],
+        outcome: FeedOutcome,
+        stories: StoryResolver,
+        *,
+        arming: frozenset[str],
+        now: datetime,
+    ) -> frozenset[str]:
+        """Match and record the items not processed before; returns the fingerprints of all."""
         by_key = {item_key(item): item for item in items}
-        seen = self.ports.seen.seen_items(list(by_key))
-        fresh = {key: item for key, item in by_key.items() if key not in seen}
+        # Items the feed listed last time were processed then: only the others are looked up.
+        unlisted = [key for key in by_key if fingerprint(key) not in state.recent_items]
+        seen = self.ports.seen.seen_items(unlisted) if unlisted else set()
+        fresh = {key: by_key[key] for key in unlisted if key not in seen}
         outcome.new_items = len(fresh)
         settings = self.config.settings
         for item in fresh.values():
@@ -229,76 +308,20 @@ class Poller:
             )
             outcome.armed_silently += len(matches) - len(eligible)
             if eligible:
-                outcome.alerts_created += self._create_alerts(feed, item, eligible, now)
+                outcome.created += self._create_alerts(feed, item, eligible, stories, now)
+        outcome.alerts_created = len(outcome.created)
         # Archived before marked seen: a crash in between re-archives, never loses.
         self.ports.archive.archive(list(fresh.values()), now)
         self.ports.seen.mark_items_seen(list(fresh), now)
+        return frozenset(fingerprint(key) for key in by_key)
 
-    def _create_alerts(self, feed: FeedSource, item: Item, matches: list[Match], now: datetime) -> int:
-        story_id = self._resolve_story(item, now)
-        created = 0
+    def _create_alerts(
+        self, feed: FeedSource, item: Item, matches: list[Match], stories: StoryResolver, now: datetime
+    ) -> list[Alert]:
+        story_id = stories.resolve(item, now)
+        created = []
         for match in matches:
             alert = render(match, feed, alert_key(match.rule.id, story_id))
             if self.ports.alerts.create_pending(alert, story_id, now):
-                created += 1
+                created.append(alert)
         return created
-
-    def _resolve_story(self, item: Item, now: datetime) -> str:
-        """The id of the story ``item`` belongs to, found by any of its keys, else a new one."""
-        keys = story_keys(item)
-        known = self.ports.seen.find_stories([k.key for k in keys])
-        story_id: str | None = None
-        stale: dict[str, StoryRecord] = {}
-        for key in keys:
-            record = known.get(key.key)
-            if record is None:
-                continue
-            if key.kind == "title" and not self._same_headline_same_story(record, item, now):
-                if not self._within_window(record, item, now):
-                    stale[key.key] = record
-                continue
-            story_id = record.story_id
-            break
-        story_time = item.published or now
-        claimed_by_others = self.ports.seen.claim_story_keys(
-            [k.key for k in keys if k.key not in known],
-            story_id or story_id_for(item),
-            story_time=story_time,
-            feed_id=item.feed_id,
-            now=now,
-        )
-        if story_id is None and claimed_by_others:
-            # Another worker recorded the same story between our read and our write.
-            story_id = next(iter(claimed_by_others.values())).story_id
-        story_id = story_id or story_id_for(item)
-        for stale_key, old in stale.items():
-            # A headline last seen outside the window now names this newer story.
-            self.ports.seen.replace_story_key(
-                stale_key, old, story_id=story_id, story_time=story_time, feed_id=item.feed_id, now=now
-            )
-        return story_id
-
-    def _within_window(self, record: StoryRecord, item: Item, now: datetime) -> bool:
-        window = self.config.settings.story_window.total_seconds()
-        return within_window(record.first_seen, item.published, now, window)
-
-    def _same_headline_same_story(self, record: StoryRecord, item: Item, now: datetime) -> bool:
-        # Same headline means the same wire story only across feeds and close in time:
-        # one feed reusing a headline ("Ukraine war: latest") is telling a new story.
-        return record.feed_id != item.feed_id and self._within_window(record, item, now)
-
-    def publish_pending(self, report: CycleReport) -> None:
-        for pending in self.ports.alerts.pending():
-            alert = pending.alert
-            if not self.ports.alerts.claim_for_publish(alert.key, self.clock()):
-                continue
-            try:
-                message_id = self.ports.publisher.publish(alert)
-            except PublishError as exc:
-                self.ports.alerts.release(alert.key, str(exc))
-                report.publish_errors += 1
-                log.warning("publish failed, alert stays pending", extra={"alert": alert.key, "error": str(exc)})
-                continue
-            self.ports.alerts.mark_sent(alert.key, message_id, self.clock())
-            report.alerts_sent += 1
-            report.sent_keys.append(alert.key)

@@ -27,9 +27,15 @@ class Settings:
     alerts_table: str
     items_table: str
     topic_arn: str
+    poll_queue_url: str
     retention: timedelta
-    cycle_period: timedelta
-    config_s3_uri: str | None = None  # s3://bucket/key: reloaded each cycle, config_path as fallback
+    cycle_period: timedelta  # the scheduler's tick
+    config_s3_uri: str | None = None  # s3://bucket/key: reloaded each tick and batch, config_path as fallback
+    # Networks feeds may be fetched from although private (loopback for local runs):
+    # everything else that is not a public address is refused.
+    allowed_networks: tuple[str, ...] = ()
+    poll_concurrency: int = 16  # fetches side by side in one worker
+    per_host: int = 2  # of which at most this many to one host
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -66,9 +72,15 @@ class Settings:
             alerts_table=required("ALERTS_TABLE"),
             items_table=required("ITEMS_TABLE"),
             topic_arn=required("ALERTS_TOPIC_ARN"),
+            poll_queue_url=required("POLL_QUEUE_URL"),
             retention=timedelta(days=positive_int("RETENTION_DAYS", 30)),
             cycle_period=timedelta(minutes=positive_int("CYCLE_MINUTES", 5)),
             config_s3_uri=s3_uri(),
+            allowed_networks=tuple(
+                network.strip() for network in env.get("WIREWATCH_ALLOWED_NETWORKS", "").split(",") if network.strip()
+            ),
+            poll_concurrency=positive_int("POLL_CONCURRENCY", 16),
+            per_host=positive_int("HOST_CONCURRENCY", 2),
         )
         if problems:
             raise SettingsError("; ".join(problems))
@@ -83,9 +95,13 @@ class Settings:
             "ALERTS_TABLE": self.alerts_table,
             "ITEMS_TABLE": self.items_table,
             "ALERTS_TOPIC_ARN": self.topic_arn,
+            "POLL_QUEUE_URL": self.poll_queue_url,
             "RETENTION_DAYS": str(self.retention.days),
             "CYCLE_MINUTES": str(int(self.cycle_period.total_seconds() // 60)),
+            "POLL_CONCURRENCY": str(self.poll_concurrency),
+            "HOST_CONCURRENCY": str(self.per_host),
             **({"WIREWATCH_CONFIG_S3": self.config_s3_uri} if self.config_s3_uri else {}),
+            **({"WIREWATCH_ALLOWED_NETWORKS": ",".join(self.allowed_networks)} if self.allowed_networks else {}),
         }
 
 

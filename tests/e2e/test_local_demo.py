@@ -1,5 +1,6 @@
 """The README's main command, run as a user runs it: moto server, template resources,
-bundled feeds, two cycles through the real handler, alerts read back from SQS inboxes."""
+bundled feeds, two ticks through the real handlers (scheduler, then poll workers on the
+queue it fills), alerts read back from SQS inboxes."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def test_local_run_prints_both_seed_alerts_once_then_nothing_new() -> None:
     )
     out = completed.stdout
     assert completed.returncode == 0, completed.stderr
-    cycle_one, cycle_two = out.split("cycle 2:", 1)
+    cycle_one, cycle_two = out.split("tick 2:", 1)
 
     subjects = re.findall(r"\[email to security-desk\] Subject: (.*)", cycle_one)
     assert len(subjects) == 2

@@ -18,9 +18,9 @@ from moto import mock_aws
 from wirewatch.adapters.sns import SNSSubscriptionManager
 from wirewatch.core.subscriptions import Desired, filter_policy
 from wirewatch.core.watchfile import load_watch
-from wirewatch.handlers import poll_feeds
 from wirewatch.local.stack import EMULATOR_ENV
 from wirewatch.local.template import create_stack_resources, read_template
+from wirewatch.runner import reset_handlers
 from wirewatch.settings import Settings
 
 from .feed_server import FeedServer
@@ -73,7 +73,7 @@ class Pipeline:
         data.update(overrides)
         self.config_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
         self.subscribe()
-        poll_feeds.reset()
+        reset_handlers()
 
     def subscribe(self) -> None:
         config = load_watch(self.config_path.read_text(encoding="utf-8"), str(self.config_path))
@@ -102,21 +102,22 @@ class Pipeline:
                 sqs.delete_message(QueueUrl=self.inboxes[subscriber], ReceiptHandle=message["ReceiptHandle"])
 
     @contextmanager
-    def fault(self, operation: str, handler: Callable[..., Any]) -> Iterator[None]:
-        """Run ``handler`` before every call of ``operation`` (e.g. "sns.Publish") in the block.
+    def fault(self, operation: str, handler: Callable[..., Any], *, stage: str = "before-call") -> Iterator[None]:
+        """Run ``handler`` at ``stage`` of every call of ``operation`` (e.g. "sns.Publish") in the
+        block; "before-parameter-build" hands it the call's parameters as ``params``.
 
-        Clients copy the session's hooks when they are built, so the cached poller is
-        dropped on the way in and out, as a fresh Lambda container would have it.
+        Clients copy the session's hooks when they are built, so the cached handlers are
+        dropped on the way in and out, as a fresh Lambda container would have them.
         """
         session = boto3.DEFAULT_SESSION
         assert session is not None
-        session.events.register(f"before-call.{operation}", handler, unique_id="fault")
-        poll_feeds.reset()
+        session.events.register(f"{stage}.{operation}", handler, unique_id="fault")
+        reset_handlers()
         try:
             yield
         finally:
-            session.events.unregister(f"before-call.{operation}", unique_id="fault")
-            poll_feeds.reset()
+            session.events.unregister(f"{stage}.{operation}", unique_id="fault")
+            reset_handlers()
 
     def expire_leases(self) -> None:
         """As if every publishing claim had been taken an hour ago."""
@@ -147,6 +148,6 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeli
         # A fresh default session per test, so the hook sees exactly this test's calls.
         boto3.setup_default_session()
         boto3.DEFAULT_SESSION.events.register("before-call.*.*", calls.hook)
-        poll_feeds.reset()
+        reset_handlers()
         yield Pipeline(settings, server, settings.config_path, {}, calls)
-        poll_feeds.reset()
+        reset_handlers()

@@ -21,11 +21,11 @@ if TYPE_CHECKING:
 
     from .conftest import Pipeline
 
-STATEFUL = {"AWS::DynamoDB::Table", "AWS::SNS::Topic", "AWS::S3::Bucket"}
+STATEFUL = {"AWS::DynamoDB::Table", "AWS::SNS::Topic", "AWS::S3::Bucket", "AWS::SQS::Queue"}
 
 
 def _deploy_stateful_part(name: str) -> dict[str, str]:
-    """The template's tables and topic as a CloudFormation stack, with the template's outputs.
+    """The template's tables, queues and topic as a CloudFormation stack, with the template's outputs.
 
     The functions and schedule need the SAM transform and a Lambda runtime, which the
     CLI does not use; issue #6 deploys the whole template.

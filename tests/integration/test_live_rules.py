@@ -10,9 +10,8 @@ import boto3
 import yaml
 
 from wirewatch.cli import main
-from wirewatch.handlers import poll_feeds
 from wirewatch.local.template import create_buckets, read_template
-from wirewatch.runner import invoke_poll
+from wirewatch.runner import invoke_poll, reset_handlers
 
 from .conftest import EXAMPLE, ROOT
 from .test_cli_aws import _deploy_stateful_part
@@ -41,7 +40,7 @@ NEXT_VISIT = WIRE.replace(b"https://a.example/2", b"https://a.example/3").replac
 def _live(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> str:
     bucket = create_buckets(read_template(ROOT / "template.yaml"), boto3.client("s3"), "test")["ConfigBucket"]
     monkeypatch.setenv("WIREWATCH_CONFIG_S3", f"s3://{bucket}/watch.yaml")
-    poll_feeds.reset()
+    reset_handlers()
     return bucket
 
 
@@ -99,7 +98,7 @@ def test_a_pushed_version_applies_next_cycle_and_an_invalid_one_is_refused(
     pipeline.server.route("/a.xml", NEXT_VISIT)
     result = invoke_poll(now=NOW.replace(minute=5))
 
-    assert result["config_rejected"] == 1
+    assert result["config_rejected"] == 2  # the tick and the one poll batch each read it
     assert [a["link"] for a in pipeline.received("security-desk")] == ["https://a.example/3"]
 
 
@@ -161,8 +160,8 @@ def test_s3_failing_keeps_the_rules_in_force_and_polling_goes_on(
         result = invoke_poll(now=NOW.replace(minute=5))
 
     # A fresh container with S3 down: the bundled file (crimea-strike without visits).
-    assert result["config_rejected"] == 1
-    assert result["feeds"] == 1 and result["feed_errors"] == 0
+    assert result["config_rejected"] == 2  # the tick and the one poll batch each read it
+    assert result["feeds_polled"] == 1 and result["feed_errors"] == 0
 
 
 def test_a_cold_start_on_a_refused_upload_uses_the_last_good_version(
@@ -170,10 +169,10 @@ def test_a_cold_start_on_a_refused_upload_uses_the_last_good_version(
 ) -> None:
     bucket = _push_visits_rule(pipeline, monkeypatch)
     _upload(bucket, _config(pipeline, "(Crimée AND frappe*"))  # refused
-    poll_feeds.reset()  # a new container: nothing cached
+    reset_handlers()  # a new container: nothing cached
 
     result = invoke_poll(now=NOW)
 
-    assert result["config_rejected"] == 1
+    assert result["config_rejected"] == 2  # the tick and the one poll batch each read it
     # The pushed good version (which wants visits too), not the bundled file.
     assert len(pipeline.received("security-desk")) == 2

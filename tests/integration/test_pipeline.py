@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -87,7 +87,7 @@ def test_not_modified_feed_costs_no_parse_and_no_dynamodb_write(
     assert result["new_items"] == 0
 
 
-def test_unchanged_items_cost_one_batched_read_and_no_write(pipeline: Pipeline) -> None:
+def test_unchanged_body_costs_no_item_lookup_and_no_write(pipeline: Pipeline) -> None:
     # A server without validators: the body comes back whole, every item already seen.
     pipeline.server.route("/boursorama.xml", SEED)
     pipeline.write_config({"boursorama-reuters": "/boursorama.xml"})
@@ -98,8 +98,37 @@ def test_unchanged_items_cost_one_batched_read_and_no_write(pipeline: Pipeline) 
 
     assert result["new_items"] == 0
     assert pipeline.calls.writes() == 0
-    # Item keys: one batch; feed state and rule arming: one batch each, whatever the item count.
-    assert pipeline.calls.counts["dynamodb.BatchGetItem"] == 3
+    # The scheduler's two batched reads (rule arming, feed states), whatever the feed
+    # and item counts; the worker reads nothing: its job carries the feed's state, and
+    # the state lists the items the feed showed last time.
+    assert pipeline.calls.counts["dynamodb.BatchGetItem"] == 2
+
+
+def test_one_new_item_in_a_known_body_is_the_only_key_looked_up(pipeline: Pipeline) -> None:
+    pipeline.server.route("/boursorama.xml", SEED)
+    pipeline.write_config({"boursorama-reuters": "/boursorama.xml"})
+    invoke_poll(now=NOW)
+    extra = SEED.replace(b"<item>", _NEW_ITEM + b"<item>", 1)
+    pipeline.server.route("/boursorama.xml", extra)
+    looked_up: list[int] = []
+
+    def count_keys(params: dict[str, Any], **_: object) -> None:
+        for table, spec in params["RequestItems"].items():
+            if table == pipeline.settings.seen_table:
+                looked_up.append(len(spec["Keys"]))
+
+    with pipeline.fault("dynamodb.BatchGetItem", count_keys, stage="before-parameter-build"):
+        result = invoke_poll(now=NOW.replace(minute=5))
+
+    assert result["new_items"] == 1
+    assert looked_up == [1]
+
+
+_NEW_ITEM = (
+    b"<item><title>Un autre sujet sans rapport</title>"
+    b"<link>https://www.example.org/autre-sujet</link><guid>autre-sujet-1</guid>"
+    b"<pubDate>Wed, 26 Jun 2024 05:30:00 GMT</pubDate></item>"
+)
 
 
 class Crash(Exception):
@@ -219,7 +248,7 @@ def test_rule_added_later_does_not_alert_on_old_items_but_existing_rules_do(pipe
     assert [alert["rule"] for alert in pipeline.received("security-desk")] == ["crimea-strike"]
 
 
-def test_cycle_emits_cloudwatch_metrics(
+def test_tick_and_batch_emit_cloudwatch_metrics(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import json
@@ -236,7 +265,14 @@ def test_cycle_emits_cloudwatch_metrics(
     invoke_poll(now=NOW)
 
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
-    assert len(emf) == 1
-    values = {name: emf[0][name] for name in ("ItemsFetched", "AlertsSent", "FeedErrors", "Matches")}
-    assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Wirewatch"
-    assert values == {"ItemsFetched": [2.0], "AlertsSent": [2.0], "FeedErrors": [1.0], "Matches": [2.0]}
+    tick, batch = emf  # the scheduler's tick, then the one poll batch
+    assert {blob["_aws"]["CloudWatchMetrics"][0]["Namespace"] for blob in emf} == {"Wirewatch"}
+    assert tick["FeedsQueued"] == [2.0]
+    values = {name: batch[name] for name in ("FeedsPolled", "ItemsFetched", "AlertsSent", "FeedErrors", "Matches")}
+    assert values == {
+        "FeedsPolled": [2.0],
+        "ItemsFetched": [2.0],
+        "AlertsSent": [2.0],
+        "FeedErrors": [1.0],
+        "Matches": [2.0],
+    }

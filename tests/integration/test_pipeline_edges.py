@@ -12,6 +12,7 @@ import pytest
 
 from wirewatch import service
 from wirewatch.bootstrap import build_poller
+from wirewatch.core.ports import PollJob
 from wirewatch.runner import invoke_poll
 from wirewatch.settings import Settings
 
@@ -129,7 +130,7 @@ def test_items_older_than_the_dedupe_memory_never_alert(pipeline: Pipeline) -> N
     assert crimea_alerts(pipeline) == []
 
 
-def test_a_304_after_errors_clears_them(pipeline: Pipeline) -> None:
+def test_a_304_after_errors_ends_the_backoff_and_keeps_the_error_on_record(pipeline: Pipeline) -> None:
     pipeline.server.route("/a.xml", rss((HEADLINE, "https://a.example/1", NOW)), etag='"v1"')
     pipeline.write_config({"feed-a": "/a.xml"})
     invoke_poll(now=NOW)
@@ -144,16 +145,17 @@ def test_a_304_after_errors_clears_them(pipeline: Pipeline) -> None:
     invoke_poll(now=NOW + timedelta(minutes=5))
 
     item = dynamodb.get_item(TableName=pipeline.settings.state_table, Key={"pk": {"S": "feed#feed-a"}})["Item"]
-    assert "last_error" not in item
     assert item["consecutive_failures"]["N"] == "0"
+    assert "not_before" not in item
+    assert item["last_error"]["S"] == "timeout: read"  # history, for whoever looks at the feed's health
 
 
-def test_feeds_past_the_deadline_are_deferred_but_pending_alerts_still_go_out(pipeline: Pipeline) -> None:
+def test_jobs_past_the_deadline_are_deferred_for_their_retry(pipeline: Pipeline) -> None:
     pipeline.server.route("/a.xml", rss((HEADLINE, "https://a.example/1", NOW)))
     pipeline.write_config({"feed-a": "/a.xml"})
     poller = build_poller(Settings.from_env())
 
-    report = poller.run_cycle(NOW, deadline=time.monotonic() - 1)
+    report = poller.poll([PollJob("feed-a", NOW)], deadline=time.monotonic() - 1)
 
-    assert [outcome.status for outcome in report.feeds] == ["deferred"]
+    assert [(outcome.status, bool(outcome.retry)) for outcome in report.feeds] == [("deferred", True)]
     assert pipeline.server.hits["/a.xml"] == 0

@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from wirewatch.core.errors import StoreError
 from wirewatch.core.model import Alert, Item, Severity
-from wirewatch.core.ports import FeedState, PendingAlert, StoryRecord, Validators
+from wirewatch.core.ports import FeedState, PendingAlert, StoryRecord
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -101,7 +101,9 @@ class _Table:
         self.client = client
         self.name = table_name
 
-    def batch_get(self, keys: Sequence[str], attributes: str | None = "pk") -> dict[str, dict[str, Any]]:
+    def batch_get(
+        self, keys: Sequence[str], attributes: str | None = "pk", *, consistent: bool = True
+    ) -> dict[str, dict[str, Any]]:
         """Items by pk (``attributes`` only, or whole), one BatchGetItem per 100 keys.
 
         Raises:
@@ -111,7 +113,7 @@ class _Table:
         unique = list(dict.fromkeys(keys))
         try:
             for chunk in _chunks(unique, BATCH_READ):
-                spec: dict[str, Any] = {"Keys": [{"pk": _s(key)} for key in chunk], "ConsistentRead": True}
+                spec: dict[str, Any] = {"Keys": [{"pk": _s(key)} for key in chunk], "ConsistentRead": consistent}
                 if attributes:
                     spec["ProjectionExpression"] = attributes
                 request: dict[str, Any] = {self.name: spec}
@@ -143,26 +145,17 @@ class _Table:
 
 
 class DynamoDBStateStore(_Table):
-    """Feed validators, arming times and errors (``feed#<id>``); rule arming (``rule#<id>``)."""
+    """Feed state (``feed#<id>``: validators, arming, errors, schedule); rule arming (``rule#<id>``)."""
 
     def load_feeds(self, feed_ids: Sequence[str]) -> dict[str, FeedState]:
-        items = self.batch_get([f"feed#{feed_id}" for feed_id in feed_ids], attributes=None)
+        # Eventually consistent, at half the price: a state a second old only costs a
+        # feed an extra full download or lookup, never an alert.
+        items = self.batch_get([f"feed#{feed_id}" for feed_id in feed_ids], attributes=None, consistent=False)
         return {item["feed_id"]["S"]: _feed_state(item) for item in items.values()}
 
     def save_feed(self, state: FeedState) -> None:
-        item: dict[str, AttributeValueTypeDef] = {
-            "pk": _s(f"feed#{state.feed_id}"),
-            "feed_id": _s(state.feed_id),
-            "consecutive_failures": _n(state.consecutive_failures),
-        }
-        optional = {
-            "etag": state.validators.etag,
-            "last_modified": state.validators.last_modified,
-            "armed_at": _time(state.armed_at) if state.armed_at else None,
-            "last_error": state.last_error,
-            "last_error_at": _time(state.last_error_at) if state.last_error_at else None,
-        }
-        item.update({name: _s(value) for name, value in optional.items() if value})
+        item: dict[str, AttributeValueTypeDef] = {"pk": _s(f"feed#{state.feed_id}")}
+        item.update({name: _attribute(value) for name, value in state.as_record().items()})
         try:
             self.client.put_item(TableName=self.name, Item=item)
         except (ClientError, BotoCoreError) as exc:
@@ -176,15 +169,22 @@ class DynamoDBStateStore(_Table):
         self.batch_put({"pk": _s(f"rule#{rule_id}"), "armed_at": _s(_time(now))} for rule_id in rule_ids)
 
 
+def _attribute(value: str | int | bool) -> AttributeValueTypeDef:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    return _n(value) if isinstance(value, int) else _s(value)
+
+
 def _feed_state(item: dict[str, Any]) -> FeedState:
-    return FeedState(
-        feed_id=item["feed_id"]["S"],
-        validators=Validators(etag=_text(item, "etag"), last_modified=_text(item, "last_modified")),
-        armed_at=_parse_time(_text(item, "armed_at")),
-        last_error=_text(item, "last_error"),
-        last_error_at=_parse_time(_text(item, "last_error_at")),
-        consecutive_failures=int(item.get("consecutive_failures", {}).get("N", "0")),
-    )
+    plain: dict[str, object] = {}
+    for name, attribute in item.items():
+        if "S" in attribute:
+            plain[name] = attribute["S"]
+        elif "N" in attribute:
+            plain[name] = int(attribute["N"])
+        elif "BOOL" in attribute:
+            plain[name] = attribute["BOOL"]
+    return FeedState.from_record(plain)
 
 
 class DynamoDBSeenStore(_Table):

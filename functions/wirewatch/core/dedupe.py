@@ -39,6 +39,15 @@ def item_key(item: Item) -> str:
     return "item#" + _digest(item.feed_id, "link", item.link, normalized_title(item.title))
 
 
+def fingerprint(key: str) -> str:
+    """A short form of an item key (64 bits of its hash) for a feed's list of recent items.
+
+    Two keys of one feed sharing a fingerprint would take some 4 billion items per
+    feed to become likely; a feed lists at most a few hundred.
+    """
+    return key.removeprefix("item#")[:16]
+
+
 @dataclass(frozen=True)
 class StoryKey:
     key: str

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
-    from datetime import datetime
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
 
     from wirewatch.core.model import Alert, Item, WatchConfig
 
@@ -42,7 +42,14 @@ class FetchResult:
 
 @dataclass(frozen=True)
 class FeedState:
-    """What wirewatch remembers of a feed between cycles."""
+    """What wirewatch remembers of a feed between polls; written only when it changes.
+
+    The schedule keeps no "last polled" time: a feed is due on the ticks its interval
+    falls on (``core.schedule``), so an unchanged feed costs no write. What is stored
+    is what changes that: the publisher's lower bound on the interval (RSS ``ttl``,
+    ``Cache-Control: max-age``), a wait after errors (backoff, ``Retry-After``), a
+    permanent move, or a 410.
+    """
 
     feed_id: str
     validators: Validators = Validators()
@@ -50,9 +57,90 @@ class FeedState:
     last_error: str | None = None
     last_error_at: datetime | None = None
     consecutive_failures: int = 0
+    min_interval: timedelta | None = None  # the publisher's lower bound on the poll interval
+    not_before: datetime | None = None  # no poll before this (backoff, Retry-After)
+    paused: bool = False  # failed too often in a row: polled at long, growing intervals
+    moved_from: str | None = None  # the configured URL that answered a permanent redirect
+    moved_to: str | None = None  # where it led: polled instead while the configuration names moved_from
+    gone_url: str | None = None  # a URL that answered 410: not polled again until the configuration changes
+    last_new_item_at: datetime | None = None
+    # Fingerprints of the item keys in the last full response (``dedupe.fingerprint``):
+    # items found here were processed, so an unchanged body costs no read of the seen store.
+    recent_items: frozenset[str] = frozenset()
 
-    def failed(self, error: str, now: datetime) -> FeedState:
-        return replace(self, last_error=error, last_error_at=now, consecutive_failures=self.consecutive_failures + 1)
+    def as_record(self) -> dict[str, str | int | bool]:
+        """Flat, with what is unset left out: the form stores and messages carry."""
+        record: dict[str, str | int | bool | None] = {
+            "feed_id": self.feed_id,
+            "etag": self.validators.etag,
+            "last_modified": self.validators.last_modified,
+            "armed_at": _iso(self.armed_at),
+            "last_error": self.last_error,
+            "last_error_at": _iso(self.last_error_at),
+            "consecutive_failures": self.consecutive_failures,
+            "min_interval_s": int(self.min_interval.total_seconds()) if self.min_interval is not None else None,
+            "not_before": _iso(self.not_before),
+            "paused": self.paused or None,
+            "moved_from": self.moved_from,
+            "moved_to": self.moved_to,
+            "gone_url": self.gone_url,
+            "last_new_item_at": _iso(self.last_new_item_at),
+            # Fixed-width fingerprints, concatenated in order: compact, and stable for comparison.
+            "recent_items": "".join(sorted(self.recent_items)) or None,
+        }
+        return {name: value for name, value in record.items() if value is not None and value != ""}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, object]) -> FeedState:
+        """The inverse of ``as_record``; unknown names are ignored, missing ones are defaults.
+
+        Raises:
+            ValueError: a value has the wrong type or form.
+        """
+
+        def text(name: str) -> str | None:
+            value = record.get(name)
+            if value is None or isinstance(value, str):
+                return value
+            raise ValueError(f"{name} must be text, not {value!r}")
+
+        def moment(name: str) -> datetime | None:
+            value = text(name)
+            return datetime.fromisoformat(value) if value else None
+
+        def number(name: str) -> int | None:
+            value = record.get(name)
+            if value is None:
+                return None
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                raise ValueError(f"{name} must be a whole number, not {value!r}")
+            return int(value)
+
+        feed_id = text("feed_id")
+        if not feed_id:
+            raise ValueError("a feed state needs its feed_id")
+        interval = number("min_interval_s")
+        recent = text("recent_items") or ""
+        return cls(
+            feed_id=feed_id,
+            validators=Validators(etag=text("etag"), last_modified=text("last_modified")),
+            armed_at=moment("armed_at"),
+            last_error=text("last_error"),
+            last_error_at=moment("last_error_at"),
+            consecutive_failures=number("consecutive_failures") or 0,
+            min_interval=timedelta(seconds=interval) if interval is not None else None,
+            not_before=moment("not_before"),
+            paused=record.get("paused") is True,
+            moved_from=text("moved_from"),
+            moved_to=text("moved_to"),
+            gone_url=text("gone_url"),
+            last_new_item_at=moment("last_new_item_at"),
+            recent_items=frozenset(recent[start : start + 16] for start in range(0, len(recent), 16)),
+        )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat(timespec="seconds") if moment is not None else None
 
 
 @dataclass(frozen=True)
@@ -66,6 +154,27 @@ class StoryRecord:
 class PendingAlert:
     alert: Alert
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class PollJob:
+    """One feed to poll, as the scheduler queues it for a worker.
+
+    ``arming`` names the rules whose first tick this is: their matches on old items
+    stay silent. Carried in the job so a retried job keeps the same meaning.
+    """
+
+    feed_id: str
+    scheduled: datetime
+    arming: tuple[str, ...] = ()
+    # The feed's state as the scheduler read it a moment before: the worker need not read it again.
+    state: FeedState | None = None
+
+
+class JobQueue(Protocol):
+    def send(self, jobs: Sequence[PollJob]) -> None:
+        """Queue every job (batched). Raises StoreError if some could not be queued."""
+        ...
 
 
 class FeedFetcher(Protocol):

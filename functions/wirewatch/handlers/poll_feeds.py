@@ -1,32 +1,44 @@
-"""Scheduled entry point: one polling cycle over every due feed.
+"""Queue-driven entry point: poll a batch of feed jobs side by side.
 
-Event: EventBridge Scheduler input ``{"scheduled_time": ISO-8601, "poll_all": bool}``
-(both optional). A feed that fails is recorded and skipped; only a failure of
-the state store or of the watch file fails the invocation, so Lambda retries it
-and then parks it in the dead-letter queue.
+Event: an SQS batch of poll jobs (``adapters.sqs.encode_job``). A feed that fails
+is recorded in its state and given a backoff; that is the feed's business, not
+the queue's. A job is reported failed (Powertools' partial batch response, so
+only that message comes back) when the state store failed, when no time was
+left to run it, or when its message is not a job; after a few receives SQS
+moves it to the dead-letter queue.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+from wirewatch.adapters.sqs import decode_job
 from wirewatch.bootstrap import build_poller
-from wirewatch.observability import logger, metrics, record_cycle, tracer
+from wirewatch.core.errors import WirewatchError
+from wirewatch.observability import logger, metrics, record_poll, tracer
 from wirewatch.settings import Settings
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from wirewatch.core.ports import PollJob
     from wirewatch.service import Poller
 
-# Time kept back from the function timeout to publish what the cycle found.
-RESERVE_SECONDS = 60
+# Time kept back from the function timeout to publish what the batch found.
+RESERVE_SECONDS = 20
 _poller: Poller | None = None
 
 
-def _get_poller() -> Poller:
+class JobFailed(WirewatchError):
+    """A job to run again: its message goes back to the queue."""
+
+
+def get_poller() -> Poller:
     # Built on the first invocation, not at import: moto and AWS_ENDPOINT_URL must be in
     # place before any client exists, and warm invocations reuse clients and rules.
     global _poller  # noqa: PLW0603
@@ -44,14 +56,29 @@ def reset() -> None:
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS
-    report = _get_poller().run_cycle(_cycle_time(event), poll_all=bool(event.get("poll_all")), deadline=deadline)
-    return record_cycle(report)
+    jobs: dict[str, PollJob] = {}
+    unreadable: dict[str, str] = {}
+    for record in event.get("Records", []):
+        try:
+            jobs[record["messageId"]] = decode_job(record["body"])
+        except ValueError as exc:
+            unreadable[record["messageId"]] = str(exc)
+    report = get_poller().poll(list(jobs.values()), deadline=deadline)
+    retry = {
+        message_id: outcome.retry
+        for (message_id, _), outcome in zip(jobs.items(), report.feeds, strict=True)
+        if outcome.retry
+    }
+    retry.update(unreadable)
+    record_poll(report)
 
+    def settle(record: SQSRecord) -> None:
+        reason = retry.get(record.message_id)
+        if reason:
+            raise JobFailed(reason)
 
-def _cycle_time(event: dict[str, Any]) -> datetime:
-    raw = event.get("scheduled_time")
-    if isinstance(raw, str) and raw and not raw.startswith("<"):
-        return datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(UTC)
-    return datetime.now(UTC)
+    return process_partial_response(
+        event=event, record_handler=settle, processor=BatchProcessor(event_type=EventType.SQS), context=context
+    )

@@ -1,4 +1,4 @@
-"""``wirewatch run --local``: cycles through the real handler on the embedded default."""
+"""``wirewatch run --local``: ticks through the real handlers (scheduler, poll workers) on the embedded default."""
 
 from __future__ import annotations
 
@@ -22,22 +22,22 @@ SEED_MORNING = datetime(2024, 6, 26, 6, 0, tzinfo=UTC)
 def run_demo(template: Path, config: Path, samples: Path, *, cycles: int, start: datetime) -> int:
     # Feed errors (warnings) are worth seeing in the demo; per-feed progress is not.
     with local_stack(template, config, samples) as stack, environment({"POWERTOOLS_LOG_LEVEL": "WARNING"}):
-        from wirewatch.handlers import poll_feeds
-        from wirewatch.runner import invoke_poll
+        from wirewatch.runner import invoke_poll, reset_handlers
 
-        print(f"moto server on {stack.endpoint}; tables and topic created from {template.name}")
-        print(f"cycle clock: {start.isoformat()} (the schedule's time, every {CYCLE.seconds // 60} minutes)")
+        print(f"moto server on {stack.endpoint}; tables, queues and topic created from {template.name}")
+        print(f"tick clock: {start.isoformat()} (the schedule's time, every {CYCLE.seconds // 60} minutes)")
         server = next(iter(stack.feed_urls.values())).rsplit("/", 1)[0]
         print(f"{len(stack.feed_urls)} feeds served from {samples} on {server}")
         print(f"subscribers: {', '.join(f'{i.subscriber.id} ({i.subscriber.protocol})' for i in stack.inboxes)}")
-        poll_feeds.reset()
+        reset_handlers()
         total = 0
         for cycle in range(1, cycles + 1):
             result = invoke_poll({"poll_all": True}, now=start + (cycle - 1) * CYCLE)
             deliveries = drain(stack.inboxes)
             total += len(deliveries)
             print(
-                f"\n{_RULE}\ncycle {cycle}: {result['feeds']} feeds polled, "
+                f"\n{_RULE}\ntick {cycle}: {result['feeds_queued']} feeds queued and polled by "
+                f"{result['batches']} poll invocation(s), "
                 f"{result['feed_errors']} skipped with an error, {result['new_items']} new items, "
                 f"{result['alerts_sent']} alerts published, {len(deliveries)} deliveries\n{_RULE}"
             )
@@ -45,7 +45,7 @@ def run_demo(template: Path, config: Path, samples: Path, *, cycles: int, start:
                 print(_render(delivery))
             if cycle > 1 and not deliveries:
                 print("nothing new: every story was already alerted (dedupe through DynamoDB)")
-        poll_feeds.reset()
+        reset_handlers()
     return 0
 
 

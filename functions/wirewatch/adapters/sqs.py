@@ -1,0 +1,103 @@
+"""SQS: the queue of poll jobs between the scheduler and the workers, and the jobs' wire format."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from wirewatch.core.errors import StoreError
+from wirewatch.core.ports import FeedState, PollJob
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from mypy_boto3_sqs.client import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+BATCH_SEND = 10  # SendMessageBatch's limit
+_ATTEMPTS = 4
+
+
+def encode_job(job: PollJob) -> str:
+    message: dict[str, object] = {
+        "feed": job.feed_id,
+        "scheduled": job.scheduled.isoformat(timespec="seconds"),
+        "arming": list(job.arming),
+    }
+    if job.state is not None:
+        message["state"] = job.state.as_record()
+    return json.dumps(message, separators=(",", ":"))
+
+
+def decode_job(body: str) -> PollJob:
+    """The job a message carries.
+
+    Raises:
+        ValueError: the body is not a job (a message sent by hand, or by another version).
+    """
+    data = json.loads(body)
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("feed"), str)
+        or not isinstance(data.get("scheduled"), str)
+    ):
+        raise ValueError(f"not a poll job: {body[:200]!r}")
+    arming = data.get("arming", [])
+    if not isinstance(arming, list) or not all(isinstance(rule, str) for rule in arming):
+        raise ValueError(f"bad arming list in {body[:200]!r}")
+    scheduled = datetime.fromisoformat(data["scheduled"])
+    if scheduled.tzinfo is None:
+        raise ValueError(f"scheduled time without a time zone in {body[:200]!r}")
+    state = data.get("state")
+    if state is not None and not isinstance(state, dict):
+        raise ValueError(f"bad feed state in {body[:200]!r}")
+    return PollJob(
+        feed_id=data["feed"],
+        scheduled=scheduled,
+        arming=tuple(arming),
+        state=FeedState.from_record(state) if state is not None else None,
+    )
+
+
+class SQSJobQueue:
+    """Sends poll jobs ten to a request; entries SQS refuses are sent again, then reported."""
+
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self.client = client
+        self.queue_url = queue_url
+
+    def send(self, jobs: Sequence[PollJob]) -> None:
+        """Queue every job.
+
+        Raises:
+            StoreError: SQS failed, or kept refusing some entries; the tick is safe to
+                retry (a job queued twice polls a feed twice, harmlessly).
+        """
+        for start in range(0, len(jobs), BATCH_SEND):
+            entries: list[SendMessageBatchRequestEntryTypeDef] = [
+                {"Id": str(number), "MessageBody": encode_job(job)}
+                for number, job in enumerate(jobs[start : start + BATCH_SEND])
+            ]
+            self._send_batch(entries)
+
+    def _send_batch(self, entries: list[SendMessageBatchRequestEntryTypeDef]) -> None:
+        for attempt in range(_ATTEMPTS):
+            try:
+                response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            except (ClientError, BotoCoreError) as exc:
+                code = (
+                    exc.response.get("Error", {}).get("Code", "?")
+                    if isinstance(exc, ClientError)
+                    else type(exc).__name__
+                )
+                raise StoreError(f"SQS SendMessageBatch failed: {code}") from exc
+            failed = {entry["Id"] for entry in response.get("Failed", [])}
+            if not failed:
+                return
+            entries = [entry for entry in entries if entry["Id"] in failed]
+            time.sleep(min(0.1 * 2**attempt, 2.0))
+        raise StoreError(f"SQS refused {len(entries)} poll jobs after {_ATTEMPTS} attempts")

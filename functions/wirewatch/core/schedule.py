@@ -1,0 +1,153 @@
+"""When each feed is polled: intervals, publishers' hints, backoff, pauses, moves and 410s.
+
+A feed is due on the scheduler ticks its interval falls on, shifted by a phase
+drawn from its id so that a thousand hourly feeds do not all fall on the hour.
+That needs no "last polled" record: a feed that answers 304 costs no write.
+The interval is the feed's own (``poll_every``, at least one tick), raised to
+what the publisher asks for (RSS ``ttl``, ``Cache-Control: max-age``). After an
+error the feed waits (``not_before``), exponentially longer with each failure in
+a row, with jitter so that feeds failing together do not retry together, and at
+least as long as a ``Retry-After`` says. After ``failures_to_pause`` failures in
+a row it is *paused*: reported as such and tried at long, still growing
+intervals, so it comes back by itself when the publisher does.
+
+A permanent redirect (301/308) moves the feed: the new URL is polled while the
+watch file still names the old one. A 410 stops polling the URL until the
+watch file names another.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from wirewatch.core.model import FeedSource
+    from wirewatch.core.ports import FeedState, FetchResult
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    tick: timedelta  # how often the scheduler runs: no feed is polled more often
+    failures_to_pause: int = 5
+    # Publishers' hints (ttl, max-age, Retry-After) are honoured up to a day: a feed
+    # claiming a week must not go unread for a week because of a misconfigured header.
+    longest_hint: timedelta = timedelta(days=1)
+    longest_wait: timedelta = timedelta(days=1)  # backoff's cap, paused feeds included
+
+
+def polled_url(feed: FeedSource, state: FeedState) -> str:
+    """The URL to fetch: the configured one, or where it permanently moved."""
+    if state.moved_to and state.moved_from == feed.url:
+        return state.moved_to
+    return feed.url
+
+
+def is_gone(feed: FeedSource, state: FeedState) -> bool:
+    """The configured URL (or the one it moved to) answered 410 Gone."""
+    return state.gone_url is not None and state.gone_url in (feed.url, polled_url(feed, state))
+
+
+def interval(feed: FeedSource, state: FeedState, policy: PollPolicy) -> timedelta:
+    own = feed.poll_every or policy.tick
+    return max(own, state.min_interval or policy.tick, policy.tick)
+
+
+def is_due(feed: FeedSource, state: FeedState, now: datetime, policy: PollPolicy) -> bool:
+    """Whether the tick at ``now`` polls ``feed``."""
+    if is_gone(feed, state):
+        return False
+    if state.not_before is not None:
+        if now < state.not_before:
+            return False
+        if now - policy.tick < state.not_before:
+            return True  # the first tick after a wait polls at once
+    every = interval(feed, state, policy).total_seconds()
+    # The tick polls the feed if its interval's next multiple (shifted by the phase)
+    # falls in the span since the previous tick.
+    shifted = now.timestamp() - _phase(feed.id, every)
+    return int(shifted // every) != int((shifted - policy.tick.total_seconds()) // every)
+
+
+def _phase(feed_id: str, every: float) -> float:
+    # crc32, not hash(): the phase must be the same in every process.
+    return float(zlib.crc32(feed_id.encode("utf-8")) % max(int(every), 1))
+
+
+def after_success(
+    feed: FeedSource,
+    state: FeedState,
+    result: FetchResult,
+    *,
+    ttl: timedelta | None,
+    new_items: bool,
+    recent_items: frozenset[str] | None = None,
+    now: datetime,
+    policy: PollPolicy,
+) -> FeedState:
+    """The state after a poll that worked (200 or 304): waits cleared, hints and moves kept.
+
+    The publisher's hints are read from full responses only: a 304 has no body to
+    carry a ``ttl``, and servers often drop ``Cache-Control`` from it, so taking its
+    silence for "no hint" would flip the state, and cost a write, at every poll.
+    """
+    min_interval = state.min_interval
+    if not result.not_modified:
+        hints = [hint for hint in (ttl, _seconds(result.max_age)) if hint is not None and hint > timedelta(0)]
+        min_interval = min(max(hints), policy.longest_hint) if hints else None
+    moved = (feed.url, result.moved_to) if result.moved_to else (state.moved_from, state.moved_to)
+    if moved[0] != feed.url:
+        moved = (None, None)  # the watch file names another URL now: the old move is moot
+    return replace(
+        state,
+        validators=result.validators,
+        consecutive_failures=0,
+        not_before=None,
+        paused=False,
+        min_interval=min_interval,
+        moved_from=moved[0],
+        moved_to=moved[1],
+        gone_url=None,
+        last_new_item_at=now if new_items else state.last_new_item_at,
+        recent_items=state.recent_items if recent_items is None else recent_items,
+    )
+
+
+def after_failure(
+    feed: FeedSource,
+    state: FeedState,
+    *,
+    error: str,
+    gone: bool = False,
+    retry_after: float | None = None,
+    now: datetime,
+    policy: PollPolicy,
+    jitter: float,
+) -> FeedState:
+    """The state after a failed poll: the error recorded and the wait before the next try.
+
+    ``jitter`` is a number in [0, 1) (random in production, fixed in tests): the wait
+    is between half and all of the exponential backoff, so feeds that failed together
+    spread out.
+    """
+    failures = state.consecutive_failures + 1
+    failed = replace(state, last_error=error, last_error_at=now, consecutive_failures=failures)
+    if gone:
+        return replace(failed, gone_url=polled_url(feed, state), not_before=None)
+    backoff = interval(feed, state, policy) * 2 ** min(failures - 1, 32)
+    wait = min(backoff, policy.longest_wait) * (0.5 + jitter / 2)
+    asked = _seconds(retry_after)
+    if asked is not None:
+        wait = max(wait, min(asked, policy.longest_hint))
+    return replace(failed, not_before=now + wait, paused=failures >= policy.failures_to_pause)
+
+
+def _seconds(value: float | None) -> timedelta | None:
+    return None if value is None else timedelta(seconds=max(value, 0.0))
+
+
+__all__ = ["PollPolicy", "after_failure", "after_success", "interval", "is_due", "is_gone", "polled_url"]

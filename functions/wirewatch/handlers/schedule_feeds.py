@@ -1,0 +1,53 @@
+"""Scheduled entry point: queue a poll job for every due feed, publish what was left pending.
+
+Event: EventBridge Scheduler input ``{"scheduled_time": ISO-8601, "poll_all": bool}``
+(both optional). Only a failure of the state store, the queue or the watch file
+fails the invocation, so Lambda retries it and then parks it in the dead-letter
+queue; a tick is safe to run twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from wirewatch.bootstrap import build_scheduler
+from wirewatch.observability import logger, metrics, record_tick, tracer
+from wirewatch.settings import Settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from wirewatch.scheduling import Scheduler
+
+_scheduler: Scheduler | None = None
+
+
+def get_scheduler() -> Scheduler:
+    # Built on the first invocation, not at import: moto and AWS_ENDPOINT_URL must be in
+    # place before any client exists, and warm invocations reuse clients.
+    global _scheduler  # noqa: PLW0603
+    if _scheduler is None:
+        _scheduler = build_scheduler(Settings.from_env())
+    return _scheduler
+
+
+def reset() -> None:
+    """Forget the cached scheduler (tests and local runs that change the environment)."""
+    global _scheduler  # noqa: PLW0603
+    _scheduler = None
+
+
+@logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    report = get_scheduler().tick(scheduled_time(event), poll_all=bool(event.get("poll_all")))
+    return record_tick(report)
+
+
+def scheduled_time(event: dict[str, Any]) -> datetime:
+    raw = event.get("scheduled_time")
+    if isinstance(raw, str) and raw and not raw.startswith("<"):
+        return datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(UTC)
+    return datetime.now(UTC)

@@ -1,0 +1,105 @@
+"""The scheduler's tick: publish what is left pending, queue one job per due feed, arm new rules.
+
+It reads every feed's state (one batched read per 100 feeds), never fetches
+anything and never writes a feed's state: it is cheap enough to run every minute
+however slow the feeds are. The jobs carry the rules whose first tick this is,
+so that a job retried later keeps the same meaning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from wirewatch.core.ports import FeedState, PollJob
+from wirewatch.core.schedule import is_due, is_gone
+from wirewatch.delivery import deliver
+from wirewatch.live_config import LiveConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from wirewatch.core.model import WatchConfig
+    from wirewatch.core.ports import AlertPublisher, AlertStore, ConfigSource, JobQueue, StateStore
+    from wirewatch.core.schedule import PollPolicy
+
+
+@dataclass(frozen=True)
+class SchedulerPorts:
+    state: StateStore
+    alerts: AlertStore
+    publisher: AlertPublisher
+    queue: JobQueue
+
+
+@dataclass
+class TickReport:
+    feeds: int = 0
+    queued: list[str] = field(default_factory=list)
+    paused: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    failing: dict[str, str] = field(default_factory=dict)  # feed id → its last error, for feeds failing now
+    alerts_sent: int = 0
+    publish_errors: int = 0
+    sent_keys: list[str] = field(default_factory=list)
+    config_rejected: str | None = None
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        config: WatchConfig | ConfigSource,
+        ports: SchedulerPorts,
+        *,
+        policy: PollPolicy,
+        clock: Callable[[], datetime] = _wall_clock,
+    ) -> None:
+        self.live = LiveConfig(config)
+        self.ports = ports
+        self.policy = policy
+        self.clock = clock
+
+    def tick(self, now: datetime, *, poll_all: bool = False) -> TickReport:
+        """Queue the feeds due at ``now`` (all of them, if ``poll_all``).
+
+        Raises:
+            StoreError: the state store or the queue failed; the tick is safe to retry.
+        """
+        config = self.live.refresh()
+        report = TickReport(feeds=len(config.feeds), config_rejected=self.live.rejected)
+        # First what earlier polls left pending (a worker that died after writing them):
+        # it must not wait for the feeds.
+        pending = [entry.alert for entry in self.ports.alerts.pending()]
+        delivered = deliver(pending, self.ports.alerts, self.ports.publisher, self.clock)
+        report.alerts_sent, report.publish_errors, report.sent_keys = (
+            delivered.sent,
+            delivered.errors,
+            delivered.sent_keys,
+        )
+
+        rule_ids = [rule.id for rule in config.rules]
+        arming = tuple(sorted(set(rule_ids) - self.ports.state.armed_rules(rule_ids)))
+        states = self.ports.state.load_feeds([feed.id for feed in config.feeds])
+        jobs = []
+        for feed in config.feeds:
+            state = states.get(feed.id) or FeedState(feed.id)
+            if is_gone(feed, state):
+                report.gone.append(feed.id)
+                continue
+            if state.paused:
+                report.paused.append(feed.id)
+            if state.consecutive_failures and state.last_error:
+                report.failing[feed.id] = state.last_error
+            if poll_all or is_due(feed, state, now, self.policy):
+                jobs.append(PollJob(feed.id, now, arming, state))
+        self.ports.queue.send(jobs)
+        report.queued = [job.feed_id for job in jobs]
+        if arming:
+            # Armed once their jobs are queued: a crash before this queues them again, arming.
+            self.ports.state.arm_rules(arming, now)
+        return report

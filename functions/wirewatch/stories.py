@@ -1,0 +1,66 @@
+"""Which story an item tells: found by any of its keys, shared by concurrent workers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wirewatch.core.dedupe import story_id_for, story_keys, within_window
+
+if TYPE_CHECKING:
+    from datetime import datetime, timedelta
+
+    from wirewatch.core.model import Item
+    from wirewatch.core.ports import SeenStore, StoryRecord
+
+
+class StoryResolver:
+    """Story ids from the seen store: the same link, GUID or headline (across feeds, within
+    ``window``) is the same story; a key claimed by another worker first wins."""
+
+    def __init__(self, seen: SeenStore, window: timedelta) -> None:
+        self.seen = seen
+        self.window = window
+
+    def resolve(self, item: Item, now: datetime) -> str:
+        """The id of the story ``item`` belongs to, found by any of its keys, else a new one."""
+        keys = story_keys(item)
+        known = self.seen.find_stories([k.key for k in keys])
+        story_id: str | None = None
+        stale: dict[str, StoryRecord] = {}
+        for key in keys:
+            record = known.get(key.key)
+            if record is None:
+                continue
+            if key.kind == "title" and not self._same_headline_same_story(record, item, now):
+                if not self._within_window(record, item, now):
+                    stale[key.key] = record
+                continue
+            story_id = record.story_id
+            break
+        story_time = item.published or now
+        claimed_by_others = self.seen.claim_story_keys(
+            [k.key for k in keys if k.key not in known],
+            story_id or story_id_for(item),
+            story_time=story_time,
+            feed_id=item.feed_id,
+            now=now,
+        )
+        if story_id is None and claimed_by_others:
+            # Another worker recorded the same story between our read and our write.
+            story_id = next(iter(claimed_by_others.values())).story_id
+        story_id = story_id or story_id_for(item)
+        for stale_key, old in stale.items():
+            # A headline last seen outside the window now names this newer story.
+            self.seen.replace_story_key(
+                stale_key, old, story_id=story_id, story_time=story_time, feed_id=item.feed_id, now=now
+            )
+        return story_id
+
+    def _within_window(self, record: StoryRecord, item: Item, now: datetime) -> bool:
+        window = self.window.total_seconds()
+        return within_window(record.first_seen, item.published, now, window)
+
+    def _same_headline_same_story(self, record: StoryRecord, item: Item, now: datetime) -> bool:
+        # Same headline means the same wire story only across feeds and close in time:
+        # one feed reusing a headline ("Ukraine war: latest") is telling a new story.
+        return record.feed_id != item.feed_id and self._within_window(record, item, now)
