@@ -65,10 +65,11 @@ class Pipeline:
     calls: AwsCalls
 
     def write_config(self, feeds: dict[str, str], *, base: Path = EXAMPLE, **overrides: Any) -> None:
-        """The example watch file with its feeds replaced by ``feeds`` (id → server path)."""
+        """The example watch file with its feeds replaced by ``feeds`` (id → server path, or URL)."""
         data = yaml.safe_load(base.read_text(encoding="utf-8"))
         data["feeds"] = [
-            {"id": feed_id, "url": self.server.url(path), "tags": ["wire", "fr"]} for feed_id, path in feeds.items()
+            {"id": feed_id, "url": path if "://" in path else self.server.url(path), "tags": ["wire", "fr"]}
+            for feed_id, path in feeds.items()
         ]
         data.update(overrides)
         self.config_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
@@ -51,8 +51,17 @@ def feed_id_of(path: Path) -> str:
     return path.name.split(".", 1)[0]
 
 
-def make_feed(feed_id: str = "test-feed", tags: frozenset[str] = frozenset(), lang: str | None = None) -> FeedSource:
-    return FeedSource(id=feed_id, url=f"https://feeds.example.org/{feed_id}.xml", tags=tags, lang=lang)
+def make_feed(
+    feed_id: str = "test-feed",
+    tags: frozenset[str] = frozenset(),
+    lang: str | None = None,
+    *,
+    url: str | None = None,
+    poll_every: timedelta | None = None,
+) -> FeedSource:
+    return FeedSource(
+        id=feed_id, url=url or f"https://feeds.example.org/{feed_id}.xml", tags=tags, lang=lang, poll_every=poll_every
+    )
 
 
 def make_item(
