@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+import re
+import shlex
 import socket
+import urllib.request
 import warnings
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -22,7 +28,11 @@ from .helpers import (
     SEED_FEEDS,
     feed_id_of,
     make_feed,
+    repo_root,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 ALL_SAMPLES = sorted(path.name for path in FEEDS_DIR.iterdir())
 # <item>/<entry> counts from SOURCES.md, plus the two seed feeds.
@@ -44,6 +54,10 @@ ITEM_COUNTS = {
     "zonebourse-reuters.xml": 1,
 }
 TRACKING = ("utm_", "xtor", "wt_mc", "at_medium", "at_campaign")
+# Small written feeds, each carrying a "Description:" and an "Expect:" line.
+FEED_FIXTURES = repo_root() / "tests" / "fixtures" / "feeds"
+ALL_FIXTURES = sorted(path.name for path in FEED_FIXTURES.iterdir())
+HOSTILE_FIXTURES = [name for name in ALL_FIXTURES if name.startswith("hostile-")]
 
 
 @cache
@@ -431,30 +445,119 @@ def test_feed_without_items_is_a_feed() -> None:
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "detail"),
     [
-        b"<!DOCTYPE html><html><head><title>Boursorama</title></head><body><p>Actualit\xc3\xa9s</p></body></html>",
-        b"<html><body><h1>503 Service Unavailable</h1></body></html>",
-        bytes(range(256)) * 4,
-        b"\x89PNG\r\n\x1a\n" + bytes(64),
-        b'{"items": [{"title": "Crimea"}]}',
-        b"Not Found",
-        b"   \n",
-        b'<?xml version="1.0"?><catalog><book>Crimea</book></catalog>',
+        (
+            b"<!DOCTYPE html><html><head><title>Boursorama</title></head><body><p>Actualit\xc3\xa9s</p></body></html>",
+            "HTML page, not a feed",
+        ),
+        (b"<html><body><h1>503 Service Unavailable</h1></body></html>", "HTML page, not a feed"),
+        (
+            b'<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN"><HTML><BODY>Erreur</BODY></HTML>',
+            "HTML page, not a feed",
+        ),
+        (b"\xef\xbb\xbf\n  <!-- cache: miss -->\n<!-- -->\r\n<head><title>x</title></head>", "HTML page, not a feed"),
+        (b"<body><p>Acc\xc3\xa8s refus\xc3\xa9</p></body>", "HTML page, not a feed"),
+        (
+            b'<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" '
+            b'"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd"><html xmlns="http://www.w3.org/1999/xhtml"><body/></html>',
+            "HTML page, not a feed",
+        ),
+        ("<!DOCTYPE html><html><body>Page introuvable</body></html>".encode("utf-16"), "HTML page, not a feed"),
+        (bytes(range(256)) * 4, "no RSS, RDF or Atom content"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(64), "PNG image, not a feed"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(64), "JPEG image, not a feed"),
+        (b"GIF89a" + bytes(64), "GIF image, not a feed"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "PDF document, not a feed"),
+        (
+            gzip.compress(b'<rss version="2.0"><channel><title>T</title></channel></rss>'),
+            "gzip-compressed data, not a feed",
+        ),
+        (b"PK\x03\x04\x14\x00" + bytes(64), "zip archive, not a feed"),
+        (b'{"items": [{"title": "Crimea"}]}', "JSON object without a jsonfeed.org version, not a JSON Feed"),
+        (b"Not Found", "no RSS, RDF or Atom content"),
+        (b"", "empty body"),
+        (b"   \n", "empty body"),
+        (b"\xef\xbb\xbf \r\n\t", "empty body"),
+        (" \n\n ".encode("utf-16"), "empty body"),
+        (b'<?xml version="1.0"?><catalog><book>Crimea</book></catalog>', "no RSS, RDF or Atom content"),
     ],
-    ids=["html-page", "html-error", "binary", "png", "json", "text", "blank", "other-xml"],
+    ids=[
+        "html-page",
+        "html-error",
+        "html-4-uppercase",
+        "html-bom-comments",
+        "html-body-only",
+        "xhtml",
+        "html-utf16",
+        "binary",
+        "png",
+        "jpeg",
+        "gif",
+        "pdf",
+        "gzip",
+        "zip",
+        "json",
+        "text",
+        "empty",
+        "blank",
+        "bom-and-blanks",
+        "blank-utf16",
+        "other-xml",
+    ],
 )
-def test_bytes_that_are_not_a_feed_raise_feed_error(body: bytes) -> None:
+def test_bytes_that_are_not_a_feed_raise_feed_error_saying_what_they_are(body: bytes, detail: str) -> None:
     with pytest.raises(FeedError) as caught:
         parse_feed(body, make_feed(), now=NOW)
     assert caught.value.kind == "not-a-feed"
     assert str(caught.value).startswith("not-a-feed: ")
+    assert caught.value.detail.startswith(detail), caught.value.detail
 
 
-def test_empty_body_raises_feed_error() -> None:
+@pytest.mark.parametrize("content_type", ["text/html", "text/html; charset=utf-8", "application/rss+xml", None])
+def test_html_page_is_reported_whatever_it_is_served_as(content_type: str | None) -> None:
+    body = (FEED_FIXTURES / "html-page-fr.html").read_bytes()
     with pytest.raises(FeedError) as caught:
-        parse_feed(b"", make_feed(), now=NOW)
+        parse_feed(body, make_feed(), content_type=content_type, now=NOW)
+    assert (caught.value.kind, caught.value.detail) == ("not-a-feed", "HTML page, not a feed")
+
+
+@pytest.mark.parametrize(
+    "content_type", ["image/png", "image/webp", "audio/mpeg", "video/mp4", "application/pdf", "Application/ZIP"]
+)
+def test_binary_content_type_names_the_type(content_type: str) -> None:
+    with pytest.raises(FeedError) as caught:
+        parse_feed(b"\x00\x01RIFF\x00\x00WEBPVP8 " + bytes(range(256)), make_feed(), content_type=content_type, now=NOW)
     assert caught.value.kind == "not-a-feed"
+    assert caught.value.detail == f"{content_type.lower()} content, not a feed"
+
+
+@pytest.mark.parametrize("content_type", ["image/png", "application/octet-stream", "application/json"])
+def test_a_feed_served_with_a_wrong_content_type_still_parses(content_type: str) -> None:
+    body = rss("<item><title>Crim\u00e9e</title><link>https://x.example/1</link></item>")
+    assert [item.title for item in parse_feed(body, make_feed(), content_type=content_type, now=NOW).items] == [
+        "Crimée"
+    ]
+
+
+@pytest.mark.parametrize("content_type", ["text/html", "application/octet-stream", "application/json", "text/plain"])
+@pytest.mark.parametrize("name", ALL_SAMPLES)
+def test_every_sample_served_with_a_wrong_content_type_gives_the_same_items(name: str, content_type: str) -> None:
+    # Publishers serve RSS as text/html or octet-stream: the body decides, not the header.
+    body = (FEEDS_DIR / name).read_bytes()
+    served = parse_feed(body, make_feed(), content_type=content_type, now=NOW)
+    assert served.items == parse_feed(body, make_feed(), now=NOW).items
+    assert served.items
+
+
+def test_text_served_as_json_is_unparseable_json() -> None:
+    with pytest.raises(FeedError) as caught:
+        parse_feed(b"Not Found", make_feed(), content_type="application/json", now=NOW)
+    assert caught.value.kind == "unparseable"
+    assert caught.value.detail.startswith("invalid JSON: ")
+
+
+# ---------------------------------------------------------------- dates
 
 
 def test_uol_portuguese_dates_are_read() -> None:
@@ -486,3 +589,455 @@ def test_unreadable_loose_dates_give_none(text: str) -> None:
     from wirewatch.core.feeds import parse_loose_date
 
     assert parse_loose_date(text) is None
+
+
+# ---------------------------------------------------------------- written fixtures and their expectations
+
+_EXPECT = re.compile(r"Expect:[ \t]*(.*?)[ \t]*(?:-->|\"|$)", re.MULTILINE)
+_EXPECT_KEYS = {"items", "lang", "ttl", "problems", "error", "detail"}
+
+
+def expectation(name: str) -> dict[str, str]:
+    """The fixture's ``Expect:`` line as keys and values: ``items=2 lang=fr``, ``error=not-a-feed detail='…'``."""
+    text = (FEED_FIXTURES / name).read_bytes().decode("utf-8", "replace")
+    assert "Description:" in text, f"{name} says not what it tests"
+    found = _EXPECT.search(text)
+    assert found, f"{name} has no Expect: line"
+    return dict(token.split("=", 1) for token in shlex.split(found[1]))
+
+
+@pytest.mark.parametrize("name", ALL_FIXTURES)
+def test_fixture_declares_a_usable_expectation(name: str) -> None:
+    expect = expectation(name)
+    assert set(expect) <= _EXPECT_KEYS, set(expect) - _EXPECT_KEYS
+    assert ("items" in expect) != ("error" in expect)
+
+
+@pytest.mark.parametrize("name", ALL_FIXTURES)
+def test_fixture_meets_its_expectation(name: str) -> None:
+    expect = expectation(name)
+    body = (FEED_FIXTURES / name).read_bytes()
+    if "error" in expect:
+        with pytest.raises(FeedError) as caught:
+            parse_feed(body, make_feed(), now=NOW)
+        assert caught.value.kind == expect["error"]
+        assert caught.value.detail == expect.get("detail", caught.value.detail)
+        return
+    result = parse_feed(body, make_feed(), now=NOW)
+    assert len(result.items) == int(expect["items"])
+    assert result.lang == expect.get("lang", result.lang)
+    if "ttl" in expect:
+        assert result.ttl == (None if expect["ttl"] == "none" else timedelta(minutes=int(expect["ttl"])))
+    if "problems" in expect:
+        assert len(result.problems) == int(expect["problems"]), result.problems
+
+
+def fixture(name: str, *, content_type: str | None = None) -> ParsedFeed:
+    return parse_feed((FEED_FIXTURES / name).read_bytes(), make_feed(), content_type=content_type, now=NOW)
+
+
+# ---------------------------------------------------------------- JSON Feed
+
+
+def json_feed(*items: object, version: str = "https://jsonfeed.org/version/1.1", **top: object) -> bytes:
+    return json.dumps({"version": version, "title": "Test", **top, "items": list(items)}).encode()
+
+
+def test_json_feed_1_1_in_french_gives_the_items_rss_would() -> None:
+    first, english, third = fixture("jsonfeed-1.1-fr.json").items
+    assert first.title == "Péninsule de Crimée : premier entretien en un an entre ministres de la Défense"
+    # Relative url resolved against home_page_url; tracking parameters and fragment dropped.
+    assert first.link == "https://depeches.example.fr/europe/2024/06/26/crimee.html"
+    assert first.guid == "https://depeches.example.fr/europe/2024/06/26/crimee"
+    assert first.summary == "Le secrétaire américain à la Défense a appelé son homologue russe."
+    assert first.content == "L’entretien a duré près d'une heure. Il s’agit du premier depuis mars 2023."
+    assert first.published == datetime(2024, 6, 25, 23, 29, tzinfo=UTC)
+    assert first.lang == "fr"
+    assert first.feed_id == "test-feed"
+    assert english.lang == "en"  # item-level language (1.1)
+    assert english.summary == "Talks between delegations resumed on Wednesday."
+    assert english.content == ""  # content_text is the summary already
+    assert english.published == datetime(2024, 6, 26, 8, tzinfo=UTC)  # date_modified alone
+    assert third.title == "La BCE & l’inflation : « prudence » de mise"
+    assert third.published == datetime(2024, 6, 25, 16, 45, 12, 500000, tzinfo=UTC)
+
+
+def test_json_feed_1_0_in_english_stringifies_numeric_ids() -> None:
+    result = fixture("jsonfeed-1.0-en.json")
+    first, second = result.items
+    assert (first.guid, second.guid) == ("1234", "1235.5")
+    assert first.link == "https://wire.example.com/world/sanctions"
+    assert first.summary == "Ministers agreed a new package of sanctions on Tuesday."
+    assert second.link == "https://other.example.org/analysis"  # external_url when there is no url
+    assert second.published == datetime(2024, 6, 25, 17, 30, tzinfo=UTC)
+    assert result.lang == "und"  # 1.0 declares no language
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_json_feed_in_any_utf_encoding_with_or_without_bom_parses_the_same(encoding: str) -> None:
+    text = (FEED_FIXTURES / "jsonfeed-1.1-bom-fr.json").read_bytes().decode("utf-8-sig")
+    (item,) = parse_feed(text.encode(encoding), make_feed(), now=NOW).items
+    assert item.title == "Entretien téléphonique avec le président ukrainien"
+    assert item.summary == "Le président de la République s’est entretenu ce mercredi avec son homologue."
+    assert item.lang == "fr"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "application/feed+json", "application/json; charset=utf-8", "text/html", "application/octet-stream"],
+)
+def test_json_feed_is_recognised_by_its_body_whatever_it_is_served_as(content_type: str | None) -> None:
+    result = fixture("jsonfeed-1.1-fr.json", content_type=content_type)
+    assert [item.guid for item in result.items] == [item.guid for item in fixture("jsonfeed-1.1-fr.json").items]
+    assert len(result.items) == 3
+
+
+def test_json_feed_with_leading_blanks_and_http_version_url_is_read() -> None:
+    body = b"\n\t " + json_feed({"id": "1", "title": "Crue de la Seine"}, version="http://jsonfeed.org/version/1")
+    assert [item.title for item in parse_feed(body, make_feed(), now=NOW).items] == ["Crue de la Seine"]
+
+
+def test_malformed_json_feed_keeps_usable_items_and_reports_the_rest() -> None:
+    result = fixture("jsonfeed-malformed-fr.json")
+    first, second = result.items
+    assert first.title == "Réforme des retraites : le texte adopté"
+    assert first.summary == "Le texte a été adopté en première lecture."  # summary was a number
+    assert first.lang == "fr"  # item language was a list
+    assert first.published is None  # "hier soir"
+    assert (second.guid, second.link) == ("ok-2", "")
+    assert second.published is None  # 1970: implausible, as in RSS
+    assert result.problems == (
+        "feed: ignored home_page_url (wrong type)",
+        "item 0 skipped: a JSON string, not an object",
+        "item 1 skipped: a JSON number, not an object",
+        "item 2 skipped: a JSON null, not an object",
+        "item 3 skipped: a JSON array, not an object",
+        "item 4: ignored title, url, id (wrong type)",
+        "item 4 skipped: no url, id or title",
+        "item 5 skipped: no url, id or title",
+        "item 6: ignored summary, language (wrong type)",
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [42, 4.2e300, True, None, [], {}, ["Crimée"], {"fr": "Crimée"}, [[[[[["deep"]]]]]], "", "   "],
+    ids=repr,
+)
+@pytest.mark.parametrize("key", ["title", "url", "external_url", "summary", "content_html", "content_text", "language"])
+def test_json_feed_field_of_any_wrong_type_never_crashes(key: str, value: object) -> None:
+    body = json_feed({"id": "kept", key: value, "date_published": value})
+    (item,) = parse_feed(body, make_feed(), now=NOW).items
+    assert item.guid == "kept"
+    assert item.published is None
+
+
+def test_json_feed_item_without_url_id_or_title_is_skipped_and_reported() -> None:
+    body = json_feed({"content_text": "Seulement du texte"}, {"title": "Gardé"})
+    result = parse_feed(body, make_feed(), now=NOW)
+    assert [item.title for item in result.items] == ["Gardé"]
+    assert "item 0 skipped: no url, id or title" in result.problems
+
+
+@pytest.mark.parametrize("item", [{"id": "1"}, {"url": "https://x.example/1"}, {"title": "Seul le titre"}])
+def test_json_feed_item_with_any_one_of_url_id_or_title_is_kept(item: dict[str, str]) -> None:
+    assert len(parse_feed(json_feed(item), make_feed(), now=NOW).items) == 1
+
+
+def test_json_feed_unusable_url_costs_that_item_only() -> None:
+    body = json_feed({"id": "1", "url": "http://[::1", "title": "Cassé"}, {"id": "2", "title": "Intact"})
+    result = parse_feed(body, make_feed(), now=NOW)
+    assert [item.guid for item in result.items] == ["2"]
+    assert result.problems[0].startswith("item 0 skipped: ValueError")
+
+
+def test_json_feed_guids_shared_by_several_items_are_dropped() -> None:
+    body = json_feed(
+        {"id": "same", "url": "https://x.example/1", "title": "Un"},
+        {"id": "same", "url": "https://x.example/2", "title": "Deux"},
+        {"id": 7, "url": "https://x.example/3", "title": "Trois"},
+    )
+    assert [item.guid for item in parse_feed(body, make_feed(), now=NOW).items] == [None, None, "7"]
+
+
+@pytest.mark.parametrize(
+    ("top", "expected"),
+    [
+        ({"home_page_url": "https://site.example/news/", "feed_url": "https://cdn.example/feed.json"}, "site.example"),
+        ({"feed_url": "https://cdn.example/feeds/main.json"}, "cdn.example"),
+        ({}, "feeds.example.org"),  # the URL the watch file names
+    ],
+)
+def test_json_feed_relative_urls_resolve_against_home_page_then_feed_url(top: dict[str, str], expected: str) -> None:
+    (item,) = parse_feed(json_feed({"id": "1", "url": "/a/b.html"}, **top), make_feed(), now=NOW).items
+    assert item.link == f"https://{expected}/a/b.html"
+
+
+@pytest.mark.parametrize(
+    ("dates", "expected"),
+    [
+        ({"date_published": "2024-06-26T01:29:00+02:00"}, datetime(2024, 6, 25, 23, 29, tzinfo=UTC)),
+        ({"date_published": "2024-06-26t01:29:00z"}, datetime(2024, 6, 26, 1, 29, tzinfo=UTC)),
+        ({"date_published": "2024-06-26T10:00:00"}, datetime(2024, 6, 26, 10, tzinfo=UTC)),  # no offset: UTC
+        ({"date_modified": "2024-06-26T08:00:00Z"}, datetime(2024, 6, 26, 8, tzinfo=UTC)),
+        (
+            {"date_published": "mercredi dernier", "date_modified": "2024-06-26T08:00:00Z"},
+            datetime(2024, 6, 26, 8, tzinfo=UTC),
+        ),
+        ({"date_published": "1970-01-01T00:00:00Z"}, None),
+        ({"date_published": "2026-01-03T00:00:00Z"}, None),  # two days after NOW
+        ({"date_published": "0001-01-01T00:00:00+01:00"}, None),  # before year 1 in UTC
+        ({"date_published": "2024-06-26T23:59:60Z"}, None),  # leap second: datetime has none
+        ({"date_published": 1719360000}, None),
+    ],
+)
+def test_json_feed_dates_follow_the_rss_rules(dates: dict[str, object], expected: datetime | None) -> None:
+    (item,) = parse_feed(json_feed({"id": "1", **dates}), make_feed(), now=NOW).items
+    assert item.published == expected
+    assert item.published is None or item.published.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("watch_lang", "feed_lang", "item_lang", "expected"),
+    [
+        (None, "fr-CA", None, "fr"),
+        (None, None, None, "und"),
+        ("en", "fr", None, "en"),  # the watch file overrides the feed, as for RSS
+        ("en", "fr", "pt-BR", "pt"),  # an item's own language overrides both, as for RSS
+        (None, "français", None, "und"),
+    ],
+)
+def test_json_feed_language_follows_the_rss_rules(
+    watch_lang: str | None, feed_lang: str | None, item_lang: str | None, expected: str
+) -> None:
+    item: dict[str, object] = {"id": "1", "title": "T"}
+    if item_lang:
+        item["language"] = item_lang
+    body = json_feed(item, **({"language": feed_lang} if feed_lang else {}))
+    (parsed_item,) = parse_feed(body, make_feed(lang=watch_lang), now=NOW).items
+    assert parsed_item.lang == expected
+
+
+def test_json_feed_lone_surrogate_becomes_a_replacement_character() -> None:
+    body = json_feed({"id": "a\ud800", "title": "Crim\udc00\u00e9e"})  # json.dumps escapes them as \\uXXXX
+    (item,) = parse_feed(body, make_feed(), now=NOW).items
+    assert item.title == "Crim\ufffdée"
+    assert item.guid == "a\ufffd"
+    assert item_key(item)  # hashes UTF-8: a lone surrogate would raise UnicodeEncodeError
+
+
+def test_json_feed_has_no_ttl_and_no_items_is_still_a_feed() -> None:
+    result = parse_feed(json_feed(language="fr"), make_feed(), now=NOW)
+    assert (result.items, result.lang, result.ttl) == ((), "fr", None)
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (b"[]", "JSON array, not a JSON Feed"),
+        (b'[{"version": "https://jsonfeed.org/version/1.1", "items": []}]', "JSON array, not a JSON Feed"),
+        (b'"Not Found"', "JSON string, not a JSON Feed"),
+        (b"42", "JSON number, not a JSON Feed"),
+        (b"null", "JSON null, not a JSON Feed"),
+        (b"true", "JSON boolean, not a JSON Feed"),
+        (b'{"version": "1.1", "items": []}', "JSON object without a jsonfeed.org version, not a JSON Feed"),
+        (b'{"version": 1, "items": []}', "JSON object without a jsonfeed.org version, not a JSON Feed"),
+        (
+            b'{"version": "https://example.org/version/1", "items": []}',
+            "JSON object without a jsonfeed.org version, not a JSON Feed",
+        ),
+        (b'{"version": "https://jsonfeed.org/version/1.1"}', "JSON Feed without an items list"),
+        (b'{"version": "https://jsonfeed.org/version/1.1", "items": "none"}', "JSON Feed without an items list"),
+    ],
+)
+def test_json_that_is_not_a_json_feed_is_not_a_feed(body: bytes, detail: str) -> None:
+    with pytest.raises(FeedError) as caught:
+        parse_feed(body, make_feed(), content_type="application/json", now=NOW)
+    assert (caught.value.kind, caught.value.detail) == ("not-a-feed", detail)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 200_000,
+        b'{"version": "https://jsonfeed.org/version/1.1", "items": [' + b'{"a": ' * 200_000,
+        b'{"version": "https://jsonfeed.org/version/1.1", "items": [{"title": ' + b"[" * 200_000 + b"]" * 200_000,
+    ],
+    ids=["arrays", "objects", "inside-a-title"],
+)
+def test_json_nested_too_deeply_is_unparseable(body: bytes) -> None:
+    with pytest.raises(FeedError) as caught:
+        parse_feed(body, make_feed(), now=NOW)
+    assert (caught.value.kind, caught.value.detail) == ("unparseable", "JSON nested too deeply")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"version": "https://jsonfeed.org/version/1.1", "items": [}',
+        b'{"version": "https://jsonfeed.org/version/1.1", "items": [{"id": ' + b"1" * 5000 + b"}]}",
+        b'{"version": "https://jsonfeed.org/version/1.1", "items": [{"title": "Cr\xc3\x28e"}]}',
+    ],
+    ids=["syntax", "huge-number", "undecodable"],
+)
+def test_invalid_json_is_unparseable(body: bytes) -> None:
+    with pytest.raises(FeedError) as caught:
+        parse_feed(body, make_feed(), now=NOW)
+    assert caught.value.kind == "unparseable"
+    assert caught.value.detail.startswith("invalid JSON: ")
+
+
+# ---------------------------------------------------------------- publishers' polling hints
+
+
+def rss_with(channel_extra: str, *, namespaces: str = "") -> bytes:
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"{namespaces}><channel><title>T</title>'
+        f"<link>https://news.example.org/</link>{channel_extra}"
+        "<item><title>Une</title><link>https://news.example.org/1</link></item></channel></rss>"
+    ).encode()
+
+
+SY = ' xmlns:sy="http://purl.org/rss/1.0/modules/syndication/"'
+
+
+def test_bbc_ttl_is_read_and_no_other_sample_declares_one() -> None:
+    assert {name: parsed(name).ttl for name in ALL_SAMPLES if parsed(name).ttl} == {
+        "bbc-news.xml": timedelta(minutes=15)
+    }
+
+
+@pytest.mark.parametrize(
+    ("ttl", "expected"),
+    [
+        ("60", timedelta(minutes=60)),
+        (" 15 ", timedelta(minutes=15)),
+        ("0060", timedelta(hours=1)),
+        ("10080", timedelta(days=7)),
+        ("10081", timedelta(days=7)),  # capped at a week
+        ("99999999999999999999999999", timedelta(days=7)),
+        ("0", None),
+        ("-5", None),
+        ("1.5", None),
+        ("une heure", None),
+        ("", None),
+        ("٦٠", None),  # Arabic-Indic digits: str.isdigit says yes, the RSS spec says no
+    ],
+)
+def test_rss_ttl_minutes_become_the_feed_ttl(ttl: str, expected: timedelta | None) -> None:
+    assert parse_feed(rss_with(f"<ttl>{ttl}</ttl>"), make_feed(), now=NOW).ttl == expected
+
+
+def test_the_syndication_modules_update_period_is_not_a_floor() -> None:
+    # WordPress writes <sy:updatePeriod>hourly</sy:updatePeriod> into every feed.
+    body = rss_with("<sy:updatePeriod>hourly</sy:updatePeriod>", namespaces=SY)
+    assert parse_feed(body, make_feed(), now=NOW).ttl is None
+    with_ttl = rss_with("<ttl>10</ttl><sy:updatePeriod>daily</sy:updatePeriod>", namespaces=SY)
+    assert parse_feed(with_ttl, make_feed(), now=NOW).ttl == timedelta(minutes=10)
+
+
+def test_feed_without_hints_has_no_ttl() -> None:
+    assert parse_feed(rss(""), make_feed(), now=NOW).ttl is None
+    assert parsed("heise-developer.atom").ttl is None
+
+
+# ---------------------------------------------------------------- XML safety
+
+
+def texts(result: ParsedFeed) -> str:
+    return " ".join(f"{item.title} {item.summary} {item.content} {item.link}" for item in result.items) + " ".join(
+        result.problems
+    )
+
+
+@pytest.fixture
+def url_fetches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """URLs anything tried to open through urllib (how xml.sax fetches external entities)."""
+    opened: list[str] = []
+
+    def refuse(url: object, *args: object, **kwargs: object) -> None:
+        opened.append(str(url))
+        raise AssertionError(f"urlopen({url!r})")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    return opened
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+@pytest.mark.parametrize("name", HOSTILE_FIXTURES)
+def test_hostile_xml_neither_expands_nor_fetches_nor_reads_files(
+    name: str, encoding: str, url_fetches: list[str]
+) -> None:
+    text = (FEED_FIXTURES / name).read_text(encoding="utf-8")
+    body = text.replace('encoding="UTF-8"', f'encoding="{encoding.upper()}"').encode(encoding)
+    result = parse_feed(body, make_feed(), now=NOW)
+    assert len(result.items) == 1
+    # No entity multiplies text: whatever an item says, the body said at least as long.
+    assert all(len(item.title) + len(item.summary) + len(item.content) <= len(text) for item in result.items)
+    assert "root:" not in texts(result)  # /etc/passwd
+    assert url_fetches == []
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        '<!DOCTYPE rss [\n<!ENTITY xxe SYSTEM "{uri}">\n]>',
+        '<!DOCTYPE rss [<!ENTITY xxe SYSTEM "{uri}">]>',
+        '<!DOCTYPE rss [\n  <!ENTITY   xxe\n  SYSTEM "{uri}" >\n]>',
+        '<!DOCTYPE rss [\n<!ENTITY % p SYSTEM "{uri}">\n%p;\n]>',
+    ],
+    ids=["own-line", "one-line", "spread", "parameter-entity"],
+)
+def test_external_entity_never_reads_a_local_file(tmp_path: Path, layout: str, url_fetches: list[str]) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-0451 <!ENTITY xxe 'SECRET-0451'>", encoding="utf-8")
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        + layout.format(uri=secret.as_uri())
+        + '\n<rss version="2.0"><channel><title>T</title><link>https://x.example/</link>'
+        "<item><title>Fuite : &xxe;</title><link>https://x.example/1</link><description>&xxe;</description></item>"
+        "</channel></rss>"
+    ).encode()
+    result = parse_feed(body, make_feed(), now=NOW)
+    assert [item.link for item in result.items] == ["https://x.example/1"]
+    assert "SECRET-0451" not in texts(result)
+    assert url_fetches == []
+
+
+def test_quadratic_blowup_is_not_expanded_in_any_parser_path() -> None:
+    body = (FEED_FIXTURES / "hostile-quadratic-blowup.xml").read_bytes()
+    # Unclosed channel: expat gives up at once, and feedparser's fallback parser,
+    # which has no amplification guard of its own, reads everything.
+    for variant in (body, body.replace(b"</channel>", b"")):
+        (item,) = parse_feed(variant, make_feed(), now=NOW).items
+        assert "AAAAAAAAAA" not in item.summary
+        assert len(item.summary) < len(body)
+
+
+def test_entity_declared_with_literal_text_is_no_longer_expanded() -> None:
+    # The price of the defence: a feed declaring <!ENTITY site "Le Monde"> shows "&site;".
+    body = (
+        b'<?xml version="1.0"?>\n<!DOCTYPE rss [\n<!ENTITY site "Le Monde">\n<!ENTITY eacute "&#233;">\n]>\n'
+        b'<rss version="2.0"><channel><title>T</title><item><title>&site; : l&eacute;gislatives</title>'
+        b"<link>https://x.example/1</link></item></channel></rss>"
+    )
+    (item,) = parse_feed(body, make_feed(), now=NOW).items
+    assert item.title == "&site; : législatives"
+
+
+def test_character_entity_declarations_still_expand() -> None:
+    (item,) = fixture("character-entities-fr.xml").items
+    assert item.title == "L’Europe et la Crimée : déclaration"
+
+
+def test_character_entity_declarations_expand_in_a_broken_feed_too() -> None:
+    # No </channel>: expat gives up and feedparser's fallback parser reads the entities.
+    body = (
+        b'<?xml version="1.0"?>\n<!DOCTYPE rss [\n<!ENTITY eacute "&#233;">\n<!ENTITY inf "&#60;">\n'
+        b'<!ENTITY et "&#x26;">\n]>\n<rss version="2.0"><channel><title>T</title>'
+        b"<item><title>Pr&eacute;sidentielle : &inf;50 % &et; recours</title><link>https://x.example/1</link>"
+        b"</item></rss>"
+    )
+    result = parse_feed(body, make_feed(), now=NOW)
+    assert result.problems  # the broken structure is reported
+    assert [item.title for item in result.items] == ["Présidentielle : <50 % & recours"]

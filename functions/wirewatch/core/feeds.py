@@ -1,68 +1,77 @@
-"""Feed bytes → normalised items, with feedparser; a broken feed is data, not a crash."""
+"""Feed bytes → normalised items: RSS, RDF and Atom with feedparser, JSON Feed with json.
+
+A broken feed is data, not a crash: what a parser recovers is kept, what it
+could not is reported in ``problems``.
+"""
 
 from __future__ import annotations
 
 import calendar
 import functools
+import html
 import io
 import re
 import time as _time
-from collections import Counter
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+from wirewatch.core import sniff
 from wirewatch.core.errors import FeedError
+from wirewatch.core.feeditems import ParsedFeed, canonical_link, language, plausible, unique_guids
+from wirewatch.core.jsonfeed import parse_json_feed
 from wirewatch.core.model import FeedSource, Item
 from wirewatch.core.normalize import fold, html_to_text
 
 if TYPE_CHECKING:
     import time
+    from collections.abc import Callable
 
-# Query parameters that only tell the publisher where a click came from.
-_TRACKING_PARAMS = re.compile(
-    r"^(utm_[a-z_]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|xtor|wt_mc|at_medium|at_campaign|"
-    r"ocid|cmpid|ito|ns_mchannel|ns_source|ns_campaign|ns_linkname|ns_fee|_ga|igshid)$",
-    re.IGNORECASE,
-)
-# Dates before RSS existed or more than a day ahead are feed bugs (meduza's scraper
-# stamps every item 1970-01-01); such items are treated as undated.
-_EARLIEST_PLAUSIBLE = datetime(1995, 1, 1, tzinfo=UTC)
-_FUTURE_SLACK = timedelta(days=1)
+    # feedparser's replace_doctype: bytes → (RSS version or None, bytes, entities for its fallback parser)
+    DoctypeRewrite = Callable[[bytes], tuple[str | None, bytes, dict[str, str]]]
 
+__all__ = ["ParsedFeed", "canonical_link", "parse_feed", "parse_loose_date"]
 
-@dataclass(frozen=True)
-class ParsedFeed:
-    items: tuple[Item, ...]
-    problems: tuple[str, ...]
-    lang: str
-    ttl: timedelta | None = None  # RSS <ttl>: the publisher asks for no more frequent polls
-
-
-def canonical_link(link: str, base: str = "") -> str:
-    """Absolute link without fragment or tracking parameters; scheme and host lower-cased."""
-    absolute = urljoin(base, link.strip()) if base else link.strip()
-    parts = urlsplit(absolute)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING_PARAMS.match(k)]
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", urlencode(query), ""))
+# RSS <ttl> is a floor on the poll interval. Beyond a week the value is a typo
+# (ttl=999999) or a feed that no longer wants to be read; the scheduler caps hints
+# lower still, this only keeps the arithmetic sane. The syndication module's
+# sy:updatePeriod is not read: WordPress writes "hourly" into every feed it
+# serves, whatever the site publishes, and a news site polled hourly is no use to
+# an alerting service.
+_LONGEST_TTL = timedelta(days=7)
+# Entity declarations feedparser keeps ("safe" ones: a literal without "&") are
+# expanded by its fallback parser with no limit: 100 kB declared once and referenced
+# 50 000 times became a 5 GB title. Only declarations of one character reference
+# (<!ENTITY nbsp "&#160;">, what real feeds declare) survive; every other one,
+# wherever it is, becomes a space, which cannot join two halves into a new one.
+_ENTITY_DECLARATION = re.compile(rb"<!ENTITY[^>]*>?")
+_CHARACTER_ENTITY = re.compile(rb'<!ENTITY\s+\w+\s+"&#(?:[0-9]{1,7}|x[0-9a-fA-F]{1,6});"\s*>')
 
 
 def parse_feed(body: bytes, feed: FeedSource, *, content_type: str | None = None, now: datetime) -> ParsedFeed:
-    """Parse fetched feed bytes into items.
+    """Parse fetched feed bytes into items; the body decides the format, not the header.
 
     feedparser only ever sees the bytes (wrapped in BytesIO), never a URL or
-    path, so parsing cannot trigger network or file access.
+    path, so parsing cannot trigger network or file access; entity declarations
+    are defused first, so no entity yields more text than the body holds.
 
     Raises:
-        FeedError: the bytes are not a feed at all (HTML page, binary, empty, broken XML
-            with nothing recoverable).
+        FeedError: ``not-a-feed`` (empty body, HTML page, image or other binary, JSON
+            that is not a JSON Feed, XML that is not RSS, RDF or Atom);
+            ``unparseable`` (bytes no parser can read at all, JSON nested too deeply).
     """
-    feedparser = _feedparser()
+    head = sniff.head_text(body)
+    refusal = sniff.refusal(body, head, content_type)
+    if refusal is not None:
+        raise FeedError("not-a-feed", refusal)
+    if sniff.is_json(head, content_type):
+        return parse_json_feed(body, feed, now=now)
+    return _parse_xml(body, feed, content_type, head, now)
 
+
+def _parse_xml(body: bytes, feed: FeedSource, content_type: str | None, head: str, now: datetime) -> ParsedFeed:
     headers = {"content-type": content_type} if content_type else {}
     try:
-        parsed = _parse(feedparser, body, headers)
+        parsed = _parse(_feedparser(), body, headers)
     except Exception as exc:
         # feedparser recovers from almost anything, but not from everything: lone
         # surrogates, out-of-range character references... A feed is data; say so.
@@ -71,13 +80,33 @@ def parse_feed(body: bytes, feed: FeedSource, *, content_type: str | None = None
     if parsed.bozo:
         problems.append(f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}")
     if not parsed.entries and not parsed.get("version"):
-        raise FeedError("not-a-feed", problems[0] if problems else "no RSS, RDF or Atom content")
+        raise FeedError("not-a-feed", _not_a_feed(head, content_type, problems))
     channel = parsed.feed
     declared = channel.get("language") or channel.get("title_detail", {}).get("language") or ""
-    lang = _language(feed.lang or declared)
+    lang = language(feed.lang or declared)
     base = channel.get("link") or feed.url
-    items = []
-    for index, entry in enumerate(parsed.entries):
+    items, skipped = _items(parsed.entries, feed, base, lang, now)
+    return ParsedFeed(items=unique_guids(items), problems=(*problems, *skipped), lang=lang, ttl=_ttl(channel))
+
+
+def _parse(feedparser: Any, body: bytes, headers: dict[str, str]) -> Any:
+    return feedparser.parse(
+        io.BytesIO(body), response_headers=headers, resolve_relative_uris=False, sanitize_html=False
+    )
+
+
+def _not_a_feed(head: str, content_type: str | None, problems: list[str]) -> str:
+    if sniff.looks_like_html(head):
+        return "HTML page, not a feed"
+    media = sniff.media_type(content_type)
+    detail = f"{media} content" if media and "xml" not in media else "no RSS, RDF or Atom content"
+    return f"{detail} ({problems[0]})"[:300] if problems else detail
+
+
+def _items(entries: list[Any], feed: FeedSource, base: str, lang: str, now: datetime) -> tuple[list[Item], list[str]]:
+    items: list[Item] = []
+    problems: list[str] = []
+    for index, entry in enumerate(entries):
         try:
             item = _item(entry, feed, base, lang, now)
         except (ValueError, OverflowError, AssertionError, UnicodeError) as exc:
@@ -89,19 +118,7 @@ def parse_feed(body: bytes, feed: FeedSource, *, content_type: str | None = None
             problems.append(f"entry {index} skipped: neither title nor link")
         else:
             items.append(item)
-    return ParsedFeed(items=tuple(_unique_guids(items)), problems=tuple(problems), lang=lang)
-
-
-def _parse(feedparser: Any, body: bytes, headers: dict[str, str]) -> Any:
-    return feedparser.parse(
-        io.BytesIO(body), response_headers=headers, resolve_relative_uris=False, sanitize_html=False
-    )
-
-
-def _unique_guids(items: list[Item]) -> list[Item]:
-    """Drop GUIDs that several entries of one fetch share: they identify nothing."""
-    counts = Counter(item.guid for item in items if item.guid)
-    return [replace(item, guid=None) if item.guid and counts[item.guid] > 1 else item for item in items]
+    return items, problems
 
 
 def _item(entry: Any, feed: FeedSource, base: str, lang: str, now: datetime) -> Item | None:
@@ -121,17 +138,65 @@ def _item(entry: Any, feed: FeedSource, base: str, lang: str, now: datetime) -> 
         summary=summary,
         content="" if content == summary else content,
         published=_published(entry, now),
-        lang=_language(entry.get("language") or "") if entry.get("language") else lang,
+        lang=language(entry.get("language") or "") if entry.get("language") else lang,
     )
+
+
+def _ttl(channel: Any) -> timedelta | None:
+    """How often the publisher asks to be polled at most: the RSS 2.0 ttl."""
+    minutes = _whole_number(channel.get("ttl"))
+    return min(timedelta(minutes=minutes), _LONGEST_TTL) if minutes else None
+
+
+def _whole_number(text: object) -> int | None:
+    """A positive decimal integer written alone; None for anything else, zero included.
+
+    Seven digits and more (over 19 years of minutes) read as 10**6: beyond any cap,
+    and no int() of a megabyte of digits.
+    """
+    if not isinstance(text, str) or not re.fullmatch(r"\s*[0-9]+\s*", text):
+        return None
+    digits = text.strip().lstrip("0")
+    if not digits:
+        return None
+    return int(digits) if len(digits) <= 6 else 10**6
+
+
+def _defuse_entities(data: bytes) -> bytes:
+    """The document with every entity declaration but single-character ones blanked."""
+
+    def keep_characters(declaration: re.Match[bytes]) -> bytes:
+        return declaration[0] if _CHARACTER_ENTITY.fullmatch(declaration[0]) else b" "
+
+    return _ENTITY_DECLARATION.sub(keep_characters, data)
 
 
 @functools.cache
 def _feedparser() -> Any:
     """feedparser, imported on first use, with the date formats real feeds use added."""
     import feedparser
+    import feedparser.api
 
     feedparser.registerDateHandler(parse_loose_date)
+    # feedparser turns any encoding into UTF-8, then rewrites the DOCTYPE with
+    # replace_doctype: the one point where every body, UTF-16 included, is bytes
+    # a pattern can read before an XML parser sees them. An AttributeError here,
+    # after a feedparser upgrade, is wanted: the hook must not vanish silently.
+    feedparser.api.replace_doctype = _defused(feedparser.api.replace_doctype)
     return feedparser
+
+
+def _defused(replace_doctype: DoctypeRewrite) -> DoctypeRewrite:
+    """feedparser's DOCTYPE rewrite, given a document whose only entities name one character."""
+
+    def rewrite(data: bytes) -> tuple[str | None, bytes, dict[str, str]]:
+        version, rewritten, entities = replace_doctype(_defuse_entities(data))
+        # The fallback parser looks a declared "&#233;" up as an entity named "#233"
+        # and writes "&&#233;;"; the character itself it copies as is.
+        characters = {name: html.escape(html.unescape(value), quote=False) for name, value in entities.items()}
+        return version, rewritten, characters
+
+    return rewrite
 
 
 # Month and weekday names of feeds that localise RFC 822 dates (uol: "Seg, 24 Set 2018",
@@ -248,12 +313,4 @@ def _published(entry: Any, now: datetime) -> datetime | None:
         moment = datetime.fromtimestamp(calendar.timegm(stamp), tz=UTC)
     except (ValueError, OverflowError, OSError):
         return None
-    if moment < _EARLIEST_PLAUSIBLE or moment > now + _FUTURE_SLACK:
-        return None
-    return moment
-
-
-def _language(code: str) -> str:
-    """``en_US`` / ``fr-FR`` / ``FR`` → ``en`` / ``fr``; unknown → ``und`` (BCP 47)."""
-    primary = re.split(r"[-_]", code.strip().lower(), maxsplit=1)[0]
-    return primary if re.fullmatch(r"[a-z]{2,3}", primary) else "und"
+    return plausible(moment, now)
