@@ -50,8 +50,11 @@ def _read_feed(source: str) -> tuple[bytes, str | None]:
     if source.startswith(("http://", "https://")):
         from wirewatch.adapters.http_fetcher import HttpFeedFetcher
         from wirewatch.core.ports import Validators
+        from wirewatch.local.template import LOCAL_NETWORKS
 
-        result = HttpFeedFetcher().fetch(source, Validators())
+        # On your own machine a feed served on localhost is yours to try; the rest of the
+        # private ranges (and cloud metadata) stay refused, as in the deployed functions.
+        result = HttpFeedFetcher(allowed_networks=LOCAL_NETWORKS).fetch(source, Validators())
         return result.body, result.content_type
     try:
         return Path(source).read_bytes(), None

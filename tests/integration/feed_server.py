@@ -1,4 +1,4 @@
-"""A real local HTTP server for feed tests: routes, cache validators, delays, drips, redirects.
+"""A real local HTTP server for feed tests: routes, cache validators, delays, drips, redirects, streams.
 
 Usage::
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip as gzip_codec
 import itertools
 import socket
+import ssl
 import threading
 from collections import Counter
 from contextlib import suppress
@@ -24,9 +25,12 @@ from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
     from types import TracebackType
 
 RSS_TYPE = "application/rss+xml; charset=utf-8"
+# Headers a 304 carries over from the full response it stands for (RFC 9110 15.4.5).
+_NOT_MODIFIED_HEADERS = frozenset({"cache-control", "expires", "vary", "content-location", "date", "age"})
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class Route:
     gzip: bool
     redirect_to: str | None
     headers: tuple[tuple[str, str], ...] = ()
+    stream: Callable[[], Iterable[bytes]] | None = None
+    declared_length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,9 +64,14 @@ class FeedServer:
 
     Unknown paths get 404. A route with validators answers a matching
     If-None-Match / If-Modified-Since with 304. Request logging is silenced.
+    ``host`` is another local IPv4 address to listen on (any of 127.0.0.0/8 on Linux).
+    ``tls`` (a server-side SSLContext) serves HTTPS; the handshake happens in the
+    connection's handler thread, so a client that never starts one blocks nothing.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> None:
+        self.host = host
+        self.scheme = "https" if tls is not None else "http"
         self.hits: Counter[str] = Counter()
         self.requests: list[SeenRequest] = []
         self._routes: dict[str, Route] = {}
@@ -68,7 +79,7 @@ class FeedServer:
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._handler_threads: list[threading.Thread] = []
-        self._httpd = _Server(self)
+        self._httpd = _Server(self, host, tls)
         # A short poll interval keeps shutdown, and so every test's teardown, quick.
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="feed-server", daemon=True
@@ -109,7 +120,7 @@ class FeedServer:
 
     def url(self, path: str) -> str:
         """Absolute URL of ``path`` on this server."""
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://{self.host}:{self.port}{path}"
 
     def route(
         self,
@@ -125,6 +136,8 @@ class FeedServer:
         gzip: bool = False,
         redirect_to: str | None = None,
         headers: dict[str, str] | None = None,
+        stream: Callable[[], Iterable[bytes]] | None = None,
+        declared_length: int | None = None,
     ) -> str:
         """Serve ``path``; returns its URL. Replaces an earlier route for the same path.
 
@@ -133,13 +146,35 @@ class FeedServer:
         the server goes away. ``redirect_to`` (absolute, or a path on this server)
         answers with ``status`` if it is a 3xx, else 302. ``gzip`` compresses the
         body and labels it Content-Encoding: gzip. ``headers`` are added to a full
-        (not 304, redirect or drip) response and win over the ones set from arguments.
+        (not redirect or drip) response and win over the ones set from arguments; a
+        304 gets only those a 304 repeats (Cache-Control, Expires, Vary, ...).
+
+        ``stream`` makes the body per request, sent chunk by chunk as the iterable
+        yields it (for bodies too big to hold, or endless): no Content-Length, the
+        connection closing ends it. ``declared_length`` is sent as Content-Length
+        instead of the real length, and the connection closes after the body, so a
+        larger value makes a truncated response.
         """
         if drip is not None and gzip:
             raise ValueError("drip sends raw bytes; it cannot be combined with gzip")
+        if stream is not None and (gzip or drip is not None or body):
+            raise ValueError("stream makes the body; it cannot be combined with body, gzip or drip")
         encoded = gzip_codec.compress(body, compresslevel=6) if gzip else body
         extra = tuple((headers or {}).items())
-        route = Route(encoded, status, etag, last_modified, content_type, delay, drip, gzip, redirect_to, extra)
+        route = Route(
+            encoded,
+            status,
+            etag,
+            last_modified,
+            content_type,
+            delay,
+            drip,
+            gzip,
+            redirect_to,
+            extra,
+            stream,
+            declared_length,
+        )
         with self._lock:
             self._routes[path] = route
         return self.url(path)
@@ -171,9 +206,12 @@ class FeedServer:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, feeds: FeedServer) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, feeds: FeedServer, host: str, tls: ssl.SSLContext | None) -> None:
+        super().__init__((host, 0), _Handler)
         self.feeds = feeds
+        if tls is not None:
+            # Not on connect: accept() runs in the serving thread, the handshake should not.
+            self.socket = tls.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -194,8 +232,11 @@ class _Handler(BaseHTTPRequestHandler):
         super().finish()
 
     def handle(self) -> None:
-        # Clients hanging up mid-response (the point of drip and size tests) is expected.
+        # Clients hanging up mid-response (the point of drip and size tests) is expected,
+        # and so are TLS clients giving up on the handshake.
         with suppress(OSError):
+            if isinstance(self.connection, ssl.SSLSocket):
+                self.connection.do_handshake()
             super().handle()
 
     def log_message(self, format: str, *args: object) -> None:
@@ -215,7 +256,8 @@ class _Handler(BaseHTTPRequestHandler):
             status = route.status if 300 <= route.status < 400 else 302
             self._reply(status, b"", {"Location": route.redirect_to})
         elif route.status == 200 and _not_modified(route, headers):
-            self._reply(304, b"", _validator_headers(route), body_allowed=False)
+            kept = {name: value for name, value in route.headers if name.lower() in _NOT_MODIFIED_HEADERS}
+            self._reply(304, b"", {**_validator_headers(route), **kept}, body_allowed=False)
         elif route.drip is not None:
             self._drip(route, route.drip)
         else:
@@ -225,7 +267,10 @@ class _Handler(BaseHTTPRequestHandler):
             if route.gzip:
                 extra["Content-Encoding"] = "gzip"
             extra.update(route.headers)
-            self._reply(route.status, route.body, extra)
+            if route.stream is not None or route.declared_length is not None:
+                self._stream(route, extra)
+            else:
+                self._reply(route.status, route.body, extra)
 
     def _reply(self, status: int, body: bytes, headers: dict[str, str], *, body_allowed: bool = True) -> None:
         self.send_response(status)
@@ -236,6 +281,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body_allowed:
             self.wfile.write(body)
+
+    def _stream(self, route: Route, headers: dict[str, str]) -> None:
+        # The body's end is the connection's end: no keep-alive after a made-up or missing length.
+        self.close_connection = True
+        self.send_response(route.status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if route.declared_length is not None:
+            self.send_header("Content-Length", str(route.declared_length))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        chunks = route.stream() if route.stream is not None else (route.body,)
+        for chunk in chunks:
+            if self.feeds._stopping.is_set():
+                return
+            self.wfile.write(chunk)
+        self.wfile.flush()
 
     def _drip(self, route: Route, interval: float) -> None:
         # No Content-Length: the body ends when the connection does, which is never on its own.

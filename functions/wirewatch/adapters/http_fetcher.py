@@ -1,10 +1,12 @@
-"""Feeds over HTTP(S) with urllib3: conditional GETs, counted redirects, bounded size and time."""
+"""Feeds over HTTP(S) with urllib3: conditional GETs, counted redirects, bounded size and time, no internal hosts."""
 
 from __future__ import annotations
 
 import threading
 import time
 from contextlib import suppress
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urljoin, urlsplit
 
@@ -19,10 +21,12 @@ from urllib3.exceptions import (
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 
 from wirewatch import __version__
+from wirewatch.adapters.address_guard import AddressPolicy, ForbiddenAddressError, GuardedPoolManager
 from wirewatch.core.errors import FeedError
 from wirewatch.core.ports import FetchResult, Validators
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from types import TracebackType
 
     from urllib3.response import BaseHTTPResponse
@@ -38,6 +42,10 @@ _ACCEPT: Final = (
 # Only codings urllib3 decodes without optional packages (br and zstd need extras).
 _ACCEPT_ENCODING: Final = "gzip, deflate"
 _REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
+_PERMANENT_STATUSES: Final = frozenset({301, 308})
+_RETRY_AFTER_STATUSES: Final = frozenset({429, 503})
+# RFC 9111 1.2.2: a delta-seconds too large to represent is taken as 2^31.
+_MAX_DELTA_SECONDS: Final = 2**31
 _SCHEMES: Final = frozenset({"http", "https"})
 _CHUNK: Final = 64 * 1024
 
@@ -59,25 +67,47 @@ class HttpFeedFetcher:
         max_bytes: int = 10 * 1024 * 1024,
         max_redirects: int = 5,
         user_agent: str = DEFAULT_USER_AGENT,
-        pool: urllib3.PoolManager | None = None,
+        allowed_networks: Sequence[str] = (),
+        pool: GuardedPoolManager | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
-        """Configure limits; ``pool`` is for tests and sharing, its owner closes it.
+        """Configure limits and the address guard.
+
+        Connections to loopback, private, link-local, CGNAT, multicast, reserved and
+        cloud-metadata addresses are refused unless in ``allowed_networks`` (CIDR
+        strings: ``("127.0.0.0/8", "::1/128")`` for a local feed server). ``pool`` is
+        for tests and sharing: its owner closes it, and it carries its own
+        ``AddressPolicy``, so it comes without ``allowed_networks``. ``clock`` (UTC
+        now) turns a Retry-After date into seconds.
 
         Raises:
-            ValueError: a timeout or ``max_bytes`` is not positive, or ``max_redirects`` is negative.
+            ValueError: a timeout or ``max_bytes`` is not positive, ``max_redirects`` is
+                negative, an allowed network is not a CIDR, or both ``pool`` and
+                ``allowed_networks`` are given.
+            TypeError: ``pool`` is not a GuardedPoolManager (it would bypass the guard).
         """
         if min(connect_timeout, read_timeout, total_timeout) <= 0 or max_bytes <= 0:
             raise ValueError("timeouts and max_bytes must be positive")
         if max_redirects < 0:
             raise ValueError("max_redirects must not be negative")
+        if isinstance(allowed_networks, str):
+            # A lone string would be read as a sequence of one-character networks.
+            raise ValueError("allowed_networks is a sequence of CIDR strings, not one string")
+        policy = AddressPolicy.allowing(allowed_networks)
+        if pool is not None:
+            if not isinstance(pool, GuardedPoolManager):
+                raise TypeError("pool must be a GuardedPoolManager: a plain PoolManager connects anywhere")
+            if policy.allowed:
+                raise ValueError("pass allowed_networks to the GuardedPoolManager, not with it")
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._total_timeout = total_timeout
         self._max_bytes = max_bytes
         self._max_redirects = max_redirects
         self._user_agent = user_agent
+        self._clock = clock or _utc_now
         self._owns_pool = pool is None
-        self._pool = pool if pool is not None else urllib3.PoolManager(num_pools=32, maxsize=4)
+        self._pool = pool if pool is not None else GuardedPoolManager(policy, num_pools=32, maxsize=4)
 
     def close(self) -> None:
         """Close pooled connections, unless the pool was passed in."""
@@ -99,24 +129,31 @@ class HttpFeedFetcher:
         """Fetch ``url`` conditionally on ``validators``, following redirects.
 
         A 304 gives an empty body and the validators the server sent back, or the
-        ones passed in where it sent none. ``FetchResult.url`` is the final URL.
+        ones passed in where it sent none. ``FetchResult.url`` is the final URL;
+        ``moved_to`` is that URL too when every hop to it was a 301 or 308, and
+        ``max_age`` the response's freshness lifetime (``_max_age``).
 
         Raises:
             FeedError: with kind ``bad-url`` (not http/https, also after a redirect),
-                ``too-many-redirects`` (more than ``max_redirects``, or a loop),
-                ``timeout`` (connect, read or total time), ``unreachable`` (DNS,
-                refused, reset, TLS), ``too-large`` (decoded body over ``max_bytes``),
-                ``bad-encoding`` (undecodable gzip/deflate) or ``http-<status>``.
+                ``forbidden-address`` (connected, or would connect, to an internal
+                address not allow-listed, at any hop), ``too-many-redirects`` (more
+                than ``max_redirects``, or a loop), ``timeout`` (connect, read or total
+                time), ``unreachable`` (DNS, refused, reset, TLS), ``too-large``
+                (decoded body over ``max_bytes``), ``bad-encoding`` (undecodable
+                gzip/deflate) or ``http-<status>`` (with ``retry_after`` on 429 and 503).
         """
         deadline = time.monotonic() + self._total_timeout
         headers = self._headers(validators)
         current = _checked_url(url)
         visited = {current}
-        for _ in range(self._max_redirects + 1):
+        permanent = True
+        for hop in range(self._max_redirects + 1):
             response = self._open(current, headers, deadline)
             target = _redirect_target(response, current)
             if target is None:
-                return self._finish(response, current, validators, deadline)
+                moved_to = current if hop and permanent else None
+                return self._finish(response, current, validators, deadline, moved_to)
+            permanent = permanent and response.status in _PERMANENT_STATUSES
             # A redirect's body is never wanted; closing beats draining an unbounded one.
             _discard(response)
             target = _checked_url(target)
@@ -163,13 +200,20 @@ class HttpFeedFetcher:
         except (HTTPError, OSError) as exc:
             raise _translated(exc) from exc
 
-    def _finish(self, response: BaseHTTPResponse, url: str, sent: Validators, deadline: float) -> FetchResult:
+    def _finish(
+        self, response: BaseHTTPResponse, url: str, sent: Validators, deadline: float, moved_to: str | None
+    ) -> FetchResult:
         status = response.status
         complete = False
         try:
             if status != 304 and not 200 <= status < 300:
+                retry_after = None
+                if status in _RETRY_AFTER_STATUSES:
+                    retry_after = _retry_after(response.headers.get("Retry-After"), self._clock())
                 # The body of an error page is deliberately not read or reported.
-                raise FeedError(f"http-{status}", f"HTTP {status} {response.reason or ''}".rstrip())
+                raise FeedError(
+                    f"http-{status}", f"HTTP {status} {response.reason or ''}".rstrip(), retry_after=retry_after
+                )
             # A 304 has no body, but reading it to the end lets the connection be reused.
             body = self._read_body(response, deadline)
             complete = True
@@ -179,6 +223,7 @@ class HttpFeedFetcher:
             response.release_conn()
         etag = response.headers.get("ETag") or None
         last_modified = response.headers.get("Last-Modified") or None
+        max_age = _max_age(response.headers.get("Cache-Control"), response.headers.get("Age"))
         if status == 304:
             return FetchResult(
                 url=url,
@@ -186,6 +231,8 @@ class HttpFeedFetcher:
                 body=b"",
                 validators=Validators(etag or sent.etag, last_modified or sent.last_modified),
                 content_type=response.headers.get("Content-Type"),
+                max_age=max_age,
+                moved_to=moved_to,
             )
         return FetchResult(
             url=url,
@@ -193,6 +240,8 @@ class HttpFeedFetcher:
             body=body,
             validators=Validators(etag, last_modified),
             content_type=response.headers.get("Content-Type"),
+            max_age=max_age,
+            moved_to=moved_to,
         )
 
     def _read_body(self, response: BaseHTTPResponse, deadline: float) -> bytes:
@@ -291,6 +340,91 @@ def _redirect_target(response: BaseHTTPResponse, url: str) -> str | None:
         raise FeedError("bad-url", f"unparseable redirect target {location[:200]!r}") from exc
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _delta_seconds(text: str) -> int | None:
+    """A non-negative integer of seconds, capped at 2^31; None if ``text`` is not one."""
+    text = text.strip().strip('"')
+    if not text.isdigit() or not text.isascii():
+        return None
+    # Cap on the digit count too: int() of a thousand-digit string is slow by design.
+    return _MAX_DELTA_SECONDS if len(text) > 10 else min(int(text), _MAX_DELTA_SECONDS)
+
+
+def _max_age(cache_control: str | None, age: str | None) -> float | None:
+    """Seconds the response stays fresh: Cache-Control max-age less the Age a cache added.
+
+    None without a valid max-age, with several different ones (RFC 9111 4.2.1 lets a
+    recipient treat that as stale), or with no-store or (unqualified) no-cache: those
+    ask for every poll to go to the origin, so there is no lower bound to honour.
+    """
+    if not cache_control:
+        return None
+    values: set[int | None] = set()
+    for directive in _directives(cache_control):
+        name, equals, value = directive.partition("=")
+        name = name.strip().lower()
+        # no-cache="Set-Cookie" only withholds the fields it names; bare no-cache is all of it.
+        if name == "no-store" or (name == "no-cache" and not equals):
+            return None
+        if name == "max-age":
+            values.add(_delta_seconds(value))
+    if len(values) != 1:
+        return None
+    (seconds,) = values
+    if seconds is None:
+        return None
+    already = _delta_seconds(age) if age else None
+    return float(max(seconds - (already or 0), 0))
+
+
+def _directives(header: str) -> list[str]:
+    """Comma-separated directives, commas inside quoted strings kept (``no-cache="a, b"``).
+
+    A hand-written scan: headers come from the feed's server and run to 64 KB, where a
+    backtracking regex could be made to take quadratic time.
+    """
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for char in header:
+        if escaped:
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def _retry_after(value: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds from ``now``: delta-seconds or an HTTP-date; past → 0, junk → None."""
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    if text.startswith("-") and _delta_seconds(text[1:]) is not None:
+        return 0.0
+    seconds = _delta_seconds(text)
+    if seconds is not None:
+        return float(seconds)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        # "-0000" means UTC with an unknown local zone (RFC 5322); HTTP-dates are GMT anyway.
+        when = when.replace(tzinfo=UTC)
+    return max((when - now).total_seconds(), 0.0)
+
+
 def _declared_length(response: BaseHTTPResponse) -> int | None:
     """Content-Length, when it is also the decoded size (no content coding)."""
     coding = response.headers.get("Content-Encoding", "").strip().lower()
@@ -308,17 +442,21 @@ def _discard(response: BaseHTTPResponse) -> None:
     response.release_conn()
 
 
+# First match wins: ForbiddenAddressError subclasses NewConnectionError, which
+# subclasses ConnectTimeoutError in urllib3 2, so the order matters.
+_KINDS: Final[tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str], ...]] = (
+    (LocationValueError, "bad-url"),
+    (NewConnectionError, "unreachable"),
+    ((Urllib3TimeoutError, TimeoutError), "timeout"),
+    (DecodeError, "bad-encoding"),
+)
+
+
 def _translated(exc: HTTPError | OSError) -> FeedError:
     """The FeedError for a urllib3 or socket failure; the detail never holds a body."""
-    if isinstance(exc, LocationValueError):
-        return FeedError("bad-url", str(exc))
-    # NewConnectionError subclasses ConnectTimeoutError in urllib3 2, so it goes first.
-    if isinstance(exc, NewConnectionError):
-        return FeedError("unreachable", str(exc))
-    if isinstance(exc, Urllib3TimeoutError | TimeoutError):
-        return FeedError("timeout", str(exc))
-    if isinstance(exc, DecodeError):
-        return FeedError("bad-encoding", str(exc))
+    if isinstance(exc, ForbiddenAddressError):
+        return FeedError("forbidden-address", f"{exc.host} connects to {exc.address} ({exc.reason}); not allow-listed")
     if isinstance(exc, SSLError):
         return FeedError("unreachable", f"TLS: {exc}")
-    return FeedError("unreachable", str(exc))
+    kind = next((kind for types, kind in _KINDS if isinstance(exc, types)), "unreachable")
+    return FeedError(kind, str(exc))

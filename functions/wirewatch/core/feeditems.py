@@ -32,14 +32,32 @@ class ParsedFeed:
     ttl: timedelta | None = None  # RSS <ttl>: the publisher asks for no more frequent polls
 
 
+# Alerts carry the text to email and SMS: one item must not make a message bigger
+# than SNS accepts (256 KB), nor matching slow. Real headlines are under 300
+# characters; summaries and articles are cut long after anything a rule looks for.
+TITLE_LIMIT = 1_000
+SUMMARY_LIMIT = 20_000
+CONTENT_LIMIT = 100_000
+_WEB_SCHEMES = frozenset({"http", "https"})
+
+
+def bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit].rstrip() + "…"
+
+
 def canonical_link(link: str, base: str = "") -> str:
     """Absolute link without fragment or tracking parameters; scheme and host lower-cased.
+
+    Only web links are links: ``javascript:``, ``data:``, ``file:`` (also by way of
+    an ``xml:base``) and the like give "", so no alert ever carries one.
 
     Raises:
         ValueError: the link or base is not a URL (``http://[::1``).
     """
     absolute = urljoin(base, link.strip()) if base else link.strip()
     parts = urlsplit(absolute)
+    if parts.scheme.lower() not in _WEB_SCHEMES or not parts.netloc:
+        return ""
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING_PARAMS.match(k)]
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", urlencode(query), ""))
 

@@ -17,8 +17,19 @@ from typing import TYPE_CHECKING, Any
 
 from wirewatch.core import sniff
 from wirewatch.core.errors import FeedError
-from wirewatch.core.feeditems import ParsedFeed, canonical_link, language, plausible, unique_guids
+from wirewatch.core.feeditems import (
+    CONTENT_LIMIT,
+    SUMMARY_LIMIT,
+    TITLE_LIMIT,
+    ParsedFeed,
+    bounded,
+    canonical_link,
+    language,
+    plausible,
+    unique_guids,
+)
 from wirewatch.core.jsonfeed import parse_json_feed
+from wirewatch.core.mending import mend
 from wirewatch.core.model import FeedSource, Item
 from wirewatch.core.normalize import fold, html_to_text
 
@@ -70,13 +81,13 @@ def parse_feed(body: bytes, feed: FeedSource, *, content_type: str | None = None
 
 def _parse_xml(body: bytes, feed: FeedSource, content_type: str | None, head: str, now: datetime) -> ParsedFeed:
     headers = {"content-type": content_type} if content_type else {}
+    body, problems = mend(body, content_type)
     try:
         parsed = _parse(_feedparser(), body, headers)
     except Exception as exc:
         # feedparser recovers from almost anything, but not from everything: lone
         # surrogates, out-of-range character references... A feed is data; say so.
         raise FeedError("unparseable", f"{type(exc).__name__}: {exc}"[:300]) from exc
-    problems: list[str] = []
     if parsed.bozo:
         problems.append(f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}")
     if not parsed.entries and not parsed.get("version"):
@@ -122,18 +133,20 @@ def _items(entries: list[Any], feed: FeedSource, base: str, lang: str, now: date
 
 
 def _item(entry: Any, feed: FeedSource, base: str, lang: str, now: datetime) -> Item | None:
-    title = html_to_text(entry.get("title", ""))
+    # feedparser gives None, not "", for an element it opened and lost ("<description>/description>").
+    title = bounded(html_to_text(entry.get("title") or ""), TITLE_LIMIT)
     # FeedBurner hides the publisher's URL behind a redirect; the original is the story.
     raw_link = entry.get("feedburner_origlink") or entry.get("link") or ""
-    if not title and not raw_link:
+    link = canonical_link(raw_link, base) if raw_link else ""
+    if not title and not link:
         return None
-    content_parts = [part.get("value", "") for part in entry.get("content", [])]
-    summary = html_to_text(entry.get("summary", ""))
-    content = html_to_text(" ".join(content_parts))
+    content_parts = [part.get("value") or "" for part in entry.get("content") or []]
+    summary = bounded(html_to_text(entry.get("summary") or ""), SUMMARY_LIMIT)
+    content = bounded(html_to_text(" ".join(content_parts)), CONTENT_LIMIT)
     return Item(
         feed_id=feed.id,
         title=title,
-        link=canonical_link(raw_link, base) if raw_link else "",
+        link=link,
         guid=(entry.get("id") or "").strip() or None,
         summary=summary,
         content="" if content == summary else content,

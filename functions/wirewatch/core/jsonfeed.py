@@ -12,7 +12,17 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from wirewatch.core.errors import FeedError
-from wirewatch.core.feeditems import ParsedFeed, canonical_link, language, plausible, unique_guids
+from wirewatch.core.feeditems import (
+    CONTENT_LIMIT,
+    SUMMARY_LIMIT,
+    TITLE_LIMIT,
+    ParsedFeed,
+    bounded,
+    canonical_link,
+    language,
+    plausible,
+    unique_guids,
+)
 from wirewatch.core.model import Item
 from wirewatch.core.normalize import html_to_text
 
@@ -93,18 +103,18 @@ def _items(entries: list[Any], feed: FeedSource, base: str, lang: str, now: date
 
 
 def _item(fields: _Fields, feed: FeedSource, base: str, lang: str, now: datetime) -> Item | None:
-    title = html_to_text(fields.text("title"))
-    raw_link = fields.text("url", "external_url")
+    title = bounded(html_to_text(fields.text("title")), TITLE_LIMIT)
+    link = canonical_link(fields.text("url", "external_url"), base) if fields.text("url", "external_url") else ""
     guid = fields.identifier("id")
-    if not title and not raw_link and not guid:
+    if not title and not link and not guid:
         return None
-    summary = html_to_text(fields.text("summary", "content_text", "content_html"))
-    content = html_to_text(fields.text("content_html", "content_text"))
+    summary = bounded(html_to_text(fields.text("summary", "content_text", "content_html")), SUMMARY_LIMIT)
+    content = bounded(html_to_text(fields.text("content_html", "content_text")), CONTENT_LIMIT)
     declared = fields.text("language")
     return Item(
         feed_id=feed.id,
         title=title,
-        link=canonical_link(raw_link, base) if raw_link else "",
+        link=link,
         guid=guid,
         summary=summary,
         content="" if content == summary else content,

@@ -17,6 +17,8 @@ from html.parser import HTMLParser
 _ELISION = re.compile(r"\b(?:[ldjmnstc]|qu|jusqu|lorsqu|puisqu|quoiqu)['’‘ʼ]")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _SPACE = re.compile(r"\s+")
+# Characters that draw nothing and can do harm in a subject, an SMS or a terminal.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _TAG = re.compile(r"<[^>]*>?")
 # Ligatures NFKD leaves whole: "manœuvre" must match "manoeuvre".
 _LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ﬁ": "fi", "ﬂ": "fl"})
@@ -82,7 +84,9 @@ class _TextExtractor(HTMLParser):
 
 
 def html_to_text(markup: str) -> str:
-    """Plain text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed."""
+    """Plain text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed,
+    control characters (NUL, escape sequences' ESC, DEL, C1) removed."""
+    markup = _CONTROL.sub("", markup)
     if "<" not in markup and "&" not in markup:
         return _SPACE.sub(" ", markup).strip()
     extractor = _TextExtractor()
@@ -95,7 +99,8 @@ def html_to_text(markup: str) -> str:
         extractor.parts = [html.unescape(_TAG.sub(" ", markup))]
     # Some feeds escape twice ("&amp;eacute;"): decode what is left of complete references.
     text = _ENTITY.sub(lambda found: html.unescape(found.group(0)), "".join(extractor.parts))
-    return _SPACE.sub(" ", text).strip()
+    # References decode to controls too ("&#1;", "&#x1b;").
+    return _SPACE.sub(" ", _CONTROL.sub("", text)).strip()
 
 
 def fold(text: str) -> str:

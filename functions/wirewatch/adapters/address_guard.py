@@ -1,0 +1,223 @@
+"""Refuse connections to internal addresses (SSRF), judged on the address actually connected to.
+
+A feed URL comes from a watch file, and every redirect hop from whoever runs the
+feed's server, so either could point wirewatch at a service only reachable from
+inside: the cloud metadata endpoint, a database on 10.0.0.5, an admin page on
+localhost. Resolving the name and checking the answer before connecting is not
+enough: the name can resolve again, differently, when the connection is made (DNS
+rebinding). The check therefore runs on the connected socket itself
+(``getpeername()``), after the TCP handshake and before a byte of the request or of a
+TLS handshake is sent; the hostname stays what SNI and certificate checks use. An IP
+literal in the URL is refused before connecting, so no packet at all goes to it.
+
+``GuardedPoolManager`` is a urllib3 ``PoolManager`` whose pools make guarded
+connections; each connection carries the manager's ``AddressPolicy``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from urllib3 import PoolManager
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
+
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Callable, Iterable
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Instance metadata services hand out credentials to anything that asks from inside.
+# Most sit in ranges refused anyway; 192.0.0.192 (Oracle) counts as global otherwise.
+_METADATA: Final = frozenset(
+    ipaddress.ip_address(address)
+    for address in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200", "192.0.0.192")
+)
+_SHARED: Final = ipaddress.IPv4Network("100.64.0.0/10")
+# Well-known NAT64 prefix: the IPv4 address in its last 32 bits is the real destination.
+_NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def parse_networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
+    """``("127.0.0.0/8", "::1/128")`` → networks; a bare address is a one-address network.
+
+    Raises:
+        ValueError: a string is not a network, or has host bits set ("10.0.0.1/8").
+    """
+    networks = []
+    for cidr in cidrs:
+        if not isinstance(cidr, str):
+            raise ValueError(f"allowed network {cidr!r} is not a string")
+        try:
+            networks.append(ipaddress.ip_network(cidr.strip(), strict=True))
+        except ValueError as exc:
+            raise ValueError(f"allowed network {cidr!r}: {exc}") from exc
+    return tuple(networks)
+
+
+@dataclass(frozen=True)
+class AddressPolicy:
+    """Which peer addresses a connection may have: any globally routable one, plus ``allowed``."""
+
+    allowed: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def allowing(cls, cidrs: Iterable[str]) -> AddressPolicy:
+        """A policy that also permits ``cidrs``; raises ValueError for an invalid one."""
+        return cls(parse_networks(cidrs))
+
+    def refusal(self, address: str) -> str | None:
+        """Why a connection to ``address`` is refused ("loopback", ...), or None if it is permitted."""
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            # Not an IP (an AF_UNIX peer, a future family): nothing here can vouch for it.
+            return "not an IP address"
+        judged = _judged_forms(ip)
+        if any(form in network for form in (ip, *judged) for network in self.allowed):
+            return None
+        for form in judged:
+            reason = _category(form)
+            if reason is not None:
+                return reason
+        return None
+
+
+def _judged_forms(ip: IPAddress) -> tuple[IPAddress, ...]:
+    """The addresses whose kind decides: an IPv6 form that carries an IPv4 one is judged by it.
+
+    ``::ffff:127.0.0.1`` reaches 127.0.0.1 through a dual-stack socket, and the IPv6
+    forms are "reserved" to ipaddress whatever they carry, so only the IPv4 one counts.
+    """
+    if isinstance(ip, ipaddress.IPv4Address):
+        return (ip,)
+    if ip.ipv4_mapped is not None:
+        return (ip.ipv4_mapped,)
+    if ip in _NAT64:
+        return (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF),)
+    if ip.sixtofour is not None:
+        return (ip, ip.sixtofour)
+    return (ip,)
+
+
+# Ordered from most to least specific, so the detail names the real concern.
+_CATEGORIES: Final[tuple[tuple[str, Callable[[IPAddress], bool]], ...]] = (
+    ("cloud metadata", lambda ip: ip in _METADATA),
+    ("unspecified", lambda ip: ip.is_unspecified),
+    ("loopback", lambda ip: ip.is_loopback),
+    ("link-local", lambda ip: ip.is_link_local),
+    ("shared address space (CGNAT)", lambda ip: ip in _SHARED),
+    ("multicast", lambda ip: ip.is_multicast),
+    ("private", lambda ip: ip.is_private),
+    ("reserved", lambda ip: ip.is_reserved),
+    ("site-local", lambda ip: isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local),
+    ("not globally routable", lambda ip: not ip.is_global),
+)
+
+
+def _category(ip: IPAddress) -> str | None:
+    return next((label for label, applies in _CATEGORIES if applies(ip)), None)
+
+
+class ForbiddenAddressError(NewConnectionError):
+    """A connection reached (or would reach) an address the policy refuses.
+
+    A NewConnectionError, so urllib3 treats it like any failed connect: the
+    connection is discarded, never pooled.
+    """
+
+    def __init__(self, conn: HTTPConnection, host: str, address: str, reason: str) -> None:
+        self.host = host
+        self.address = address
+        self.reason = reason
+        super().__init__(conn, f"{host} is at {address} ({reason}), which is not allow-listed")
+
+
+def _check_literal(conn: HTTPConnection, policy: AddressPolicy) -> None:
+    # An IP literal is refused before any packet goes out; a name has to be connected first.
+    literal = conn.host.strip("[]")
+    try:
+        ipaddress.ip_address(literal)
+    except ValueError:
+        return
+    reason = policy.refusal(literal)
+    if reason is not None:
+        raise ForbiddenAddressError(conn, conn.host, literal, reason)
+
+
+def _check_peer(conn: HTTPConnection, policy: AddressPolicy, sock: socket.socket) -> None:
+    try:
+        address = str(sock.getpeername()[0])
+    except OSError:
+        # The peer hung up in between; nothing was sent, so refusing costs nothing.
+        address = "unknown"
+    reason = policy.refusal(address)
+    if reason is not None:
+        sock.close()
+        raise ForbiddenAddressError(conn, conn.host, address, reason)
+
+
+class GuardedHTTPConnection(HTTPConnection):
+    def __init__(self, *args: Any, address_policy: AddressPolicy | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # No policy means the strictest one: a connection made outside a guarded manager is still guarded.
+        self.address_policy = address_policy or AddressPolicy()
+
+    def _new_conn(self) -> socket.socket:
+        _check_literal(self, self.address_policy)
+        sock = super()._new_conn()
+        _check_peer(self, self.address_policy, sock)
+        return sock
+
+
+class GuardedHTTPSConnection(HTTPSConnection):
+    def __init__(self, *args: Any, address_policy: AddressPolicy | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.address_policy = address_policy or AddressPolicy()
+
+    def _new_conn(self) -> socket.socket:
+        # HTTPSConnection.connect() gets its TCP socket here and only then starts TLS
+        # (SNI and certificate checks with the hostname), so the check precedes the handshake.
+        _check_literal(self, self.address_policy)
+        sock = super()._new_conn()
+        _check_peer(self, self.address_policy, sock)
+        return sock
+
+
+class GuardedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = GuardedHTTPConnection
+
+
+class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = GuardedHTTPSConnection
+
+
+class GuardedPoolManager(PoolManager):
+    """A PoolManager whose every connection is checked against ``policy`` once connected.
+
+    Other keyword arguments are PoolManager's (``maxsize``, ``num_pools``, ...). Proxies
+    are not supported: behind one, the connected peer is the proxy, not the feed.
+    """
+
+    def __init__(self, policy: AddressPolicy | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.address_policy = policy or AddressPolicy()
+        self.pool_classes_by_scheme = {"http": GuardedHTTPConnectionPool, "https": GuardedHTTPSConnectionPool}
+
+    def _new_pool(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        request_context: dict[str, Any] | None = None,
+    ) -> HTTPConnectionPool:
+        pool = super()._new_pool(scheme, host, port, request_context)
+        # Set on the pool, not in connection_pool_kw: urllib3 builds its pool keys from
+        # those and refuses names it does not know.
+        pool.conn_kw["address_policy"] = self.address_policy
+        return pool

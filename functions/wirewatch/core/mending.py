@@ -1,0 +1,94 @@
+"""Repairs of real-world feed bytes that would otherwise cost a whole feed.
+
+- A UTF-8 feed with a few invalid bytes (an item pasted in from windows-1252, a
+  cut multi-byte sequence) makes feedparser decode the *whole* document as
+  windows-1252, and every accented title becomes mojibake ("arrÃªtÃ©s"). Here
+  the document is decoded as UTF-8 and only the invalid bytes are read as
+  windows-1252 (or U+FFFD where that code page has no character).
+- A character reference to a surrogate (``&#xD800;``) makes feedparser fail on
+  the whole feed; an emoji written as a pair of them (``&#xD83D;&#xDE00;``) is
+  common. Pairs become the one character they stand for, lone ones U+FFFD.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+_DECLARED = re.compile(rb"""^\s*<\?xml[^>]*\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_UTF8_NAMES = frozenset({"utf-8", "utf8"})
+_WIDE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+_REFERENCE = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+_HIGH = range(0xD800, 0xDC00)
+_LOW = range(0xDC00, 0xE000)
+
+
+def _windows_1252_bytes(error: UnicodeError) -> tuple[str, int]:
+    assert isinstance(error, UnicodeDecodeError)
+    bad = error.object[error.start : error.end]
+    return bad.decode("cp1252", errors="replace"), error.end
+
+
+codecs.register_error("wirewatch-cp1252", _windows_1252_bytes)
+
+
+def mend(body: bytes, content_type: str | None) -> tuple[bytes, list[str]]:
+    """The body with its invalid UTF-8 bytes (if it is UTF-8) and surrogate references
+    repaired, and what was repaired, for the feed's problems."""
+    if body.startswith(_WIDE_BOMS):
+        return body, []  # references and markup are not byte-for-byte ASCII there
+    problems = []
+    if _meant_as_utf8(body, content_type):
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(f"encoding: bytes that are not UTF-8 (first at {exc.start}) read as windows-1252")
+            body = body.decode("utf-8", errors="wirewatch-cp1252").encode("utf-8")
+    if b"&#" in body:
+        mended = _mend_references(body)
+        if mended != body:
+            problems.append("character references to surrogates replaced")
+            body = mended
+    return body, problems
+
+
+def _meant_as_utf8(body: bytes, content_type: str | None) -> bool:
+    """The document says UTF-8, or says nothing and the header says nothing else."""
+    declared = _DECLARED.match(body.removeprefix(codecs.BOM_UTF8)[:200])
+    if declared:
+        return declared.group(1).decode("ascii").lower() in _UTF8_NAMES
+    charset = (content_type or "").lower().partition("charset=")[2].strip(" \"';")
+    return not charset or charset in _UTF8_NAMES
+
+
+def _mend_references(body: bytes) -> bytes:
+    parts: list[bytes] = []
+    last = 0
+    matches = list(_REFERENCE.finditer(body))
+    skip_next = False
+    for index, found in enumerate(matches):
+        if skip_next:
+            skip_next = False
+            continue
+        value = _value(found)
+        if value not in _HIGH and value not in _LOW:
+            continue
+        replacement = 0xFFFD
+        following = matches[index + 1] if index + 1 < len(matches) else None
+        if value in _HIGH and following is not None and following.start() == found.end():
+            low = _value(following)
+            if low in _LOW:
+                replacement = 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00)
+                skip_next = True
+        parts += [body[last : found.start()], b"&#x%X;" % replacement]
+        last = matches[index + 1].end() if skip_next else found.end()
+    parts.append(body[last:])
+    return b"".join(parts)
+
+
+def _value(reference: re.Match[bytes]) -> int:
+    hexadecimal, decimal = reference.groups()
+    return int(hexadecimal, 16) if hexadecimal else int(decimal)
+
+
+__all__ = ["mend"]
