@@ -169,24 +169,16 @@ class GuardedHTTPConnection(HTTPConnection):
         self.address_policy = address_policy or AddressPolicy()
 
     def _new_conn(self) -> socket.socket:
+        # For HTTPS, connect() gets its TCP socket here and only then starts TLS (SNI and
+        # certificate checks with the hostname), so the check precedes the handshake.
         _check_literal(self, self.address_policy)
         sock = super()._new_conn()
         _check_peer(self, self.address_policy, sock)
         return sock
 
 
-class GuardedHTTPSConnection(HTTPSConnection):
-    def __init__(self, *args: Any, address_policy: AddressPolicy | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.address_policy = address_policy or AddressPolicy()
-
-    def _new_conn(self) -> socket.socket:
-        # HTTPSConnection.connect() gets its TCP socket here and only then starts TLS
-        # (SNI and certificate checks with the hostname), so the check precedes the handshake.
-        _check_literal(self, self.address_policy)
-        sock = super()._new_conn()
-        _check_peer(self, self.address_policy, sock)
-        return sock
+class GuardedHTTPSConnection(GuardedHTTPConnection, HTTPSConnection):
+    """The same guard before TLS (the method order puts it ahead of HTTPSConnection's)."""
 
 
 class GuardedHTTPConnectionPool(HTTPConnectionPool):
