@@ -70,6 +70,7 @@ third term), so the index also looks in items for every anchor a decider may tes
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from itertools import chain
 from operator import itemgetter
@@ -228,17 +229,21 @@ class _WordAnchors:
     def __init__(self, anchors_of: Callable[[str], tuple[str, ...]]) -> None:
         self._anchors_of = anchors_of
         self._cache: dict[str, tuple[str, ...]] = {}
+        # A poll worker matches from several threads: one of them clearing the cache
+        # must not pull words from under another's lookups.
+        self._lock = threading.Lock()
 
-    def anchors(self, words: set[str]) -> Iterable[str]:
-        cache = self._cache
-        missing = words.difference(cache)  # set minus dict: runs in C over the item's words
-        if missing:
-            if len(cache) + len(missing) > _WORD_CACHE_SIZE:
-                cache.clear()
-                missing = words
-            for word in missing:
-                cache[word] = self._anchors_of(word)
-        return chain.from_iterable(map(cache.__getitem__, words))
+    def anchors(self, words: set[str]) -> list[str]:
+        with self._lock:
+            cache = self._cache
+            missing = words.difference(cache)  # set minus dict: runs in C over the item's words
+            if missing:
+                if len(cache) + len(missing) > _WORD_CACHE_SIZE:
+                    cache.clear()
+                    missing = words
+                for word in missing:
+                    cache[word] = self._anchors_of(word)
+            return list(chain.from_iterable(map(cache.__getitem__, words)))
 
 
 class RuleIndex:

@@ -8,6 +8,7 @@ phrases and NEAR scan on from there), and on demand a sorted vocabulary
 
 from __future__ import annotations
 
+import threading
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -58,11 +59,21 @@ def term_stems(term: Term, language: str) -> tuple[str, ...]:
     return tuple(stem(language, word) for word in words)
 
 
-@lru_cache(maxsize=8)
-def _stemmer(language: str) -> Any:
-    import Stemmer
+# PyStemmer's stemmers keep state between calls and are not safe to share between
+# threads; a poll worker matches from several. One stemmer per language per thread.
+_STEMMERS = threading.local()
 
-    return Stemmer.Stemmer({"fr": "french", "en": "english"}.get(language, language))
+
+def _stemmer(language: str) -> Any:
+    stemmers: dict[str, Any] | None = getattr(_STEMMERS, "by_language", None)
+    if stemmers is None:
+        stemmers = _STEMMERS.by_language = {}
+    found = stemmers.get(language)
+    if found is None:
+        import Stemmer
+
+        found = stemmers[language] = Stemmer.Stemmer({"fr": "french", "en": "english"}.get(language, language))
+    return found
 
 
 @lru_cache(maxsize=4096)
