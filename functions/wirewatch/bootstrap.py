@@ -18,12 +18,12 @@ from wirewatch.adapters.sns import SNSAlertPublisher
 from wirewatch.adapters.sqs import SQSJobQueue
 from wirewatch.core.schedule import PollPolicy
 from wirewatch.core.watchfile import load_watch
-from wirewatch.scheduling import Scheduler, SchedulerPorts
-from wirewatch.service import Poller, Ports
 
 if TYPE_CHECKING:
     from wirewatch.core.model import WatchConfig
     from wirewatch.core.ports import ConfigSource, FeedFetcher
+    from wirewatch.scheduling import Scheduler
+    from wirewatch.service import Poller
     from wirewatch.settings import Settings
 
 
@@ -44,6 +44,10 @@ def _policy(settings: Settings) -> PollPolicy:
 
 def build_scheduler(settings: Settings) -> Scheduler:
     """The scheduler wired to AWS (or whatever AWS_ENDPOINT_URL points at)."""
+    # Imported here, not above: each function's cold start loads only its own side
+    # (the scheduler never parses a feed or matches a rule).
+    from wirewatch.scheduling import Scheduler, SchedulerPorts
+
     dynamodb = aws.dynamodb_client()
     ports = SchedulerPorts(
         state=DynamoDBStateStore(dynamodb, settings.state_table),
@@ -57,6 +61,7 @@ def build_scheduler(settings: Settings) -> Scheduler:
 def build_poller(settings: Settings, *, fetcher: FeedFetcher | None = None) -> Poller:
     """A poll worker wired to AWS (or whatever AWS_ENDPOINT_URL points at)."""
     from wirewatch.adapters.http_fetcher import HttpFeedFetcher
+    from wirewatch.service import Poller, Ports
 
     dynamodb = aws.dynamodb_client()
     ports = Ports(

@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from wirewatch.service import PollReport
 
 logger = Logger(service="wirewatch")
-tracer = Tracer(service="wirewatch")
+# botocore only: the X-Ray SDK would otherwise patch (and import) requests, asyncio and
+# more at every cold start, for calls wirewatch never makes with them.
+tracer = Tracer(service="wirewatch", patch_modules=["botocore"])
 metrics = Metrics(namespace="Wirewatch", service="wirewatch")
 
 R = TypeVar("R")
@@ -35,6 +37,9 @@ _POLL_METRICS: dict[str, tuple[str, Callable[[PollReport], int]]] = {
     "ConfigRejected": ("config_rejected", lambda report: int(report.config_rejected is not None)),
 }
 
+# Sent every tick and batch, zero included: "no item fetched in an hour" needs a zero to see.
+_HEARTBEATS = frozenset({"ItemsFetched", "FeedsQueued"})
+
 _TICK_METRICS: dict[str, tuple[str, Callable[[TickReport], int]]] = {
     "FeedsQueued": ("feeds_queued", lambda report: len(report.queued)),
     "FeedsFailing": ("feeds_failing", lambda report: len(report.failing)),
@@ -47,11 +52,16 @@ _TICK_METRICS: dict[str, tuple[str, Callable[[TickReport], int]]] = {
 
 
 def record_poll(report: PollReport) -> dict[str, int]:
-    """Log one line per feed, add the batch's metrics; return the totals."""
+    """Log the feeds with news, problems or errors and one line for the batch, add the
+    batch's metrics; return the totals.
+
+    A feed that answered 304 or nothing new is not logged on its own: at a thousand
+    feeds every five minutes those lines alone would cost more than the rest of the bill.
+    """
     for outcome in report.feeds:
         if outcome.status == "error":
             logger.warning("feed skipped", feed=outcome.feed_id, error=outcome.error, retry=outcome.retry)
-        else:
+        elif outcome.new_items or outcome.problems:
             logger.info(
                 "feed polled",
                 feed=outcome.feed_id,
@@ -63,7 +73,9 @@ def record_poll(report: PollReport) -> dict[str, int]:
                 problems=list(outcome.problems),
             )
     _config_refused(report.config_rejected)
-    return _add_metrics(_POLL_METRICS, report)
+    totals = _add_metrics(_POLL_METRICS, report)
+    logger.info("batch polled", extra={**totals, "not_modified": report.count("not-modified")})
+    return totals
 
 
 def poll_totals(report: PollReport) -> dict[str, int]:
@@ -90,5 +102,9 @@ def _add_metrics(table: dict[str, tuple[str, Callable[[R], int]]], report: R) ->
     totals = {}
     for name, (key, value_of) in table.items():
         totals[key] = value_of(report)
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=totals[key])
+        # CloudWatch bills a custom metric for every hour it receives a value: a count
+        # that is zero (no error, no pause) is left out, and alarms read missing data as
+        # zero. The heartbeats are always sent, so that silence can alarm too.
+        if totals[key] or name in _HEARTBEATS:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=totals[key])
     return totals

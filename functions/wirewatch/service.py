@@ -146,7 +146,7 @@ class Poller:
         *,
         policy: PollPolicy,
         forget_after: timedelta,
-        concurrency: int = 16,
+        concurrency: int = 50,
         per_host: int = 2,
         clock: Callable[[], datetime] = _wall_clock,
         jitter: Callable[[], float] = random.random,

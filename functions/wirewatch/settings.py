@@ -34,7 +34,7 @@ class Settings:
     # Networks feeds may be fetched from although private (loopback for local runs):
     # everything else that is not a public address is refused.
     allowed_networks: tuple[str, ...] = ()
-    poll_concurrency: int = 16  # fetches side by side in one worker
+    poll_concurrency: int = 50  # fetches side by side in one worker: a whole SQS batch at once
     per_host: int = 2  # of which at most this many to one host
 
     @classmethod
@@ -79,7 +79,7 @@ class Settings:
             allowed_networks=tuple(
                 network.strip() for network in env.get("WIREWATCH_ALLOWED_NETWORKS", "").split(",") if network.strip()
             ),
-            poll_concurrency=positive_int("POLL_CONCURRENCY", 16),
+            poll_concurrency=positive_int("POLL_CONCURRENCY", 50),
             per_host=positive_int("HOST_CONCURRENCY", 2),
         )
         if problems:

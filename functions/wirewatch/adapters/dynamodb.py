@@ -463,7 +463,11 @@ class DynamoDBItemArchive(_Table):
                     ExpressionAttributeValues={":day": _s(day.isoformat())},
                 )
                 for page in pages:
-                    yield from (_archived_item(record) for record in page.get("Items", []))
+                    # The index holds keys only (a copy of every item would double the
+                    # archive's writes and storage); the items come in batches of 100.
+                    keys = [record["pk"]["S"] for record in page.get("Items", [])]
+                    found = self.batch_get(keys, attributes=None, consistent=False)
+                    yield from (_archived_item(found[key]) for key in keys if key in found)
                 day += timedelta(days=1)
         except (ClientError, BotoCoreError) as exc:
             raise _store_error("Query", exc) from exc

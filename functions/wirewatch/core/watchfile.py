@@ -88,15 +88,24 @@ def load_watch(text: str, source: str = "<watch>") -> WatchConfig:
 
 # ---------------------------------------------------------------- YAML with line numbers
 
+# libyaml when PyYAML was built with it (its wheels are): ten times faster on a watch
+# file of a thousand feeds, which a cold start reads; same safe constructor, same marks.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def _parse_yaml(text: str, source: str) -> tuple[dict[Path, int], Any]:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        raise RulesError([_yaml_problem(exc, source)]) from exc
-    except yaml.YAMLError as exc:
-        raise RulesError([Problem(source, None, f"invalid YAML: {exc}")]) from exc
+        root, data = _compose_and_load(text, _LOADER)
+    except yaml.YAMLError:
+        # libyaml says less about what it found ("did not find expected ','"); the
+        # pure-Python parser says more ("expected ',' or ']', but got '}'"), and
+        # errors are rare enough to parse twice.
+        try:
+            root, data = _compose_and_load(text, yaml.SafeLoader)
+        except yaml.MarkedYAMLError as exc:
+            raise RulesError([_yaml_problem(exc, source)]) from exc
+        except yaml.YAMLError as exc:
+            raise RulesError([Problem(source, None, f"invalid YAML: {exc}")]) from exc
     if root is None:
         raise RulesError([Problem(source, 1, "the file is empty")])
     lines: dict[Path, int] = {}
@@ -105,6 +114,16 @@ def _parse_yaml(text: str, source: str) -> tuple[dict[Path, int], Any]:
     if duplicates:
         raise RulesError(duplicates)
     return lines, data
+
+
+def _compose_and_load(text: str, loader_class: Any) -> tuple[yaml.Node | None, Any]:
+    """The node tree (for lines) and the data built from it, in one parse."""
+    loader = loader_class(text)
+    try:
+        root = loader.get_single_node()
+        return root, loader.construct_document(root) if root is not None else None
+    finally:
+        loader.dispose()
 
 
 def _yaml_problem(exc: yaml.MarkedYAMLError, source: str) -> Problem:
