@@ -39,6 +39,8 @@ _POLL_METRICS: dict[str, tuple[str, Callable[[PollReport], int]]] = {
 
 # Sent every tick and batch, zero included: "no item fetched in an hour" needs a zero to see.
 _HEARTBEATS = frozenset({"ItemsFetched", "FeedsQueued"})
+# In the batch's log line only: a metric for them would cost as much as one that alarms.
+_LOGGED_ONLY = frozenset({"FeedsPolled", "Matches"})
 
 _TICK_METRICS: dict[str, tuple[str, Callable[[TickReport], int]]] = {
     "FeedsQueued": ("feeds_queued", lambda report: len(report.queued)),
@@ -105,6 +107,6 @@ def _add_metrics(table: dict[str, tuple[str, Callable[[R], int]]], report: R) ->
         # CloudWatch bills a custom metric for every hour it receives a value: a count
         # that is zero (no error, no pause) is left out, and alarms read missing data as
         # zero. The heartbeats are always sent, so that silence can alarm too.
-        if totals[key] or name in _HEARTBEATS:
+        if (totals[key] or name in _HEARTBEATS) and name not in _LOGGED_ONLY:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=totals[key])
     return totals

@@ -268,11 +268,7 @@ def test_tick_and_batch_emit_cloudwatch_metrics(
     tick, batch = emf  # the scheduler's tick, then the one poll batch
     assert {blob["_aws"]["CloudWatchMetrics"][0]["Namespace"] for blob in emf} == {"Wirewatch"}
     assert tick["FeedsQueued"] == [2.0]
-    values = {name: batch[name] for name in ("FeedsPolled", "ItemsFetched", "AlertsSent", "FeedErrors", "Matches")}
-    assert values == {
-        "FeedsPolled": [2.0],
-        "ItemsFetched": [2.0],
-        "AlertsSent": [2.0],
-        "FeedErrors": [1.0],
-        "Matches": [2.0],
-    }
+    assert "FeedsPaused" not in tick  # zero counts are not sent: CloudWatch bills every metric-hour
+    values = {name: batch[name] for name in ("ItemsFetched", "AlertsSent", "FeedErrors", "NewItems")}
+    assert values == {"ItemsFetched": [2.0], "AlertsSent": [2.0], "FeedErrors": [1.0], "NewItems": [2.0]}
+    assert "Matches" not in batch and "PublishErrors" not in batch

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
+import zlib
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -411,11 +412,14 @@ def _pending_alert(item: dict[str, Any]) -> PendingAlert:
 
 
 class DynamoDBItemArchive(_Table):
-    """Every new item, normalised, for backtests; one ``day-index`` partition per day."""
+    """Every new item, normalised, for backtests, keyed by day (in shards) and item."""
 
     SUMMARY_LIMIT = 2000
     CONTENT_LIMIT = 8000
-    DAY_INDEX = "day-index"
+    # Keyed by day (partition) and item (sort), so a backtest reads a day with a Query
+    # and no index doubles every write. Each day is spread over a few partition keys, so
+    # a busy tick's writes do not all land on one.
+    SHARDS = 8
 
     def __init__(self, client: DynamoDBClient, table_name: str, retention: timedelta) -> None:
         super().__init__(client, table_name)
@@ -425,11 +429,13 @@ class DynamoDBItemArchive(_Table):
         from wirewatch.core.dedupe import item_key
 
         expiry = _n(int((now + self.retention).timestamp()))
+        day = now.astimezone(UTC).date().isoformat()
         records = []
         for item in items:
+            key = item_key(item)
             record: dict[str, AttributeValueTypeDef] = {
-                "pk": _s(item_key(item)),
-                "day": _s(now.astimezone(UTC).date().isoformat()),
+                "day": _s(f"{day}#{zlib.crc32(key.encode()) % self.SHARDS}"),
+                "item": _s(key),
                 "seen_at": _s(_time(now)),
                 "feed_id": _s(item.feed_id),
                 "title": _s(item.title or "-"),
@@ -455,19 +461,15 @@ class DynamoDBItemArchive(_Table):
         paginator = self.client.get_paginator("query")
         try:
             while day <= last:
-                pages = paginator.paginate(
-                    TableName=self.name,
-                    IndexName=self.DAY_INDEX,
-                    KeyConditionExpression="#day = :day",
-                    ExpressionAttributeNames={"#day": "day"},
-                    ExpressionAttributeValues={":day": _s(day.isoformat())},
-                )
-                for page in pages:
-                    # The index holds keys only (a copy of every item would double the
-                    # archive's writes and storage); the items come in batches of 100.
-                    keys = [record["pk"]["S"] for record in page.get("Items", [])]
-                    found = self.batch_get(keys, attributes=None, consistent=False)
-                    yield from (_archived_item(found[key]) for key in keys if key in found)
+                for shard in range(self.SHARDS):
+                    pages = paginator.paginate(
+                        TableName=self.name,
+                        KeyConditionExpression="#day = :day",
+                        ExpressionAttributeNames={"#day": "day"},
+                        ExpressionAttributeValues={":day": _s(f"{day.isoformat()}#{shard}")},
+                    )
+                    for page in pages:
+                        yield from (_archived_item(record) for record in page.get("Items", []))
                 day += timedelta(days=1)
         except (ClientError, BotoCoreError) as exc:
             raise _store_error("Query", exc) from exc
