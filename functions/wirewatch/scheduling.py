@@ -64,24 +64,15 @@ class Scheduler:
         self.policy = policy
         self.clock = clock
 
-    def tick(self, now: datetime, *, poll_all: bool = False) -> TickReport:
-        """Queue the feeds due at ``now`` (all of them, if ``poll_all``).
+    def tick(self, now: datetime, *, poll_all: bool = False, deadline: float | None = None) -> TickReport:
+        """Queue the feeds due at ``now`` (all of them, if ``poll_all``), arm new rules,
+        then publish what is left pending until ``deadline`` (``time.monotonic()``).
 
         Raises:
             StoreError: the state store or the queue failed; the tick is safe to retry.
         """
         config = self.live.refresh()
         report = TickReport(feeds=len(config.feeds), config_rejected=self.live.rejected)
-        # First what earlier polls left pending (a worker that died after writing them):
-        # it must not wait for the feeds.
-        pending = [entry.alert for entry in self.ports.alerts.pending()]
-        delivered = deliver(pending, self.ports.alerts, self.ports.publisher, self.clock)
-        report.alerts_sent, report.publish_errors, report.sent_keys = (
-            delivered.sent,
-            delivered.errors,
-            delivered.sent_keys,
-        )
-
         rule_ids = [rule.id for rule in config.rules]
         arming = tuple(sorted(set(rule_ids) - self.ports.state.armed_rules(rule_ids)))
         states = self.ports.state.load_feeds([feed.id for feed in config.feeds])
@@ -102,4 +93,11 @@ class Scheduler:
         if arming:
             # Armed once their jobs are queued: a crash before this queues them again, arming.
             self.ports.state.arm_rules(arming, now)
+        # Then what earlier polls left pending (a worker that died after writing them).
+        # Last, so that a slow SNS or a long backlog can delay alerts, never the polling;
+        # what does not fit before the deadline waits for the next tick.
+        pending = [entry.alert for entry in self.ports.alerts.pending()]
+        delivered = deliver(pending, self.ports.alerts, self.ports.publisher, self.clock, deadline=deadline)
+        report.alerts_sent, report.publish_errors = delivered.sent, delivered.errors
+        report.sent_keys = delivered.sent_keys
         return report

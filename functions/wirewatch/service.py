@@ -60,6 +60,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+RECENT_ITEMS_KEPT = 500  # 8 KB of fingerprints in a job; the rest are looked up
+
+
+class _OutOfTime(Exception):
+    """The invocation's deadline passed before this feed could be fetched."""
+
 
 @dataclass
 class FeedOutcome:
@@ -199,7 +205,7 @@ class Poller:
                 # Left for the job's retry rather than cut off by the function timeout.
                 return FeedOutcome(feed.id, "deferred", retry="no time left in this invocation")
             state = states.get(feed.id) or FeedState(feed.id)
-            return self._poll_feed(feed, state, job, stories)
+            return self._poll_feed(feed, state, job, stories, deadline)
 
         workers = max(1, min(self.concurrency, len(jobs)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
@@ -214,10 +220,14 @@ class Poller:
         self.last_report = report
         return report
 
-    def _poll_feed(self, feed: FeedSource, state: FeedState, job: PollJob, stories: StoryResolver) -> FeedOutcome:
+    def _poll_feed(
+        self, feed: FeedSource, state: FeedState, job: PollJob, stories: StoryResolver, deadline: float | None
+    ) -> FeedOutcome:
         now = job.scheduled
         try:
-            return self._poll_feed_unguarded(feed, state, job, stories, now)
+            return self._poll_feed_unguarded(feed, state, job, stories, now=now, deadline=deadline)
+        except _OutOfTime:
+            return FeedOutcome(feed.id, "deferred", retry="no time left in this invocation")
         except StoreError as exc:
             # The store, not the feed: the job runs again (and reaches the DLQ if it keeps failing).
             log.warning("state store failed polling a feed", extra={"feed": feed.id, "error": str(exc)})
@@ -247,10 +257,21 @@ class Poller:
         return FeedOutcome(feed.id, "error", error=error, paused=failed.paused and not state.paused)
 
     def _poll_feed_unguarded(
-        self, feed: FeedSource, state: FeedState, job: PollJob, stories: StoryResolver, now: datetime
+        self,
+        feed: FeedSource,
+        state: FeedState,
+        job: PollJob,
+        stories: StoryResolver,
+        *,
+        now: datetime,
+        deadline: float | None,
     ) -> FeedOutcome:
         url = polled_url(feed, state)
         with self.hosts.slot(url):
+            # Checked again here: waiting for a slot on a slow host can take longer than
+            # the time that was left when the job started.
+            if deadline is not None and time.monotonic() > deadline:
+                raise _OutOfTime
             result = self.ports.fetcher.fetch(url, state.validators)
         if result.not_modified:
             outcome = FeedOutcome(feed.id, "not-modified")
@@ -313,7 +334,9 @@ class Poller:
         # Archived before marked seen: a crash in between re-archives, never loses.
         self.ports.archive.archive(list(fresh.values()), now)
         self.ports.seen.mark_items_seen(list(fresh), now)
-        return frozenset(fingerprint(key) for key in by_key)
+        # The first items listed (feeds put the newest first), so that a job, which carries
+        # the state, stays far below SQS's message size whatever a feed lists.
+        return frozenset(fingerprint(key) for key in list(by_key)[:RECENT_ITEMS_KEPT])
 
     def _create_alerts(
         self, feed: FeedSource, item: Item, matches: list[Match], stories: StoryResolver, now: datetime

@@ -149,6 +149,21 @@ def test_repeated_failures_pause_the_feed_which_keeps_trying_at_growing_interval
     assert (recovered.paused, recovered.consecutive_failures, recovered.not_before) == (False, 0, None)
 
 
+def test_a_daily_feed_dead_for_months_keeps_its_capped_wait() -> None:
+    daily = make_feed("wire", poll_every=timedelta(days=1))
+    state = after_failure(
+        daily, FeedState("wire", consecutive_failures=90), error="x", now=NOW, policy=POLICY, jitter=0.999
+    )
+    assert state.not_before is not None
+    assert state.not_before - NOW <= POLICY.longest_wait
+
+
+def test_a_hint_no_longer_than_a_tick_is_not_kept() -> None:
+    # Kept, it would only cost writes whenever a server varies it.
+    short = after_success(FEED, FeedState("wire"), ok(max_age=60), ttl=None, new_items=False, now=NOW, policy=POLICY)
+    assert short.min_interval is None
+
+
 def test_a_410_stops_polling_that_url_until_the_watch_file_names_another() -> None:
     gone = after_failure(FEED, FeedState("wire"), error="http-410: Gone", gone=True, now=NOW, policy=POLICY, jitter=0.5)
     assert is_gone(FEED, gone)

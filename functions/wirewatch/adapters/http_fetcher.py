@@ -107,7 +107,7 @@ class HttpFeedFetcher:
         self._user_agent = user_agent
         self._clock = clock or _utc_now
         self._owns_pool = pool is None
-        self._pool = pool if pool is not None else GuardedPoolManager(policy, num_pools=32, maxsize=4)
+        self._pool = pool if pool is not None else GuardedPoolManager(policy, num_pools=128, maxsize=4)
 
     def close(self) -> None:
         """Close pooled connections, unless the pool was passed in."""
@@ -223,7 +223,7 @@ class HttpFeedFetcher:
             response.release_conn()
         etag = response.headers.get("ETag") or None
         last_modified = response.headers.get("Last-Modified") or None
-        max_age = _max_age(response.headers.get("Cache-Control"), response.headers.get("Age"))
+        max_age = _max_age(response.headers.get("Cache-Control"))
         if status == 304:
             return FetchResult(
                 url=url,
@@ -353,9 +353,12 @@ def _delta_seconds(text: str) -> int | None:
     return _MAX_DELTA_SECONDS if len(text) > 10 else min(int(text), _MAX_DELTA_SECONDS)
 
 
-def _max_age(cache_control: str | None, age: str | None) -> float | None:
-    """Seconds the response stays fresh: Cache-Control max-age less the Age a cache added.
+def _max_age(cache_control: str | None) -> float | None:
+    """Seconds the publisher asks responses to be reused for: Cache-Control max-age.
 
+    Not less the Age a cache added: that is a freshness question for caches, while
+    here max-age is the publisher's wish about how often to ask, and a CDN's Age,
+    different on every response, would change the feed's state (a write) every poll.
     None without a valid max-age, with several different ones (RFC 9111 4.2.1 lets a
     recipient treat that as stale), or with no-store or (unqualified) no-cache: those
     ask for every poll to go to the origin, so there is no lower bound to honour.
@@ -374,10 +377,7 @@ def _max_age(cache_control: str | None, age: str | None) -> float | None:
     if len(values) != 1:
         return None
     (seconds,) = values
-    if seconds is None:
-        return None
-    already = _delta_seconds(age) if age else None
-    return float(max(seconds - (already or 0), 0))
+    return None if seconds is None else float(seconds)
 
 
 def _directives(header: str) -> list[str]:

@@ -97,8 +97,9 @@ def after_success(
     """
     min_interval = state.min_interval
     if not result.not_modified:
-        hints = [hint for hint in (ttl, _seconds(result.max_age)) if hint is not None and hint > timedelta(0)]
-        min_interval = min(max(hints), policy.longest_hint) if hints else None
+        hints = [hint for hint in (ttl, _seconds(result.max_age)) if hint is not None]
+        # A hint no longer than a tick changes nothing: not stored, so it cannot cost writes.
+        min_interval = min(max(hints), policy.longest_hint) if hints and max(hints) > policy.tick else None
     moved = (feed.url, result.moved_to) if result.moved_to else (state.moved_from, state.moved_to)
     if moved[0] != feed.url:
         moved = (None, None)  # the watch file names another URL now: the old move is moot
@@ -138,8 +139,10 @@ def after_failure(
     failed = replace(state, last_error=error, last_error_at=now, consecutive_failures=failures)
     if gone:
         return replace(failed, gone_url=polled_url(feed, state), not_before=None)
-    backoff = interval(feed, state, policy) * 2 ** min(failures - 1, 32)
-    wait = min(backoff, policy.longest_wait) * (0.5 + jitter / 2)
+    # Capped in seconds before it becomes a timedelta: a daily feed dead for a month
+    # would otherwise overflow timedelta (2**32 days).
+    backoff = interval(feed, state, policy).total_seconds() * 2.0 ** min(failures - 1, 32)
+    wait = timedelta(seconds=min(backoff, policy.longest_wait.total_seconds())) * (0.5 + jitter / 2)
     asked = _seconds(retry_after)
     if asked is not None:
         wait = max(wait, min(asked, policy.longest_hint))

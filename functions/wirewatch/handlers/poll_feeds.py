@@ -11,6 +11,7 @@ moves it to the dead-letter queue.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -22,6 +23,8 @@ from wirewatch.observability import logger, metrics, record_poll, tracer
 from wirewatch.settings import Settings
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -29,13 +32,25 @@ if TYPE_CHECKING:
     from wirewatch.core.ports import PollJob
     from wirewatch.service import Poller
 
-# Time kept back from the function timeout to publish what the batch found.
-RESERVE_SECONDS = 20
+# Time kept back from the function timeout: a fetch that has started may take its whole
+# cap (30 s), then the batch publishes what it found.
+RESERVE_SECONDS = 45
 _poller: Poller | None = None
 
 
 class JobFailed(WirewatchError):
     """A job to run again: its message goes back to the queue."""
+
+
+def state_is_fresh(record: dict[str, Any], tick: timedelta) -> bool:
+    """Whether the state the job carries can be trusted: first delivery, queued less than a
+    tick ago. A retried or backlogged job reads the state instead, so that it does not
+    write back an older one (a backoff undone, a move forgotten)."""
+    attributes = record.get("attributes", {})
+    receives = int(attributes.get("ApproximateReceiveCount", "1"))
+    sent_ms = int(attributes.get("SentTimestamp", "0"))
+    age = time.time() - sent_ms / 1000 if sent_ms else 0.0
+    return receives <= 1 and age < tick.total_seconds()
 
 
 def get_poller() -> Poller:
@@ -60,12 +75,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS
     jobs: dict[str, PollJob] = {}
     unreadable: dict[str, str] = {}
+    poller = get_poller()
     for record in event.get("Records", []):
         try:
-            jobs[record["messageId"]] = decode_job(record["body"])
+            job = decode_job(record["body"])
         except ValueError as exc:
             unreadable[record["messageId"]] = str(exc)
-    report = get_poller().poll(list(jobs.values()), deadline=deadline)
+            continue
+        jobs[record["messageId"]] = job if state_is_fresh(record, poller.policy.tick) else replace(job, state=None)
+    report = poller.poll(list(jobs.values()), deadline=deadline)
     retry = {
         message_id: outcome.retry
         for (message_id, _), outcome in zip(jobs.items(), report.feeds, strict=True)

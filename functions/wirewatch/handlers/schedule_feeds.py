@@ -8,6 +8,7 @@ queue; a tick is safe to run twice.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
     from wirewatch.scheduling import Scheduler
 
+RESERVE_SECONDS = 30
 _scheduler: Scheduler | None = None
 
 
@@ -42,7 +44,9 @@ def reset() -> None:
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    report = get_scheduler().tick(scheduled_time(event), poll_all=bool(event.get("poll_all")))
+    # Publishing leftovers stops this long before the timeout (an SNS call can take 25 s).
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS
+    report = get_scheduler().tick(scheduled_time(event), poll_all=bool(event.get("poll_all")), deadline=deadline)
     return record_tick(report)
 
 
