@@ -111,6 +111,7 @@ class Measured:
     read_units_per_tick: float
     emf_bytes_per_invocation: float
     metrics: int
+    steady_metrics: int  # sent by the unchanged and the 5 %-changed ticks: what runs every hour
     # per poll with news, per new item (tick 3 - tick 2, and tick 1 for archive sizes)
     extra_seconds_per_changed_poll: float
     state_write_units_per_changed_poll: float
@@ -157,6 +158,7 @@ def measured(data: dict[str, Any], concurrency: int) -> Measured:
         read_units_per_tick=rules + units2.get("AlertsTable.read", 0.0),
         emf_bytes_per_invocation=unchanged["logs"]["emf_bytes"] / invocations,
         metrics=len(set(first["logs"]["metrics"]) | set(unchanged["logs"]["metrics"])),
+        steady_metrics=len(set(unchanged["logs"]["metrics"]) | set(changed_tick["logs"]["metrics"])),
         extra_seconds_per_changed_poll=max(extra, 0.0) / changed,
         state_write_units_per_changed_poll=units3.get("StateTable.write", 0.0) / changed,
         read_units_per_new_item=(units3.get("SeenTable.read", 0.0) - units2.get("SeenTable.read", 0.0)) / changed,
@@ -236,7 +238,9 @@ def bill(m: Measured, w: Workload) -> Bill:
         + LAMBDA_PLATFORM_LOG_BYTES * invocations
     )
     log_gb = log_bytes / 1e9
-    metrics = m.metrics if w.metrics_every_hour else 4  # 4 always emitted; the rest only in hours they are > 0
+    # Every metric ever sent, every hour; or those the steady ticks send (each hour), plus
+    # about one metric's worth for the alert counts, sent only in the hours alerts happen.
+    metrics = m.metrics if w.metrics_every_hour else m.steady_metrics + 1
     batch_seconds = m.poll_seconds_per_feed * m.batch_size
     span = math.ceil(batches_per_tick / m.workers) * batch_seconds  # seconds a tick's invocations spread over
     sampled = min(batches_per_tick, XRAY_RESERVOIR_PER_SECOND * span)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -12,6 +13,10 @@ if TYPE_CHECKING:
 
     from wirewatch.scheduling import TickReport
     from wirewatch.service import PollReport
+
+# A tick or batch where nothing went wrong sends no metric at all (zeros cost money, see
+# _add_metrics); Powertools warns about that on every such invocation.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 logger = Logger(service="wirewatch")
 # botocore only: the X-Ray SDK would otherwise patch (and import) requests, asyncio and
@@ -37,10 +42,12 @@ _POLL_METRICS: dict[str, tuple[str, Callable[[PollReport], int]]] = {
     "ConfigRejected": ("config_rejected", lambda report: int(report.config_rejected is not None)),
 }
 
-# Sent every tick and batch, zero included: "no item fetched in an hour" needs a zero to see.
-_HEARTBEATS = frozenset({"ItemsFetched", "FeedsQueued"})
-# In the batch's log line only: a metric for them would cost as much as one that alarms.
-_LOGGED_ONLY = frozenset({"FeedsPolled", "Matches"})
+# Sent every batch, zero included: "no item fetched in an hour" needs a zero to see.
+# (The scheduler's liveness is Lambda's own Invocations metric, which costs nothing.)
+_HEARTBEATS = frozenset({"ItemsFetched"})
+# In the tick's and the batch's log lines only: counts that are non-zero every hour
+# would cost a metric each, month after month, for what Logs Insights also shows.
+_LOGGED_ONLY = frozenset({"FeedsPolled", "Matches", "NewItems", "FeedsQueued"})
 
 _TICK_METRICS: dict[str, tuple[str, Callable[[TickReport], int]]] = {
     "FeedsQueued": ("feeds_queued", lambda report: len(report.queued)),
@@ -86,13 +93,16 @@ def poll_totals(report: PollReport) -> dict[str, int]:
 
 
 def record_tick(report: TickReport) -> dict[str, int]:
-    """Log the feeds that need a person's eye, add the tick's metrics; return the totals."""
+    """Log the feeds that need a person's eye and one line for the tick, add the tick's
+    metrics; return the totals."""
     if report.paused:
         logger.warning("feeds paused after failing repeatedly", feeds=report.paused)
     if report.gone:
         logger.warning("feeds gone (HTTP 410): change their URL in the watch file", feeds=report.gone)
     _config_refused(report.config_rejected)
-    return {"feeds": report.feeds, **_add_metrics(_TICK_METRICS, report)}
+    totals = {"feeds": report.feeds, **_add_metrics(_TICK_METRICS, report)}
+    logger.info("tick", extra=totals)
+    return totals
 
 
 def _config_refused(problems: str | None) -> None:
