@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wirewatch.core.dedupe import story_id_for, story_keys, within_window
+from wirewatch.core.ports import StoryRecord
 
 if TYPE_CHECKING:
     from datetime import datetime, timedelta
 
     from wirewatch.core.model import Item
-    from wirewatch.core.ports import SeenStore, StoryRecord
+    from wirewatch.core.ports import SeenStore
 
 
 class StoryResolver:
@@ -22,7 +23,14 @@ class StoryResolver:
         self.window = window
 
     def resolve(self, item: Item, now: datetime) -> str:
-        """The id of the story ``item`` belongs to, found by any of its keys, else a new one."""
+        """The id of the story ``item`` belongs to, found by any of its keys, else a new one.
+
+        Workers poll side by side, so two of them may read the same story's keys at
+        once. Every write is conditional, and the one that loses a race takes the
+        winner's story: a stale headline is re-pointed first (if another worker did
+        it first, its story is this one), then the item's new keys are claimed (if
+        another worker claimed one first, likewise).
+        """
         keys = story_keys(item)
         known = self.seen.find_stories([k.key for k in keys])
         story_id: str | None = None
@@ -38,23 +46,41 @@ class StoryResolver:
             story_id = record.story_id
             break
         story_time = item.published or now
+        mine = story_id_for(item)
+        if story_id is None:
+            story_id = self._repoint_stale(stale, mine, item, story_time, now)
         claimed_by_others = self.seen.claim_story_keys(
             [k.key for k in keys if k.key not in known],
-            story_id or story_id_for(item),
+            story_id,
             story_time=story_time,
             feed_id=item.feed_id,
             now=now,
         )
-        if story_id is None and claimed_by_others:
+        if story_id == mine and claimed_by_others:
             # Another worker recorded the same story between our read and our write.
-            story_id = next(iter(claimed_by_others.values())).story_id
-        story_id = story_id or story_id_for(item)
-        for stale_key, old in stale.items():
-            # A headline last seen outside the window now names this newer story.
-            self.seen.replace_story_key(
-                stale_key, old, story_id=story_id, story_time=story_time, feed_id=item.feed_id, now=now
-            )
+            theirs = next(iter(claimed_by_others.values())).story_id
+            ours = StoryRecord(mine, story_time, item.feed_id)
+            for stale_key in stale:
+                # The headline we just re-pointed names their story, not the id we dropped.
+                self.seen.replace_story_key(
+                    stale_key, ours, story_id=theirs, story_time=story_time, feed_id=item.feed_id, now=now
+                )
+            story_id = theirs
         return story_id
+
+    def _repoint_stale(
+        self, stale: dict[str, StoryRecord], mine: str, item: Item, story_time: datetime, now: datetime
+    ) -> str:
+        """Point headlines last seen outside the window at this newer story; the story to use."""
+        for key, old in stale.items():
+            if self.seen.replace_story_key(
+                key, old, story_id=mine, story_time=story_time, feed_id=item.feed_id, now=now
+            ):
+                continue
+            current = self.seen.find_stories([key]).get(key)
+            if current is not None and self._same_headline_same_story(current, item, now):
+                return current.story_id  # another feed's copy, re-pointed a moment ago
+        return mine
 
     def _within_window(self, record: StoryRecord, item: Item, now: datetime) -> bool:
         window = self.window.total_seconds()

@@ -9,9 +9,14 @@ from typing import TYPE_CHECKING
 import boto3
 
 from wirewatch.adapters.dynamodb import DynamoDBAlertStore, DynamoDBSeenStore
-from wirewatch.core.model import Alert, Severity
+from wirewatch.core.dedupe import story_keys
+from wirewatch.core.model import Alert, Item, Severity
+from wirewatch.core.ports import StoryRecord
+from wirewatch.stories import StoryResolver
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .conftest import Pipeline
 
 NOW = datetime(2024, 6, 26, 6, 0, tzinfo=UTC)
@@ -112,6 +117,39 @@ def test_a_story_key_is_repointed_only_from_the_story_it_was_read_with(pipeline:
     assert store.replace_story_key("story#title", old, story_id="new", story_time=later, feed_id="b", now=later)
     assert not store.replace_story_key("story#title", old, story_id="newer", story_time=later, feed_id="c", now=later)
     assert store.find_stories(["story#title"])["story#title"].story_id == "new"
+
+
+class StaleReads(DynamoDBSeenStore):
+    """A worker whose first read of story keys happened before another worker's write."""
+
+    def __init__(self, *args: object, snapshot: dict[str, StoryRecord]) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        self.snapshot: dict[str, StoryRecord] | None = snapshot
+
+    def find_stories(self, keys: Sequence[str]) -> dict[str, StoryRecord]:
+        if self.snapshot is not None:
+            snapshot, self.snapshot = self.snapshot, None
+            return {key: record for key, record in snapshot.items() if key in keys}
+        return super().find_stories(keys)
+
+
+def test_two_feeds_renewing_a_stale_headline_at_once_agree_on_one_story(pipeline: Pipeline) -> None:
+    client = boto3.client("dynamodb")
+    seen = DynamoDBSeenStore(client, pipeline.settings.seen_table, timedelta(days=30))
+    headline = "Frappe de missiles sur Sébastopol en Crimée cette nuit"
+    a = Item("feed-a", headline, "https://a.example/new", published=NOW)
+    b = Item("feed-b", headline, "https://b.example/new", published=NOW)
+    title_key = next(key.key for key in story_keys(a) if key.kind == "title")
+    long_ago = NOW - timedelta(days=10)
+    seen.claim_story_keys([title_key], "old-story", story_time=long_ago, feed_id="feed-z", now=long_ago)
+    before_either = seen.find_stories([key.key for key in story_keys(b)])
+    slow = StaleReads(client, pipeline.settings.seen_table, timedelta(days=30), snapshot=before_either)
+
+    story_a = StoryResolver(seen, timedelta(hours=48)).resolve(a, NOW)
+    story_b = StoryResolver(slow, timedelta(hours=48)).resolve(b, NOW)
+
+    assert story_b == story_a
+    assert seen.find_stories([title_key])[title_key].story_id == story_a
 
 
 def test_seen_items_are_read_in_batches_of_100(pipeline: Pipeline) -> None:

@@ -19,8 +19,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from wirewatch.adapters.sqs import decode_job
 from wirewatch.bootstrap import build_poller
 from wirewatch.core.errors import WirewatchError
+from wirewatch.handlers.container import Warm
 from wirewatch.observability import logger, metrics, record_poll, tracer
-from wirewatch.settings import Settings
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 # Time kept back from the function timeout: a fetch that has started may take its whole
 # cap (30 s), then the batch publishes what it found.
 RESERVE_SECONDS = 45
-_poller: Poller | None = None
+_poller = Warm(build_poller)
 
 
 class JobFailed(WirewatchError):
@@ -54,18 +54,11 @@ def state_is_fresh(record: dict[str, Any], tick: timedelta) -> bool:
 
 
 def get_poller() -> Poller:
-    # Built on the first invocation, not at import: moto and AWS_ENDPOINT_URL must be in
-    # place before any client exists, and warm invocations reuse clients and rules.
-    global _poller  # noqa: PLW0603
-    if _poller is None:
-        _poller = build_poller(Settings.from_env())
-    return _poller
+    return _poller.get()
 
 
 def reset() -> None:
-    """Forget the cached poller (tests and local runs that change the environment)."""
-    global _poller  # noqa: PLW0603
-    _poller = None
+    _poller.reset()
 
 
 @logger.inject_lambda_context(log_event=False)

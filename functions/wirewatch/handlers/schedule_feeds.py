@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from wirewatch.bootstrap import build_scheduler
+from wirewatch.handlers.container import Warm
 from wirewatch.observability import logger, metrics, record_tick, tracer
-from wirewatch.settings import Settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -22,22 +22,15 @@ if TYPE_CHECKING:
     from wirewatch.scheduling import Scheduler
 
 RESERVE_SECONDS = 30
-_scheduler: Scheduler | None = None
+_scheduler = Warm(build_scheduler)
 
 
 def get_scheduler() -> Scheduler:
-    # Built on the first invocation, not at import: moto and AWS_ENDPOINT_URL must be in
-    # place before any client exists, and warm invocations reuse clients.
-    global _scheduler  # noqa: PLW0603
-    if _scheduler is None:
-        _scheduler = build_scheduler(Settings.from_env())
-    return _scheduler
+    return _scheduler.get()
 
 
 def reset() -> None:
-    """Forget the cached scheduler (tests and local runs that change the environment)."""
-    global _scheduler  # noqa: PLW0603
-    _scheduler = None
+    _scheduler.reset()
 
 
 @logger.inject_lambda_context(log_event=False)
