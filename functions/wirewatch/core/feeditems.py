@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+from wirewatch.core.normalize import html_to_text
+
 if TYPE_CHECKING:
     from wirewatch.core.model import Item
 
@@ -43,6 +45,18 @@ _WEB_SCHEMES = frozenset({"http", "https"})
 
 def bounded(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit].rstrip() + "…"
+
+
+def entry_texts(title: str, summary: str, content: str) -> tuple[str, str, str]:
+    """An entry's title, summary and content (HTML or text) as bounded plain text; the
+    content is left empty when it only repeats the summary. The same for every format."""
+    summary_text = bounded(html_to_text(summary), SUMMARY_LIMIT)
+    content_text = bounded(html_to_text(content), CONTENT_LIMIT)
+    return (
+        bounded(html_to_text(title), TITLE_LIMIT),
+        summary_text,
+        "" if content_text == summary_text else content_text,
+    )
 
 
 def canonical_link(link: str, base: str = "") -> str:

@@ -17,21 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from wirewatch.core import sniff
 from wirewatch.core.errors import FeedError
-from wirewatch.core.feeditems import (
-    CONTENT_LIMIT,
-    SUMMARY_LIMIT,
-    TITLE_LIMIT,
-    ParsedFeed,
-    bounded,
-    canonical_link,
-    language,
-    plausible,
-    unique_guids,
-)
+from wirewatch.core.feeditems import ParsedFeed, canonical_link, entry_texts, language, plausible, unique_guids
 from wirewatch.core.jsonfeed import parse_json_feed
 from wirewatch.core.mending import mend
 from wirewatch.core.model import FeedSource, Item
-from wirewatch.core.normalize import fold, html_to_text
+from wirewatch.core.normalize import fold
 
 if TYPE_CHECKING:
     import time
@@ -134,22 +124,20 @@ def _items(entries: list[Any], feed: FeedSource, base: str, lang: str, now: date
 
 def _item(entry: Any, feed: FeedSource, base: str, lang: str, now: datetime) -> Item | None:
     # feedparser gives None, not "", for an element it opened and lost ("<description>/description>").
-    title = bounded(html_to_text(entry.get("title") or ""), TITLE_LIMIT)
+    content_parts = [part.get("value") or "" for part in entry.get("content") or []]
+    title, summary, content = entry_texts(entry.get("title") or "", entry.get("summary") or "", " ".join(content_parts))
     # FeedBurner hides the publisher's URL behind a redirect; the original is the story.
     raw_link = entry.get("feedburner_origlink") or entry.get("link") or ""
     link = canonical_link(raw_link, base) if raw_link else ""
     if not title and not link:
         return None
-    content_parts = [part.get("value") or "" for part in entry.get("content") or []]
-    summary = bounded(html_to_text(entry.get("summary") or ""), SUMMARY_LIMIT)
-    content = bounded(html_to_text(" ".join(content_parts)), CONTENT_LIMIT)
     return Item(
         feed_id=feed.id,
         title=title,
         link=link,
         guid=(entry.get("id") or "").strip() or None,
         summary=summary,
-        content="" if content == summary else content,
+        content=content,
         published=_published(entry, now),
         lang=language(entry.get("language") or "") if entry.get("language") else lang,
     )

@@ -12,19 +12,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from wirewatch.core.errors import FeedError
-from wirewatch.core.feeditems import (
-    CONTENT_LIMIT,
-    SUMMARY_LIMIT,
-    TITLE_LIMIT,
-    ParsedFeed,
-    bounded,
-    canonical_link,
-    language,
-    plausible,
-    unique_guids,
-)
+from wirewatch.core.feeditems import ParsedFeed, canonical_link, entry_texts, language, plausible, unique_guids
 from wirewatch.core.model import Item
-from wirewatch.core.normalize import html_to_text
 
 if TYPE_CHECKING:
     from wirewatch.core.model import FeedSource
@@ -103,13 +92,16 @@ def _items(entries: list[Any], feed: FeedSource, base: str, lang: str, now: date
 
 
 def _item(fields: _Fields, feed: FeedSource, base: str, lang: str, now: datetime) -> Item | None:
-    title = bounded(html_to_text(fields.text("title")), TITLE_LIMIT)
-    link = canonical_link(fields.text("url", "external_url"), base) if fields.text("url", "external_url") else ""
+    title, summary, content = entry_texts(
+        fields.text("title"),
+        fields.text("summary", "content_text", "content_html"),
+        fields.text("content_html", "content_text"),
+    )
+    raw_link = fields.text("url", "external_url")
+    link = canonical_link(raw_link, base) if raw_link else ""
     guid = fields.identifier("id")
     if not title and not link and not guid:
         return None
-    summary = bounded(html_to_text(fields.text("summary", "content_text", "content_html")), SUMMARY_LIMIT)
-    content = bounded(html_to_text(fields.text("content_html", "content_text")), CONTENT_LIMIT)
     declared = fields.text("language")
     return Item(
         feed_id=feed.id,
@@ -117,7 +109,7 @@ def _item(fields: _Fields, feed: FeedSource, base: str, lang: str, now: datetime
         link=link,
         guid=guid,
         summary=summary,
-        content="" if content == summary else content,
+        content=content,
         published=_published(fields, now),
         lang=language(declared) if declared else lang,
     )
