@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -13,7 +14,8 @@ from wirewatch.core.errors import StoreError
 from wirewatch.core.ports import FeedState, PollJob
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
+    from datetime import timedelta
 
     from mypy_boto3_sqs.client import SQSClient
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
@@ -61,6 +63,24 @@ def decode_job(body: str) -> PollJob:
         arming=tuple(arming),
         state=FeedState.from_record(state) if state is not None else None,
     )
+
+
+def job_from_record(record: Mapping[str, Any], tick: timedelta) -> PollJob:
+    """The job a record of Lambda's SQS event carries, with its feed state only if fresh.
+
+    The state can be trusted on a first delivery, queued less than a tick ago. A
+    retried or backlogged job reads the state instead, so that it does not write back
+    an older one (a backoff undone, a move forgotten).
+
+    Raises:
+        ValueError: the body is not a job.
+    """
+    job = decode_job(record["body"])
+    attributes = record.get("attributes", {})
+    receives = int(attributes.get("ApproximateReceiveCount", "1"))
+    sent_ms = int(attributes.get("SentTimestamp", "0"))
+    age = time.time() - sent_ms / 1000 if sent_ms else 0.0
+    return job if receives <= 1 and age < tick.total_seconds() else replace(job, state=None)
 
 
 class SQSJobQueue:

@@ -11,20 +11,17 @@ moves it to the dead-letter queue.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from wirewatch.adapters.sqs import decode_job
+from wirewatch.adapters.sqs import job_from_record
 from wirewatch.bootstrap import build_poller
 from wirewatch.core.errors import WirewatchError
 from wirewatch.handlers.container import Warm
 from wirewatch.observability import logger, metrics, record_poll, tracer
 
 if TYPE_CHECKING:
-    from datetime import timedelta
-
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -40,17 +37,6 @@ _poller = Warm(build_poller)
 
 class JobFailed(WirewatchError):
     """A job to run again: its message goes back to the queue."""
-
-
-def state_is_fresh(record: dict[str, Any], tick: timedelta) -> bool:
-    """Whether the state the job carries can be trusted: first delivery, queued less than a
-    tick ago. A retried or backlogged job reads the state instead, so that it does not
-    write back an older one (a backoff undone, a move forgotten)."""
-    attributes = record.get("attributes", {})
-    receives = int(attributes.get("ApproximateReceiveCount", "1"))
-    sent_ms = int(attributes.get("SentTimestamp", "0"))
-    age = time.time() - sent_ms / 1000 if sent_ms else 0.0
-    return receives <= 1 and age < tick.total_seconds()
 
 
 def get_poller() -> Poller:
@@ -71,11 +57,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     poller = get_poller()
     for record in event.get("Records", []):
         try:
-            job = decode_job(record["body"])
+            jobs[record["messageId"]] = job_from_record(record, poller.policy.tick)
         except ValueError as exc:
             unreadable[record["messageId"]] = str(exc)
-            continue
-        jobs[record["messageId"]] = job if state_is_fresh(record, poller.policy.tick) else replace(job, state=None)
     report = poller.poll(list(jobs.values()), deadline=deadline)
     retry = {
         message_id: outcome.retry

@@ -1,0 +1,36 @@
+"""A poll job's state is trusted only when the job is fresh from the scheduler."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from wirewatch.adapters.sqs import encode_job, job_from_record
+from wirewatch.core.ports import FeedState, PollJob
+
+TICK = timedelta(minutes=5)
+
+
+JOB = PollJob("wire", datetime(2024, 6, 26, 6, tzinfo=UTC), (), FeedState("wire", consecutive_failures=2))
+
+
+def record(receives: int, sent_seconds_ago: float) -> dict[str, object]:
+    sent = int((time.time() - sent_seconds_ago) * 1000)
+    attributes = {"ApproximateReceiveCount": str(receives), "SentTimestamp": str(sent)}
+    return {"body": encode_job(JOB), "attributes": attributes}
+
+
+@pytest.mark.parametrize(
+    ("receives", "age", "fresh"),
+    [
+        (1, 5, True),  # first delivery, queued seconds ago
+        (2, 5, False),  # a retry: an earlier attempt may have saved a newer state
+        (1, 400, False),  # a backlog: later ticks' jobs may have run first
+    ],
+)
+def test_a_retried_or_late_job_reads_the_state_instead(receives: int, age: float, fresh: bool) -> None:
+    job = job_from_record(record(receives, age), TICK)
+    assert job.state == (JOB.state if fresh else None)
+    assert (job.feed_id, job.scheduled) == (JOB.feed_id, JOB.scheduled)
