@@ -220,3 +220,48 @@ def test_item_keys_never_collide_across_feeds(title: str, guid: str | None, feed
     first = make_item(title, guid=guid, feed_id=feed_a)
     assert item_key(first) != item_key(replace(first, feed_id=feed_b))
     assert item_key(first) == item_key(replace(first))
+
+
+# ---------------------------------------------------------------- link identity
+
+_ARTICLE = "https://www.lemonde.fr/international/article/2024/06/26/ukraine_6243210_3210.html"
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        _ARTICLE.replace("https:", "http:"),
+        _ARTICLE.replace("www.", ""),
+        _ARTICLE + "/",
+        _ARTICLE + "?xtor=RSS-3208",
+        _ARTICLE + "?utm_source=twitter&at_medium=RSS#comments",
+        "HTTP://WWW.LEMONDE.FR" + _ARTICLE.removeprefix("https://www.lemonde.fr"),
+        "https://www.google.com/url?rct=j&sa=t&url=" + _ARTICLE + "&ct=ga&usg=AOvVaw1",
+    ],
+)
+def test_spellings_of_one_article_share_the_link_story_key(spelling: str) -> None:
+    published = make_item("Ukraine", link=_ARTICLE, feed_id="lemonde-une")
+    respelled = make_item("Guerre en Ukraine", link=spelling, feed_id="aggregator")
+    assert keys_of(published, "link") == keys_of(respelled, "link") != []
+
+
+def test_query_order_does_not_make_a_new_story() -> None:
+    first = make_item("x", link="https://x.example/article?id=42&page=2", feed_id="a")
+    second = make_item("y", link="https://x.example/article?page=2&id=42", feed_id="b")
+    assert keys_of(first, "link") == keys_of(second, "link") != []
+
+
+def test_url_guid_matches_the_link_whatever_its_spelling() -> None:
+    with_guid = make_item("x", feed_id="lemonde-une", guid=_ARTICLE.replace("https://www.", "http://"), link="")
+    plain = make_item("y", feed_id="aggregator", link=_ARTICLE + "?xtor=RSS-3208")
+    assert keys_of(with_guid, "guid") == keys_of(plain, "link") != []
+
+
+def test_amp_home_page_gives_no_link_key() -> None:
+    assert keys_of(make_item("x", link="https://amp.lemonde.fr/amp/"), "link") == []
+
+
+def test_item_key_keeps_the_link_as_shown() -> None:
+    # An entry keeps the key it is stored under across deploys: no identity here.
+    item = make_item("Ukraine", link=_ARTICLE)
+    assert item_key(item) != item_key(replace(item, link=_ARTICLE.replace("https:", "http:")))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from wirewatch.core.feeds import canonical_link
+from wirewatch.core.links import identity_key
 from wirewatch.core.normalize import normalized_title
 
 if TYPE_CHECKING:
@@ -32,6 +32,9 @@ def _digest(*parts: str) -> str:
 
 def item_key(item: Item) -> str:
     """Key of one entry of one feed: its GUID, else its link and headline."""
+    # The link as shown, not its identity_key, so that an entry keeps the key it was
+    # stored under: keyed anew, every stored GUID-less entry would look new after a
+    # deploy, be matched and archived again, and re-alert wherever its story is forgotten.
     if item.guid:
         return "item#" + _digest(item.feed_id, "guid", item.guid)
     # Some feeds give every entry the same link (a home page) and no GUID: the
@@ -57,18 +60,23 @@ class StoryKey:
 def story_keys(item: Item) -> list[StoryKey]:
     """The keys under which another feed's copy of this story would be found."""
     keys: list[StoryKey] = []
+    # Links count by identity: the same article by http and https, with and without
+    # www., tracked or not, is one story. Link keys stored before identity_key (under
+    # the link as shown) are not found by it; title keys still are, and the old keys
+    # expire with the story window.
     if item.guid and "://" in item.guid:
         # A URL GUID is the article's permalink: the same story as that link anywhere.
-        permalink = _permalink(item.guid)
-        if permalink and _is_article_link(permalink):
+        permalink = identity_key(item.guid)
+        if _is_article_link(permalink):
             keys.append(StoryKey("story#" + _digest("link", permalink), "guid"))
     elif item.guid:
         # A GUID that is a URI (urn:uuid:…, tag:…) or long is meant to be unique
         # everywhere; a short one ("123456") only within its feed.
         scope = "" if _globally_unique(item.guid) else item.feed_id
         keys.append(StoryKey("story#" + _digest("guid", scope, item.guid), "guid"))
-    if item.link and _is_article_link(item.link):
-        link_key = StoryKey("story#" + _digest("link", item.link), "link")
+    link = identity_key(item.link)
+    if _is_article_link(link):
+        link_key = StoryKey("story#" + _digest("link", link), "link")
         if all(key.key != link_key.key for key in keys):
             keys.append(link_key)
     headline = normalized_title(item.title)
@@ -77,20 +85,13 @@ def story_keys(item: Item) -> list[StoryKey]:
     return keys
 
 
-def _permalink(guid: str) -> str | None:
-    try:
-        return canonical_link(guid)
-    except ValueError:  # "http://[::1" and such: not a permalink after all
-        return None
-
-
 def _globally_unique(guid: str) -> bool:
     return ":" in guid or len(guid) >= 24
 
 
-def _is_article_link(link: str) -> bool:
+def _is_article_link(identity: str) -> bool:
     """A home page link (path ``/``) is shared by unrelated entries; it identifies nothing."""
-    return urlsplit(link).path not in {"", "/"}
+    return bool(identity) and urlsplit(identity).path != "/"
 
 
 def alert_key(rule_id: str, story_id: str) -> str:

@@ -7,19 +7,28 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+from wirewatch.core.links import canonical_link
 from wirewatch.core.normalize import html_to_text
 
 if TYPE_CHECKING:
     from wirewatch.core.model import Item
 
-# Query parameters that only tell the publisher where a click came from.
-_TRACKING_PARAMS = re.compile(
-    r"^(utm_[a-z_]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|xtor|wt_mc|at_medium|at_campaign|"
-    r"ocid|cmpid|ito|ns_mchannel|ns_source|ns_campaign|ns_linkname|ns_fee|_ga|igshid)$",
-    re.IGNORECASE,
-)
+# canonical_link lives in links.py with the rest of what links mean; both feed parsers
+# take it from here, with the other steps their entries share.
+__all__ = [
+    "CONTENT_LIMIT",
+    "SUMMARY_LIMIT",
+    "TITLE_LIMIT",
+    "ParsedFeed",
+    "bounded",
+    "canonical_link",
+    "entry_texts",
+    "language",
+    "plausible",
+    "unique_guids",
+]
+
 # Dates before RSS existed or more than a day ahead are feed bugs (meduza's scraper
 # stamps every item 1970-01-01); such items are treated as undated.
 _EARLIEST_PLAUSIBLE = datetime(1995, 1, 1, tzinfo=UTC)
@@ -40,7 +49,6 @@ class ParsedFeed:
 TITLE_LIMIT = 1_000
 SUMMARY_LIMIT = 20_000
 CONTENT_LIMIT = 100_000
-_WEB_SCHEMES = frozenset({"http", "https"})
 
 
 def bounded(text: str, limit: int) -> str:
@@ -57,23 +65,6 @@ def entry_texts(title: str, summary: str, content: str) -> tuple[str, str, str]:
         summary_text,
         "" if content_text == summary_text else content_text,
     )
-
-
-def canonical_link(link: str, base: str = "") -> str:
-    """Absolute link without fragment or tracking parameters; scheme and host lower-cased.
-
-    Only web links are links: ``javascript:``, ``data:``, ``file:`` (also by way of
-    an ``xml:base``) and the like give "", so no alert ever carries one.
-
-    Raises:
-        ValueError: the link or base is not a URL (``http://[::1``).
-    """
-    absolute = urljoin(base, link.strip()) if base else link.strip()
-    parts = urlsplit(absolute)
-    if parts.scheme.lower() not in _WEB_SCHEMES or not parts.netloc:
-        return ""
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING_PARAMS.match(k)]
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", urlencode(query), ""))
 
 
 def plausible(moment: datetime, now: datetime) -> datetime | None:
