@@ -1,0 +1,209 @@
+"""Near-duplicate folding: signatures, band keys, and the labelled pairs as acceptance gate."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wirewatch.core.feeds import parse_feed
+from wirewatch.core.model import FeedSource, Item
+from wirewatch.core.neardup import (
+    FoldRecord,
+    Signature,
+    band_keys,
+    find_original,
+    same_event,
+    signature,
+    similarity,
+)
+
+from .helpers import FEEDS_DIR, NOW, ROOT
+
+PAIRS = ROOT / "tests" / "fixtures" / "neardup" / "pairs.yaml"
+WINDOW = timedelta(hours=24)
+SEED_TITLE = "Premier entretien en un an entre les ministres US et russe de la Défense"
+SEED_SUMMARY = (
+    "Le secrétaire américain à la Défense, Lloyd Austin, et le ministre russe de la Défense, Andreï Belousov, "
+    "se sont entretenus mardi par téléphone, ont déclaré Washington et Moscou."
+)
+
+
+def _item(title: str, summary: str = "") -> Item:
+    return Item(feed_id="test", title=title, link="https://example.org/a", summary=summary)
+
+
+def _sig(title: str, summary: str = "") -> Signature:
+    found = signature(_item(title, summary))
+    assert found is not None
+    return found
+
+
+def _feed_items(name: str) -> list[Item]:
+    body = (FEEDS_DIR / name).read_bytes()
+    return parse_feed(body, FeedSource(id=name, url="https://example.org/feed"), now=NOW).items
+
+
+def test_identical_reports_are_the_same_event() -> None:
+    a, b = _sig(SEED_TITLE, SEED_SUMMARY), _sig(SEED_TITLE, SEED_SUMMARY)
+
+    assert a == b
+    assert similarity(a, b) == 1.0
+    assert same_event(a, b)
+
+
+def test_case_accents_and_elisions_do_not_matter() -> None:
+    written = _sig(
+        "L'attaque de CRIMÉE : les États-Unis accusés", "Moscou accuse Washington d'avoir fourni les missiles"
+    )
+    folded = _sig("attaque de crimee : les etats unis accuses", "moscou accuse washington avoir fourni les missiles")
+
+    assert similarity(written, folded) == 1.0
+
+
+def test_unrelated_reports_are_not_the_same_event() -> None:
+    seed = _sig(SEED_TITLE, SEED_SUMMARY)
+    ecb = _sig(
+        "La BCE laisse ses taux inchangés",
+        "La Banque centrale européenne a maintenu ses taux directeurs, comme attendu par les marchés.",
+    )
+
+    assert not same_event(seed, ecb)
+    assert similarity(seed, ecb) < 0.1
+
+
+def test_the_seed_wire_on_two_sites_is_one_event() -> None:
+    boursorama = next(i for i in _feed_items("boursorama-reuters.xml") if "Premier entretien" in i.title)
+    zonebourse = next(i for i in _feed_items("zonebourse-reuters.xml") if "Premier entretien" in i.title)
+    a, b = signature(boursorama), signature(zonebourse)
+
+    assert a is not None and b is not None
+    assert same_event(a, b)
+    assert set(band_keys(a, "crimea-strike")) & set(band_keys(b, "crimea-strike"))
+
+
+def test_the_seed_wire_and_another_story_of_the_same_feed_are_two_events() -> None:
+    items = _feed_items("boursorama-reuters.xml")
+    signatures = [signature(item) for item in items]
+
+    assert len(items) == 2 and all(signatures)
+    assert not same_event(*signatures)  # type: ignore[arg-type]
+
+
+def test_too_short_a_text_has_no_signature() -> None:
+    assert signature(_item("Live", "")) is None
+    assert signature(_item("Ukraine : le direct", "")) is None
+
+
+def test_a_signature_round_trips_through_text_under_2_kb() -> None:
+    original = _sig(SEED_TITLE, SEED_SUMMARY)
+    text = original.to_text()
+
+    assert Signature.from_text(text) == original
+    assert text.isascii() and len(text) < 2048
+
+
+@pytest.mark.parametrize("text", ["", "m1:", "m0:abc", "m1:not base85 ~~~", "m1:" + "0" * 40])
+def test_a_malformed_signature_text_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        Signature.from_text(text)
+
+
+def test_band_keys_are_short_and_differ_per_scope() -> None:
+    sig = _sig(SEED_TITLE, SEED_SUMMARY)
+    strike, contact = band_keys(sig, "crimea-strike"), band_keys(sig, "defense-minister-contact")
+
+    assert len(strike) == len(set(strike))
+    assert all(key.startswith("band#") and len(key) <= 64 for key in strike + contact)
+    assert not set(strike) & set(contact)
+
+
+_words = st.lists(
+    st.sampled_from(["crimea", "missile", "strike", "sevastopol", "bridge", "drone", "ministers", "call", "austin"]),
+    min_size=4,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_words, _words)
+def test_sharing_every_band_key_means_identical_signatures(first: list[str], second: list[str]) -> None:
+    a, b = signature(_item(" ".join(first))), signature(_item(" ".join(second)))
+    if a is None or b is None:
+        return
+    if band_keys(a, "rule") == band_keys(b, "rule"):
+        assert a.values[: len(band_keys(a, "rule"))] == b.values[: len(band_keys(b, "rule"))]
+    if a == b:
+        assert band_keys(a, "rule") == band_keys(b, "rule")
+
+
+def _record(key: str, sig: Signature, first_seen: datetime) -> FoldRecord:
+    return FoldRecord(alert_key=key, signature=sig.to_text(), first_seen=first_seen)
+
+
+def test_find_original_picks_the_earliest_same_event_within_the_window() -> None:
+    now = datetime(2024, 6, 26, 6, tzinfo=UTC)
+    seed = _sig(SEED_TITLE, SEED_SUMMARY)
+    other = _sig("La BCE laisse ses taux inchangés", "La Banque centrale européenne a maintenu ses taux directeurs.")
+    candidates = {
+        "band#1": _record("alert#late", seed, now - timedelta(hours=1)),
+        "band#2": _record("alert#early", seed, now - timedelta(hours=5)),
+        "band#3": _record("alert#stale", seed, now - timedelta(hours=30)),
+        "band#4": _record("alert#other", other, now - timedelta(hours=10)),
+        "band#5": FoldRecord("alert#future-version", "m9:xyz", now - timedelta(hours=9)),
+    }
+
+    found = find_original(seed, candidates, now, WINDOW)
+
+    assert found is not None and found.alert_key == "alert#early"
+    assert find_original(seed, {"band#3": candidates["band#3"]}, now, WINDOW) is None
+
+
+# ------------------------------------------------------------------ the acceptance gate
+
+
+def _pairs() -> list[dict[str, Any]]:
+    pairs: list[dict[str, Any]] = yaml.safe_load(PAIRS.read_text(encoding="utf-8"))["pairs"]
+    return pairs
+
+
+def _moment(text: dict[str, Any]) -> datetime:
+    day = text["published"]
+    day = day if isinstance(day, date) else date.fromisoformat(str(day))
+    return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)  # the set records days only
+
+
+def _folds(pair: dict[str, Any]) -> bool:
+    """What the poll worker does: the first report claims its bands, the later one looks them up."""
+    first, later = sorted((pair["a"], pair["b"]), key=_moment)
+    first_sig = signature(_item(first["title"], first.get("summary") or ""))
+    later_sig = signature(_item(later["title"], later.get("summary") or ""))
+    if first_sig is None or later_sig is None:
+        return False
+    stored = {key: _record("alert#first", first_sig, _moment(first)) for key in band_keys(first_sig, "rule")}
+    found = {key: stored[key] for key in band_keys(later_sig, "rule") if key in stored}
+    return find_original(later_sig, found, _moment(later), WINDOW) is not None
+
+
+def test_the_labelled_set_is_large_balanced_and_bilingual() -> None:
+    pairs = _pairs()
+    kinds = {(pair["lang"], pair["same_event"]) for pair in pairs}
+
+    assert len(pairs) >= 50
+    assert kinds == {("en", True), ("en", False), ("fr", True), ("fr", False)}
+    assert all(pair["source"] and pair["a"]["title"] and pair["b"]["title"] for pair in pairs)
+
+
+def test_folding_never_joins_different_events_and_finds_most_of_the_same() -> None:
+    outcomes = [(pair["same_event"], _folds(pair)) for pair in _pairs()]
+    true_positives = sum(label and folded for label, folded in outcomes)
+    folded = sum(folded for _, folded in outcomes)
+    same = sum(label for label, _ in outcomes)
+
+    wrongly_folded = [pair["id"] for pair, (label, fold) in zip(_pairs(), outcomes, strict=True) if fold and not label]
+    assert wrongly_folded == []
+    assert true_positives / folded == 1.0
+    assert true_positives / same >= 0.8, f"recall {true_positives / same:.3f}"
