@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 from wirewatch.adapters import aws
 from wirewatch.adapters.dynamodb import (
-    DynamoDBAlertStore,
     DynamoDBItemArchive,
     DynamoDBSeenStore,
     DynamoDBStateStore,
 )
+from wirewatch.adapters.dynamodb_alerts import DynamoDBAlertStore
 from wirewatch.adapters.s3_config import S3ConfigSource
 from wirewatch.adapters.sns import SNSAlertPublisher
 from wirewatch.adapters.sqs import SQSJobQueue

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wirewatch.cli_status import add_status_command
 from wirewatch.core.errors import FeedError, RulesError, WirewatchError
 from wirewatch.core.model import FeedSource
 
@@ -332,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--topic-arn", help="SNS topic ARN instead of the stack's")
     subscribe.add_argument("--dry-run", action="store_true", help="show the changes, make none")
     subscribe.set_defaults(handler=cmd_subscribe)
+    add_status_command(commands)
     return parser
 
 

@@ -1,4 +1,10 @@
-"""Alerts out: claim, publish, mark sent; a failed publish leaves the alert pending for later."""
+"""Deliveries out: gather digests, then claim, check the SMS budget, publish, mark sent.
+
+A failed publish leaves the delivery pending for the next tick; an SMS over the
+budget is postponed to the recipient's next digest. Nothing is dropped on the way:
+every path ends in SENT, DIGESTED (inside a digest that is itself a delivery),
+pending, or CANCELLED when the recipient left the watch file.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from wirewatch.core.errors import PublishError, StoreError
+from wirewatch.core.gathering import gather
+from wirewatch.core.routing import after_budget, budget_windows
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Sequence
     from datetime import datetime
 
-    from wirewatch.core.model import Alert
+    from wirewatch.core.model import Delivery, WatchConfig
     from wirewatch.core.ports import AlertPublisher, AlertStore
 
 log = logging.getLogger(__name__)
@@ -23,63 +31,112 @@ log = logging.getLogger(__name__)
 class Deliveries:
     sent: int = 0
     errors: int = 0
+    postponed: int = 0  # over an SMS budget: moved to a digest or a later hour
+    digests: int = 0
     sent_keys: list[str] = field(default_factory=list)
 
 
 def deliver(
-    alerts: Iterable[Alert],
+    deliveries: Sequence[Delivery],
     store: AlertStore,
     publisher: AlertPublisher,
+    config: WatchConfig,
     clock: Callable[[], datetime],
     *,
     deadline: float | None = None,
 ) -> Deliveries:
-    """Publish each alert that nobody else is publishing or has sent.
+    """Send what is due in ``deliveries``, digests gathered first.
 
     The claim is a lease on the wall clock (``clock``): whoever holds it publishes,
     and a worker that died holding it is replaced when it runs out. A store failure
-    costs the alert in hand its turn, not the others'; past ``deadline``
+    costs the delivery in hand its turn, not the others'; past ``deadline``
     (``time.monotonic()``) the rest wait for the next tick.
     """
     done = Deliveries()
-    for alert in alerts:
+    now = clock()
+    outgoing = [d for d in deliveries if d.due_at <= now and (d.digest is not None or d.mode == "immediate")]
+    outgoing += _gathered(deliveries, store, config, now, done)
+    for delivery in outgoing:
         if deadline is not None and time.monotonic() > deadline:
             break  # the rest stay pending for the next tick
-        try:
-            if not store.claim_for_publish(alert.key, clock()):
-                continue
-        except StoreError as exc:
-            done.errors += 1
-            log.warning("could not claim an alert, it stays pending", extra={"alert": alert.key, "error": str(exc)})
-            continue
-        try:
-            message_id = publisher.publish(alert)
-        except PublishError as exc:
-            done.errors += 1
-            log.warning("publish failed, alert stays pending", extra={"alert": alert.key, "error": str(exc)})
-            _release(store, alert, str(exc))
-            continue
-        done.sent += 1
-        done.sent_keys.append(alert.key)
-        _mark_sent(store, alert, message_id, clock)
+        _send(delivery, store=store, publisher=publisher, config=config, clock=clock, done=done)
     return done
 
 
-def _release(store: AlertStore, alert: Alert, error: str) -> None:
+def _gathered(
+    deliveries: Sequence[Delivery], store: AlertStore, config: WatchConfig, now: datetime, done: Deliveries
+) -> list[Delivery]:
+    waiting = [d for d in deliveries if d.mode == "digest" and d.alert is not None and d.due_at <= now]
+    if not waiting:
+        return []
     try:
-        store.release(alert.key, error)
+        also_reported = store.folded([d.alert.key for d in waiting if d.alert is not None])
     except StoreError:
-        # The claim runs out by itself; the alert is published again after its lease.
-        log.warning("could not release a claim, the lease will", extra={"alert": alert.key})
+        also_reported = {}  # a digest without "also reported by" beats a late digest
+    collected = []
+    for digest in gather(waiting, config, now, also_reported):
+        try:
+            if store.collect(digest, now):
+                collected.append(digest)
+                done.digests += 1
+        except StoreError as exc:
+            done.errors += 1
+            log.warning("could not gather a digest, its alerts wait", extra={"digest": digest.key, "error": str(exc)})
+    return collected
 
 
-def _mark_sent(store: AlertStore, alert: Alert, message_id: str, clock: Callable[[], datetime]) -> None:
-    # SNS has it: a failure to record that is the one window where an alert can go out
+def _send(
+    delivery: Delivery,
+    *,
+    store: AlertStore,
+    publisher: AlertPublisher,
+    config: WatchConfig,
+    clock: Callable[[], datetime],
+    done: Deliveries,
+) -> None:
+    try:
+        if not store.claim(delivery.key, clock()):
+            return
+        subscriber = config.recipient(delivery.recipient)
+        if subscriber is None:
+            store.cancel(delivery.key, "the recipient is no longer in the watch file")
+            return
+        if delivery.channel == "sms" and not store.take_sms_budget(budget_windows(subscriber, clock()), clock()):
+            mode, due = after_budget(subscriber, delivery, clock())
+            store.postpone(delivery.key, mode, due)
+            done.postponed += 1
+            return
+    except StoreError as exc:
+        done.errors += 1
+        log.warning("could not claim a delivery, it stays pending", extra={"delivery": delivery.key, "error": str(exc)})
+        return
+    try:
+        message_id = publisher.publish(delivery)
+    except PublishError as exc:
+        done.errors += 1
+        log.warning("publish failed, delivery stays pending", extra={"delivery": delivery.key, "error": str(exc)})
+        _release(store, delivery, str(exc))
+        return
+    done.sent += 1
+    done.sent_keys.append(delivery.key)
+    _mark_sent(store, delivery, message_id, clock)
+
+
+def _release(store: AlertStore, delivery: Delivery, error: str) -> None:
+    try:
+        store.release(delivery.key, error)
+    except StoreError:
+        # The claim runs out by itself; the delivery is published again after its lease.
+        log.warning("could not release a claim, the lease will", extra={"delivery": delivery.key})
+
+
+def _mark_sent(store: AlertStore, delivery: Delivery, message_id: str, clock: Callable[[], datetime]) -> None:
+    # SNS has it: a failure to record that is the one window where a message can go out
     # twice (when the lease runs out), so try twice before leaving it to the lease.
     for attempt in (1, 2):
         try:
-            store.mark_sent(alert.key, message_id, clock())
+            store.mark_sent(delivery.key, message_id, clock())
             return
         except StoreError as exc:
             if attempt == 2:
-                log.error("sent but not marked sent", extra={"alert": alert.key, "error": str(exc)})
+                log.error("sent but not marked sent", extra={"delivery": delivery.key, "error": str(exc)})

@@ -33,7 +33,7 @@ _POLL_METRICS: dict[str, tuple[str, Callable[[PollReport], int]]] = {
     "NewItems": ("new_items", lambda report: report.total("new_items")),
     "Matches": ("matches", lambda report: report.total("matches")),
     "AlertsCreated": ("alerts_created", lambda report: report.total("alerts_created")),
-    "AlertsSent": ("alerts_sent", lambda report: report.alerts_sent),
+    "MessagesSent": ("messages_sent", lambda report: report.messages_sent),
     "FeedErrors": ("feed_errors", lambda report: report.feed_errors),
     "FeedsPausedNow": ("feeds_paused_now", lambda report: report.total("paused")),
     "FeedsDeferred": ("feeds_deferred", lambda report: report.count("deferred")),
@@ -54,7 +54,7 @@ _TICK_METRICS: dict[str, tuple[str, Callable[[TickReport], int]]] = {
     "FeedsFailing": ("feeds_failing", lambda report: len(report.failing)),
     "FeedsPaused": ("feeds_paused", lambda report: len(report.paused)),
     "FeedsGone": ("feeds_gone", lambda report: len(report.gone)),
-    "AlertsSent": ("alerts_sent", lambda report: report.alerts_sent),
+    "MessagesSent": ("messages_sent", lambda report: report.messages_sent),
     "PublishErrors": ("publish_errors", lambda report: report.publish_errors),
     "ConfigRejected": ("config_rejected", lambda report: int(report.config_rejected is not None)),
 }

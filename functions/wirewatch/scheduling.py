@@ -1,4 +1,5 @@
-"""The scheduler's tick: publish what is left pending, queue one job per due feed, arm new rules.
+"""The scheduler's tick: queue one job per due feed, arm new rules, then send what is due:
+deliveries left pending, held by quiet hours, or waiting for a digest time.
 
 It reads every feed's state (one batched read per 100 feeds), never fetches
 anything and never writes a feed's state: it is cheap enough to run every minute
@@ -40,7 +41,7 @@ class TickReport:
     paused: list[str] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
     failing: dict[str, str] = field(default_factory=dict)  # feed id → its last error, for feeds failing now
-    alerts_sent: int = 0
+    messages_sent: int = 0
     publish_errors: int = 0
     sent_keys: list[str] = field(default_factory=list)
     config_rejected: str | None = None
@@ -96,8 +97,8 @@ class Scheduler:
         # Then what earlier polls left pending (a worker that died after writing them).
         # Last, so that a slow SNS or a long backlog can delay alerts, never the polling;
         # what does not fit before the deadline waits for the next tick.
-        pending = [entry.alert for entry in self.ports.alerts.pending()]
-        delivered = deliver(pending, self.ports.alerts, self.ports.publisher, self.clock, deadline=deadline)
-        report.alerts_sent, report.publish_errors = delivered.sent, delivered.errors
+        due = self.ports.alerts.due(self.clock())
+        delivered = deliver(due, self.ports.alerts, self.ports.publisher, config, self.clock, deadline=deadline)
+        report.messages_sent, report.publish_errors = delivered.sent, delivered.errors
         report.sent_keys = delivered.sent_keys
         return report

@@ -8,7 +8,8 @@ is what makes alerts safe (nothing lost, nothing doubled):
       → alert records written PENDING (conditional put per rule+story)
       → item keys written SEEN
       → feed state saved (only if it changed)
-    then, for the batch: the alerts it created: claim (lease) → publish → SENT
+      (each with one delivery per recipient, in the same transaction)
+    then, for the batch: the deliveries due now: claim (lease) → publish → SENT
 
 A crash before the pending write re-processes the items when the job is retried
 (they are not yet seen); a crash after it leaves a pending alert that the
@@ -37,6 +38,7 @@ from wirewatch.core.feeds import parse_feed
 from wirewatch.core.index import RuleIndex
 from wirewatch.core.messages import render
 from wirewatch.core.ports import FeedState
+from wirewatch.core.routing import route
 from wirewatch.core.schedule import after_failure, after_success, polled_url
 from wirewatch.delivery import deliver
 from wirewatch.live_config import LiveConfig
@@ -45,7 +47,7 @@ from wirewatch.stories import StoryResolver
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
-    from wirewatch.core.model import Alert, FeedSource, Item, Match, WatchConfig
+    from wirewatch.core.model import Delivery, FeedSource, Item, Match, WatchConfig
     from wirewatch.core.ports import (
         AlertPublisher,
         AlertStore,
@@ -80,13 +82,13 @@ class FeedOutcome:
     problems: tuple[str, ...] = ()
     paused: bool = False  # this failure paused the feed
     retry: str | None = None  # why the job must run again (the store failed, or no time was left)
-    created: list[Alert] = field(default_factory=list, repr=False)
+    created: list[Delivery] = field(default_factory=list, repr=False)
 
 
 @dataclass
 class PollReport:
     feeds: list[FeedOutcome] = field(default_factory=list)
-    alerts_sent: int = 0
+    messages_sent: int = 0
     publish_errors: int = 0
     sent_keys: list[str] = field(default_factory=list)
     config_rejected: str | None = None
@@ -210,9 +212,9 @@ class Poller:
         workers = max(1, min(self.concurrency, len(jobs)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
             report.feeds = list(pool.map(run, jobs))
-        created = [alert for outcome in report.feeds for alert in outcome.created]
-        delivered = deliver(created, self.ports.alerts, self.ports.publisher, self.clock)
-        report.alerts_sent, report.publish_errors, report.sent_keys = (
+        created = [delivery for outcome in report.feeds for delivery in outcome.created]
+        delivered = deliver(created, self.ports.alerts, self.ports.publisher, self.config, self.clock)
+        report.messages_sent, report.publish_errors, report.sent_keys = (
             delivered.sent,
             delivered.errors,
             delivered.sent_keys,
@@ -329,8 +331,7 @@ class Poller:
             )
             outcome.armed_silently += len(matches) - len(eligible)
             if eligible:
-                outcome.created += self._create_alerts(feed, item, eligible, stories, now)
-        outcome.alerts_created = len(outcome.created)
+                outcome.created += self._create_alerts(feed, item, eligible, stories, now=now, outcome=outcome)
         # Archived before marked seen: a crash in between re-archives, never loses.
         self.ports.archive.archive(list(fresh.values()), now)
         self.ports.seen.mark_items_seen(list(fresh), now)
@@ -339,12 +340,34 @@ class Poller:
         return frozenset(fingerprint(key) for key in list(by_key)[:RECENT_ITEMS_KEPT])
 
     def _create_alerts(
-        self, feed: FeedSource, item: Item, matches: list[Match], stories: StoryResolver, now: datetime
-    ) -> list[Alert]:
+        self,
+        feed: FeedSource,
+        item: Item,
+        matches: list[Match],
+        stories: StoryResolver,
+        *,
+        now: datetime,
+        outcome: FeedOutcome,
+    ) -> list[Delivery]:
+        """Record one alert per rule for the item's story, with a delivery per recipient."""
         story_id = stories.resolve(item, now)
-        created = []
+        created: list[Delivery] = []
         for match in matches:
             alert = render(match, feed, alert_key(match.rule.id, story_id))
-            if self.ports.alerts.create_pending(alert, story_id, now):
-                created.append(alert)
+            # Quiet hours and digest times are the subscribers' real time, not the tick's.
+            deliveries = route(alert, self.config, self.clock())
+            if self.ports.alerts.create(alert, story_id, deliveries, now):
+                created.extend(deliveries)
+                outcome.alerts_created += 1
+                # One line per alert: the dashboard counts alerts per rule from these,
+                # which a metric per rule would bill month after month.
+                log.info(
+                    "alert created",
+                    extra={
+                        "rule": alert.rule_id,
+                        "feed": feed.id,
+                        "severity": alert.severity.label,
+                        "recipients": len(deliveries),
+                    },
+                )
         return created

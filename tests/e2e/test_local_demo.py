@@ -32,5 +32,5 @@ def test_local_run_prints_both_seed_alerts_once_then_nothing_new() -> None:
     assert any(s.startswith("[CRITICAL] Strike or attack on Crimea") for s in subjects)
     assert any(s.startswith("[HIGH] US and Russian defence ministers in contact") for s in subjects)
     assert cycle_one.count("[SMS to duty-phone]") == 1
-    assert "0 alerts published, 0 deliveries" in cycle_two
+    assert "0 messages published, 0 delivered to the inboxes" in cycle_two
     assert "[email to" not in cycle_two

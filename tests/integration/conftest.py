@@ -81,14 +81,16 @@ class Pipeline:
         sqs = boto3.client("sqs")
         extra = []
         for subscriber in config.subscribers:
-            url = sqs.create_queue(QueueName=f"inbox-{subscriber.id}")["QueueUrl"]
+            url = sqs.create_queue(QueueName=f"inbox-{subscriber.id}-{subscriber.protocol}")["QueueUrl"]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            self.inboxes[subscriber.id] = url
-            extra.append(Desired(subscriber.id, "sqs", arn, filter_policy(config, subscriber)))
+            # By recipient ("desk/sms"), and by subscriber id for its first channel.
+            self.inboxes[subscriber.recipient] = url
+            self.inboxes.setdefault(subscriber.id, url)
+            extra.append(Desired(subscriber.id, "sqs", arn, filter_policy(subscriber)))
         SNSSubscriptionManager(boto3.client("sns"), self.settings.topic_arn).sync(config, extra=extra)
 
     def received(self, subscriber: str) -> list[dict[str, Any]]:
-        """Alerts delivered to ``subscriber``'s inbox since the last call."""
+        """Messages delivered to ``subscriber``'s inbox (an id or a recipient) since the last call."""
         sqs = boto3.client("sqs")
         alerts = []
         while True:
@@ -123,7 +125,7 @@ class Pipeline:
     def expire_leases(self) -> None:
         """As if every publishing claim had been taken an hour ago."""
         dynamodb = boto3.client("dynamodb")
-        for record in self.alert_records():
+        for record in self.delivery_records():
             if "lease_until" in record:
                 dynamodb.update_item(
                     TableName=self.settings.alerts_table,
@@ -132,8 +134,16 @@ class Pipeline:
                     ExpressionAttributeValues={":past": {"S": "2000-01-01T00:00:00+00:00"}},
                 )
 
+    def records(self, prefix: str) -> list[dict[str, Any]]:
+        """The alerts table's items of one kind: "alert#", "delivery#", "digest#" or "budget#"."""
+        items = boto3.client("dynamodb").scan(TableName=self.settings.alerts_table)["Items"]
+        return [item for item in items if item["pk"]["S"].startswith(prefix)]
+
     def alert_records(self) -> list[dict[str, Any]]:
-        return boto3.client("dynamodb").scan(TableName=self.settings.alerts_table)["Items"]
+        return self.records("alert#")
+
+    def delivery_records(self) -> list[dict[str, Any]]:
+        return self.records("delivery#") + self.records("digest#")
 
 
 @pytest.fixture

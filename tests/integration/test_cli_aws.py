@@ -70,8 +70,11 @@ def test_run_once_polls_with_the_stack_resources(pipeline: Pipeline, tmp_path: P
 
     assert code == 0
     alerts = boto3.client("dynamodb").scan(TableName=outputs["AlertsTableName"])["Items"]
-    assert sorted(a["rule_id"]["S"] for a in alerts) == ["crimea-strike", "defense-minister-contact"]
-    assert {a["status"]["S"] for a in alerts} == {"SENT"}
+    assert sorted(a["rule_id"]["S"] for a in alerts if a["pk"]["S"].startswith("alert#")) == [
+        "crimea-strike",
+        "defense-minister-contact",
+    ]
+    assert {a["status"]["S"] for a in alerts if a["pk"]["S"].startswith("delivery#")} == {"SENT"}
 
 
 def test_run_once_on_a_missing_stack_is_a_clear_error(pipeline: Pipeline, capsys: pytest.CaptureFixture[str]) -> None:
@@ -99,21 +102,20 @@ def test_subscribe_creates_updates_and_removes_without_printing_endpoints(
 
     assert main(["subscribe", str(_config(tmp_path, pipeline)), "--stack", "wirewatch"]) == 0
     created = _subscriptions(topic)
+    # Each subscription takes the messages addressed to its recipient: which rules and
+    # severities reach it, and when, is decided before publishing.
     assert created == {
-        "security-desk@example.org": {
-            "rule": ["crimea-strike", "defense-minister-contact"],
-            "severity": ["low", "medium", "high", "critical"],
-        },
-        "duty.officer@example.org": {"rule": ["defense-minister-contact"], "severity": ["high", "critical"]},
-        "+33612345678": {"rule": ["crimea-strike"], "severity": ["critical"]},
+        "security-desk@example.org": {"recipient": ["security-desk/email"]},
+        "duty.officer@example.org": {"recipient": ["duty-officer/email"]},
+        "+33612345678": {"recipient": ["duty-phone/sms"]},
     }
 
-    # The duty officer now also wants Crimea; the phone is dropped from the file.
+    # The duty officer's mailbox now belongs to the night officer; the phone is dropped.
     data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     data["subscribers"] = [s for s in data["subscribers"] if "sms" not in s]
-    data["subscribers"][1]["rules"] = ["crimea-strike"]
+    data["subscribers"][1]["id"] = "night-officer"
     for rule in data["rules"]:
-        rule["notify"] = [n for n in rule["notify"] if n != "duty-phone"]
+        rule["notify"] = [{"duty-officer": "night-officer"}.get(n, n) for n in rule["notify"] if n != "duty-phone"]
     assert (
         main(
             [
@@ -128,7 +130,7 @@ def test_subscribe_creates_updates_and_removes_without_printing_endpoints(
 
     updated = _subscriptions(topic)
     assert set(updated) == {"security-desk@example.org", "duty.officer@example.org"}
-    assert updated["duty.officer@example.org"]["rule"] == ["crimea-strike", "defense-minister-contact"]
+    assert updated["duty.officer@example.org"] == {"recipient": ["night-officer/email"]}
     printed = capsys.readouterr().out
     assert "create" in printed and "update" in printed and "remove" in printed
     for secret in ("example.org", "+3361234"):

@@ -1,5 +1,5 @@
-"""The DynamoDB stores on moto, tables created from template.yaml: the conditional writes
-that make dedupe and delivery safe between concurrent workers."""
+"""The seen store on moto, tables created from template.yaml: the conditional writes that
+make story dedupe safe between concurrent workers (alerts and deliveries: test_alert_store)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import boto3
 
-from wirewatch.adapters.dynamodb import DynamoDBAlertStore, DynamoDBSeenStore
+from wirewatch.adapters.dynamodb import DynamoDBSeenStore
 from wirewatch.core.dedupe import story_keys
-from wirewatch.core.model import Alert, Item, Severity
+from wirewatch.core.model import Item
 from wirewatch.core.ports import StoryRecord
 from wirewatch.stories import StoryResolver
 
@@ -20,75 +20,6 @@ if TYPE_CHECKING:
     from .conftest import Pipeline
 
 NOW = datetime(2024, 6, 26, 6, 0, tzinfo=UTC)
-LEASE = timedelta(minutes=5)
-
-
-def _alert(key: str = "alert#crimea-strike#s1") -> Alert:
-    return Alert(
-        key,
-        "crimea-strike",
-        Severity.CRITICAL,
-        "wire",
-        "fr",
-        "subject",
-        "body",
-        "sms",
-        "https://x.org/a",
-        "title",
-        ("Crimée",),
-    )
-
-
-def _stores(pipeline: Pipeline) -> tuple[DynamoDBAlertStore, DynamoDBAlertStore]:
-    client = boto3.client("dynamodb")
-    table = pipeline.settings.alerts_table
-    return (
-        DynamoDBAlertStore(client, table, timedelta(days=30), LEASE),
-        DynamoDBAlertStore(client, table, timedelta(days=30), LEASE),
-    )
-
-
-def test_second_pending_write_for_the_same_rule_and_story_is_refused(pipeline: Pipeline) -> None:
-    worker_a, worker_b = _stores(pipeline)
-
-    assert worker_a.create_pending(_alert(), "s1", NOW) is True
-    assert worker_b.create_pending(_alert(), "s1", NOW) is False
-    assert [p.alert.key for p in worker_a.pending()] == ["alert#crimea-strike#s1"]
-
-
-def test_only_one_worker_claims_an_alert_until_the_lease_runs_out(pipeline: Pipeline) -> None:
-    worker_a, worker_b = _stores(pipeline)
-    worker_a.create_pending(_alert(), "s1", NOW)
-
-    assert worker_a.claim_for_publish(_alert().key, NOW) is True
-    assert worker_b.claim_for_publish(_alert().key, NOW + timedelta(minutes=1)) is False
-    assert worker_b.claim_for_publish(_alert().key, NOW + LEASE + timedelta(seconds=1)) is True
-
-
-def test_a_late_release_does_not_undo_another_workers_claim(pipeline: Pipeline) -> None:
-    worker_a, worker_b = _stores(pipeline)
-    worker_a.create_pending(_alert(), "s1", NOW)
-    worker_a.claim_for_publish(_alert().key, NOW)
-    worker_b.claim_for_publish(_alert().key, NOW + LEASE + timedelta(seconds=1))  # A was too slow
-
-    worker_a.release(_alert().key, "SNS Publish failed: Throttling")
-
-    record = boto3.client("dynamodb").get_item(
-        TableName=pipeline.settings.alerts_table, Key={"pk": {"S": _alert().key}}
-    )["Item"]
-    assert record["status"]["S"] == "PUBLISHING"
-    assert worker_a.claim_for_publish(_alert().key, NOW + LEASE + timedelta(minutes=1)) is False
-
-
-def test_sent_alerts_leave_the_pending_index(pipeline: Pipeline) -> None:
-    worker_a, _ = _stores(pipeline)
-    worker_a.create_pending(_alert(), "s1", NOW)
-    worker_a.claim_for_publish(_alert().key, NOW)
-
-    worker_a.mark_sent(_alert().key, "message-1", NOW)
-
-    assert worker_a.pending() == []
-    assert worker_a.claim_for_publish(_alert().key, NOW + timedelta(days=1)) is False
 
 
 def test_racing_workers_agree_on_one_story_id(pipeline: Pipeline) -> None:

@@ -34,10 +34,11 @@ def test_seed_article_fires_both_rules_exactly_once_across_two_cycles(pipeline: 
     desk = pipeline.received("security-desk")
     second = invoke_poll(now=NOW.replace(minute=5))
 
-    assert first["alerts_sent"] == 2
+    # One message per recipient: the desk gets both rules, the officer and the phone one each.
+    assert first["messages_sent"] == 4
     assert sorted(alert["rule"] for alert in desk) == sorted(SEED_RULES)
     assert all("Premier entretien" in alert["title"] for alert in desk)
-    assert second["alerts_sent"] == 0
+    assert second["messages_sent"] == 0
     assert pipeline.received("security-desk") == []
 
 
@@ -49,9 +50,10 @@ def test_same_wire_story_in_two_feeds_alerts_once(pipeline: Pipeline) -> None:
     result = invoke_poll(now=NOW)
 
     desk = pipeline.received("security-desk")
-    assert result["alerts_sent"] == 2
+    assert result["messages_sent"] == 4
     assert sorted(alert["rule"] for alert in desk) == sorted(SEED_RULES)
-    assert len({alert["link"] for alert in desk}) == 1
+    # Polled side by side, either copy may be the first one a rule fires on.
+    assert all("Premier entretien" in alert["title"] for alert in desk)
 
 
 def test_mirror_published_in_a_later_cycle_is_still_the_same_story(pipeline: Pipeline) -> None:
@@ -64,7 +66,7 @@ def test_mirror_published_in_a_later_cycle_is_still_the_same_story(pipeline: Pip
     later = invoke_poll(now=NOW.replace(minute=10))
 
     assert later["feed_errors"] == 0
-    assert later["alerts_sent"] == 0
+    assert later["messages_sent"] == 0
     assert pipeline.received("security-desk") == []
 
 
@@ -145,9 +147,9 @@ def test_crash_between_pending_write_and_publish_is_delivered_once_next_cycle(pi
     with pipeline.fault("sns.Publish", die), pytest.raises(Crash):
         invoke_poll(now=NOW)
     assert pipeline.received("security-desk") == []
-    statuses = sorted(record["status"]["S"] for record in pipeline.alert_records())
-    # One alert was claimed when the runtime died; the other never got that far.
-    assert statuses == ["PENDING", "PUBLISHING"]
+    statuses = sorted(record["status"]["S"] for record in pipeline.delivery_records())
+    # One delivery was claimed when the runtime died; the others never got that far.
+    assert statuses == ["PENDING", "PENDING", "PENDING", "PUBLISHING"]
 
     # The pending alert goes out at once; the one claimed when the runtime died waits
     # for its lease (real time, 10 minutes) to run out, so a slow but alive worker is
@@ -157,11 +159,11 @@ def test_crash_between_pending_write_and_publish_is_delivered_once_next_cycle(pi
     recovered = invoke_poll(now=NOW.replace(minute=10))
     again = invoke_poll(now=NOW.replace(minute=15))
 
-    assert early["alerts_sent"] == 1
-    assert recovered["alerts_sent"] == 1
+    assert early["messages_sent"] == 3
+    assert recovered["messages_sent"] == 1
     assert sorted(alert["rule"] for alert in pipeline.received("security-desk")) == sorted(SEED_RULES)
-    assert again["alerts_sent"] == 0
-    assert {record["status"]["S"] for record in pipeline.alert_records()} == {"SENT"}
+    assert again["messages_sent"] == 0
+    assert {record["status"]["S"] for record in pipeline.delivery_records()} == {"SENT"}
 
 
 def test_publish_failure_leaves_alert_pending_then_sends_it(pipeline: Pipeline) -> None:
@@ -176,11 +178,11 @@ def test_publish_failure_leaves_alert_pending_then_sends_it(pipeline: Pipeline) 
     with pipeline.fault("sns.Publish", refuse):
         failed = invoke_poll(now=NOW)
 
-    assert failed["publish_errors"] == 2
-    assert {record["status"]["S"] for record in pipeline.alert_records()} == {"PENDING"}
+    assert failed["publish_errors"] == 4
+    assert {record["status"]["S"] for record in pipeline.delivery_records()} == {"PENDING"}
 
     retried = invoke_poll(now=NOW.replace(minute=5))
-    assert retried["alerts_sent"] == 2
+    assert retried["messages_sent"] == 4
     assert len(pipeline.received("security-desk")) == 2
 
 
@@ -194,7 +196,7 @@ def test_subscriber_filter_policy_receives_only_its_rule(pipeline: Pipeline) -> 
     phone = pipeline.received("duty-phone")
     officer = pipeline.received("duty-officer")
     assert [alert["rule"] for alert in phone] == ["crimea-strike"]
-    assert len(phone[0]["sms"]) <= 160 and phone[0]["link"] in phone[0]["sms"]
+    assert len(phone[0]["text"]) <= 160 and phone[0]["link"] in phone[0]["text"]
     assert [alert["rule"] for alert in officer] == ["defense-minister-contact"]
 
 
@@ -206,7 +208,7 @@ def test_broken_feed_is_recorded_and_others_still_alert(pipeline: Pipeline) -> N
     result = invoke_poll(now=NOW)
 
     assert result["feed_errors"] == 1
-    assert result["alerts_sent"] == 2
+    assert result["messages_sent"] == 4
     state = boto3.client("dynamodb").get_item(TableName=pipeline.settings.state_table, Key={"pk": {"S": "feed#broken"}})
     assert "not-a-feed" in state["Item"]["last_error"]["S"]
 
@@ -221,7 +223,7 @@ def test_first_poll_records_old_items_without_alerting(pipeline: Pipeline) -> No
 
     assert first["alerts_created"] == 0
     assert first["new_items"] == 2
-    assert second["alerts_sent"] == 0
+    assert second["messages_sent"] == 0
     assert pipeline.received("security-desk") == []
 
 
@@ -271,6 +273,6 @@ def test_tick_and_batch_emit_cloudwatch_metrics(
     # Zero counts are not sent (CloudWatch bills every metric-hour), nor counts that are
     # non-zero every hour and only worth a log line.
     assert "FeedsPaused" not in tick and "FeedsQueued" not in tick
-    values = {name: batch[name] for name in ("ItemsFetched", "AlertsSent", "FeedErrors")}
-    assert values == {"ItemsFetched": [2.0], "AlertsSent": [2.0], "FeedErrors": [1.0]}
+    values = {name: batch[name] for name in ("ItemsFetched", "MessagesSent", "FeedErrors")}
+    assert values == {"ItemsFetched": [2.0], "MessagesSent": [4.0], "FeedErrors": [1.0]}
     assert not {"Matches", "NewItems", "PublishErrors"} & set(batch)

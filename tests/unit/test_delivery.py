@@ -1,40 +1,58 @@
-"""Delivering alerts: one alert's store failure costs that alert its turn, not the others'."""
+"""Delivering: one delivery's store failure costs it its turn only; SMS over budget and
+digest-mode alerts are moved, never dropped; a recipient who left is cancelled."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from wirewatch.core.errors import PublishError, StoreError
-from wirewatch.core.model import Alert, Severity
+from wirewatch.core.model import Alert, Delivery, Severity, SmsBudget, Subscriber, WatchConfig
 from wirewatch.delivery import deliver
 
 if TYPE_CHECKING:
-    from wirewatch.core.ports import PendingAlert
+    from collections.abc import Sequence
+
+    from wirewatch.core.routing import BudgetWindow
 
 NOW = datetime(2024, 6, 26, 6, 0, tzinfo=UTC)
+DESK = Subscriber("desk", "email", "desk@example.org", rules=("*",))
+PHONE = Subscriber("duty", "sms", "+33612345678", rules=("*",), sms_budget=SmsBudget(per_hour=1))
+CONFIG = WatchConfig(feeds=(), rules=(), subscribers=(DESK, PHONE))
 
 
 def alert(key: str) -> Alert:
-    return Alert(key, "rule", Severity.HIGH, "feed", "fr", "subject", "email", "sms", "https://x", "title", ())
+    return Alert(
+        f"alert#rule#{key}", "rule", Severity.HIGH, "feed", "fr", "subject", "email", "sms", "https://x", key, ()
+    )
+
+
+def delivery(key: str, recipient: str = "desk/email", **changes: object) -> Delivery:
+    made = Delivery(key, recipient, due_at=NOW, created_at=NOW, alert=alert(key))
+    return replace(made, **changes)  # type: ignore[arg-type]
 
 
 class Store:
-    """An AlertStore that fails where it is told to, and records what happened."""
+    """An AlertStore port that fails where it is told to, and records what happened."""
 
-    def __init__(self, *, claim_fails: str = "", mark_fails: int = 0) -> None:
+    def __init__(self, *, claim_fails: str = "", mark_fails: int = 0, budget: int = 100) -> None:
         self.claim_fails = claim_fails
         self.mark_fails = mark_fails
+        self.budget = budget
         self.sent: list[str] = []
         self.released: list[str] = []
+        self.postponed: dict[str, tuple[str, datetime]] = {}
+        self.cancelled: list[str] = []
+        self.collected: list[Delivery] = []
 
-    def create_pending(self, alert: Alert, story_id: str, now: datetime) -> bool:
+    def create(self, alert: Alert, story_id: str, deliveries: Sequence[Delivery], now: datetime) -> bool:
         return True
 
-    def pending(self) -> list[PendingAlert]:
+    def due(self, now: datetime) -> list[Delivery]:
         return []
 
-    def claim_for_publish(self, key: str, now: datetime) -> bool:
+    def claim(self, key: str, now: datetime) -> bool:
         if key == self.claim_fails:
             raise StoreError("DynamoDB UpdateItem failed: InternalServerError")
         return True
@@ -48,29 +66,55 @@ class Store:
     def release(self, key: str, error: str) -> None:
         self.released.append(key)
 
+    def postpone(self, key: str, mode: str, due_at: datetime) -> None:
+        self.postponed[key] = (mode, due_at)
+
+    def cancel(self, key: str, reason: str) -> None:
+        self.cancelled.append(key)
+
+    def collect(self, digest: Delivery, now: datetime) -> bool:
+        self.collected.append(digest)
+        return True
+
+    def take_sms_budget(self, windows: Sequence[BudgetWindow], now: datetime) -> bool:
+        if self.budget == 0:
+            return False
+        self.budget -= 1
+        return True
+
+    def fold(self, alert_key: str, feed_id: str, now: datetime) -> None:
+        pass
+
+    def folded(self, alert_keys: Sequence[str]) -> dict[str, int]:
+        return {}
+
 
 class Publisher:
     def __init__(self, refuse: str = "") -> None:
         self.refuse = refuse
-        self.published: list[str] = []
+        self.published: list[Delivery] = []
 
-    def publish(self, alert: Alert) -> str:
-        if alert.key == self.refuse:
+    def publish(self, delivery: Delivery) -> str:
+        if delivery.key == self.refuse:
             raise PublishError("SNS Publish failed: Throttling")
-        self.published.append(alert.key)
-        return f"message-{alert.key}"
+        self.published.append(delivery)
+        return f"message-{delivery.key}"
+
+    @property
+    def keys(self) -> list[str]:
+        return [d.key for d in self.published]
 
 
-def test_a_claim_that_fails_skips_that_alert_only() -> None:
+def test_a_claim_that_fails_skips_that_delivery_only() -> None:
     store, publisher = Store(claim_fails="b"), Publisher()
-    done = deliver([alert("a"), alert("b"), alert("c")], store, publisher, lambda: NOW)
-    assert publisher.published == ["a", "c"]
+    done = deliver([delivery("a"), delivery("b"), delivery("c")], store, publisher, CONFIG, lambda: NOW)
+    assert publisher.keys == ["a", "c"]
     assert (done.sent, done.errors) == (2, 1)
 
 
 def test_a_refused_publish_gives_the_claim_back() -> None:
     store, publisher = Store(), Publisher(refuse="a")
-    done = deliver([alert("a"), alert("b")], store, publisher, lambda: NOW)
+    done = deliver([delivery("a"), delivery("b")], store, publisher, CONFIG, lambda: NOW)
     assert store.released == ["a"]
     assert store.sent == ["b"]
     assert done.sent_keys == ["b"]
@@ -78,12 +122,47 @@ def test_a_refused_publish_gives_the_claim_back() -> None:
 
 def test_marking_sent_is_tried_twice() -> None:
     store = Store(mark_fails=1)
-    deliver([alert("a")], store, Publisher(), lambda: NOW)
+    deliver([delivery("a")], store, Publisher(), CONFIG, lambda: NOW)
     assert store.sent == ["a"]
 
 
 def test_past_the_deadline_the_rest_wait() -> None:
     publisher = Publisher()
-    done = deliver([alert("a"), alert("b")], Store(), publisher, lambda: NOW, deadline=0.0)
+    done = deliver([delivery("a"), delivery("b")], Store(), publisher, CONFIG, lambda: NOW, deadline=0.0)
     assert publisher.published == []
     assert done.sent == 0
+
+
+def test_not_yet_due_deliveries_wait() -> None:
+    publisher = Publisher()
+    later = delivery("a", due_at=NOW + timedelta(hours=1))
+    deliver([later], Store(), publisher, CONFIG, lambda: NOW)
+    assert publisher.published == []
+
+
+def test_an_sms_over_the_budget_goes_to_the_next_digest() -> None:
+    store, publisher = Store(budget=1), Publisher()
+    done = deliver([delivery("a", "duty/sms"), delivery("b", "duty/sms")], store, publisher, CONFIG, lambda: NOW)
+    assert publisher.keys == ["a"]
+    assert done.postponed == 1
+    mode, due = store.postponed["b"]
+    assert mode == "digest"
+    assert due == NOW + timedelta(hours=1)  # the default hourly digest
+
+
+def test_digest_mode_alerts_are_gathered_into_one_message() -> None:
+    store, publisher = Store(), Publisher()
+    waiting = [delivery(key, mode="digest") for key in ("a", "b", "c")]
+    done = deliver(waiting, store, publisher, CONFIG, lambda: NOW)
+    assert done.digests == 1
+    [digest] = publisher.published
+    assert digest.digest is not None
+    assert sorted(digest.digest.members) == ["a", "b", "c"]
+    assert all(title in digest.text for title in ("a", "b", "c"))
+
+
+def test_a_recipient_who_left_the_watch_file_is_cancelled_not_sent() -> None:
+    store, publisher = Store(), Publisher()
+    deliver([delivery("a", "gone/email")], store, publisher, CONFIG, lambda: NOW)
+    assert publisher.published == []
+    assert store.cancelled == ["a"]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from wirewatch.core.feeds import parse_feed
 from wirewatch.core.matching import match_item
 from wirewatch.core.messages import SMS_LIMIT, SUBJECT_LIMIT, message_attributes, render, shorten, sms_text, sns_message
-from wirewatch.core.model import Match, Rule, Severity
+from wirewatch.core.model import Delivery, Match, Rule, Severity
 from wirewatch.core.watchfile import compile_group, load_watch
 
 from .helpers import EXAMPLE_WATCH, FEEDS_DIR, NOW, make_feed, make_item
@@ -187,25 +187,30 @@ def test_email_subject_fits_100_characters(rule_title: str, headline: str, sever
 # ---------------------------------------------------------------- SNS
 
 
-def test_sns_message_has_one_text_per_protocol(seed_matches: dict[str, Match]) -> None:
+def test_sns_message_carries_the_recipients_text_and_json_for_queues(seed_matches: dict[str, Match]) -> None:
     alert = render(seed_matches["crimea-strike"], seed_feed(), "alert#crimea-strike#abc")
-    payload = json.loads(sns_message(alert))
-    assert {"default", "email", "sms"} <= set(payload)
-    assert payload["default"] == payload["email"] == alert.email
-    assert payload["sms"] == alert.sms
+    sms = Delivery("delivery#duty/sms#crimea-strike#abc", "duty/sms", due_at=NOW, created_at=NOW, alert=alert)
+    payload = json.loads(sns_message(sms))
+    assert payload["default"] == payload["sms"] == alert.sms
     assert all(isinstance(value, str) for value in payload.values())
     machine = json.loads(payload["sqs"])
+    assert machine["recipient"] == "duty/sms"
     assert machine["rule"] == "crimea-strike"
     assert machine["severity"] == "critical"
     assert machine["matched"] == ["Crimée", "attaqu*", "missile*"]
     assert machine["link"] == alert.link
     assert json.loads(payload["lambda"]) == machine
-    assert "Crimée" in sns_message(alert)  # not \u-escaped
+    email = replace(sms, recipient="desk/email")
+    assert json.loads(sns_message(email))["email"] == alert.email
+    assert "Crimée" in sns_message(email)  # not \u-escaped
 
 
-def test_message_attributes_select_rule_severity_feed_and_language(seed_matches: dict[str, Match]) -> None:
+def test_message_attributes_name_the_recipient(seed_matches: dict[str, Match]) -> None:
     alert = render(seed_matches["defense-minister-contact"], seed_feed(), "k")
-    assert message_attributes(alert) == {
+    delivery = Delivery("d", "desk/email", due_at=NOW, created_at=NOW, alert=alert)
+    assert message_attributes(delivery) == {
+        "recipient": "desk/email",
+        "kind": "alert",
         "rule": "defense-minister-contact",
         "severity": "high",
         "feed": "boursorama-reuters",

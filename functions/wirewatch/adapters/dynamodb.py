@@ -1,4 +1,6 @@
-"""DynamoDB stores: feed and rule state, seen items and stories, alert records.
+"""DynamoDB stores: feed and rule state, seen items and stories, the item archive.
+
+Alert records and their deliveries are in ``dynamodb_alerts``.
 
 Every conditional write carries a why-comment: together they are the dedupe.
 SDK errors never leave this module untranslated.
@@ -8,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import time
-import uuid
 import zlib
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -17,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from wirewatch.core.errors import StoreError
-from wirewatch.core.model import Alert, Item, Severity
-from wirewatch.core.ports import FeedState, PendingAlert, StoryRecord
+from wirewatch.core.model import Item
+from wirewatch.core.ports import FeedState, StoryRecord
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
 BATCH_READ = 100
 BATCH_WRITE = 25
-PENDING_INDEX = "pending-index"
 
 
 def _chunks(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:
@@ -152,7 +152,7 @@ class DynamoDBStateStore(_Table):
         # Eventually consistent, at half the price: a state a second old only costs a
         # feed an extra full download or lookup, never an alert.
         items = self.batch_get([f"feed#{feed_id}" for feed_id in feed_ids], attributes=None, consistent=False)
-        return {item["feed_id"]["S"]: _feed_state(item) for item in items.values()}
+        return {item["feed_id"]["S"]: feed_state(item) for item in items.values()}
 
     def save_feed(self, state: FeedState) -> None:
         item: dict[str, AttributeValueTypeDef] = {"pk": _s(f"feed#{state.feed_id}")}
@@ -176,7 +176,8 @@ def _attribute(value: str | int | bool) -> AttributeValueTypeDef:
     return _n(value) if isinstance(value, int) else _s(value)
 
 
-def _feed_state(item: dict[str, Any]) -> FeedState:
+def feed_state(item: dict[str, Any]) -> FeedState:
+    """A feed's state from its DynamoDB item (low-level attribute values)."""
     plain: dict[str, object] = {}
     for name, attribute in item.items():
         if "S" in attribute:
@@ -253,162 +254,6 @@ class DynamoDBSeenStore(_Table):
 def _story(item: dict[str, Any]) -> StoryRecord:
     first_seen = _parse_time(_text(item, "first_seen")) or datetime.fromtimestamp(0, UTC)
     return StoryRecord(story_id=item["story_id"]["S"], first_seen=first_seen, feed_id=_text(item, "feed_id"))
-
-
-class DynamoDBAlertStore(_Table):
-    """Alert records: PENDING → PUBLISHING (a claim with a lease) → SENT.
-
-    While an alert is not sent it carries ``pending`` and shows in the sparse
-    ``pending-index``; the next cycle publishes whatever a crash left there.
-    """
-
-    def __init__(
-        self, client: DynamoDBClient, table_name: str, retention: timedelta, lease: timedelta = timedelta(minutes=10)
-    ) -> None:
-        super().__init__(client, table_name)
-        self.retention = retention
-        self.lease = lease
-        self._leases: dict[str, str] = {}  # alert key → token of the claim this worker holds
-
-    def create_pending(self, alert: Alert, story_id: str, now: datetime) -> bool:
-        item: dict[str, AttributeValueTypeDef] = {
-            "pk": _s(alert.key),
-            "status": _s("PENDING"),
-            "pending": _s("1"),
-            "created_at": _s(_time(now)),
-            "story_id": _s(story_id),
-            "rule_id": _s(alert.rule_id),
-            "severity": _s(alert.severity.label),
-            "feed_id": _s(alert.feed_id),
-            "lang": _s(alert.lang),
-            "subject": _s(alert.subject),
-            "email": _s(alert.email),
-            "sms": _s(alert.sms),
-            "link": _s(alert.link or "-"),
-            "title": _s(alert.title or "-"),
-            "matched": {"L": [_s(term) for term in alert.matched]},
-            "expires_at": _n(int((now + self.retention).timestamp())),
-        }
-        # One alert per (rule, story), whatever retries or concurrent workers do:
-        # the key exists from the first pending write until the TTL removes it.
-        return _conditional(
-            "PutItem",
-            lambda: self.client.put_item(
-                TableName=self.name, Item=item, ConditionExpression="attribute_not_exists(pk)"
-            ),
-        )
-
-    def pending(self) -> list[PendingAlert]:
-        alerts: list[PendingAlert] = []
-        try:
-            paginator = self.client.get_paginator("query")
-            pages = paginator.paginate(
-                TableName=self.name,
-                IndexName=PENDING_INDEX,
-                KeyConditionExpression="pending = :one",
-                ExpressionAttributeValues={":one": _s("1")},
-            )
-            for page in pages:
-                alerts.extend(_pending_alert(item) for item in page.get("Items", []))
-        except (ClientError, BotoCoreError) as exc:
-            raise _store_error("Query", exc) from exc
-        return alerts
-
-    def claim_for_publish(self, key: str, now: datetime) -> bool:
-        # A claim with a lease, as Powertools idempotency's INPROGRESS record: two
-        # workers never publish the same alert, and a worker that died mid-publish
-        # gives it back when its lease runs out.
-        #
-        #   PENDING ──claim──▶ PUBLISHING(lease) ──publish ok──▶ SENT
-        #      ▲                   │ publish failed: release
-        #      └───────────────────┘ (or the lease runs out: claimable again)
-        # The lease outlives the function timeout (300 s), so only a dead worker loses it.
-        token = uuid.uuid4().hex
-        claimed = _conditional(
-            "UpdateItem",
-            lambda: self.client.update_item(
-                TableName=self.name,
-                Key={"pk": _s(key)},
-                UpdateExpression="SET #status = :publishing, lease_until = :until, lease_token = :token",
-                ConditionExpression="#status = :pending OR (#status = :publishing AND lease_until < :now)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":publishing": _s("PUBLISHING"),
-                    ":pending": _s("PENDING"),
-                    ":until": _s(_time(now + self.lease)),
-                    ":now": _s(_time(now)),
-                    ":token": _s(token),
-                },
-            ),
-        )
-        if claimed:
-            self._leases[key] = token
-        return claimed
-
-    def mark_sent(self, key: str, message_id: str, now: datetime) -> None:
-        self._leases.pop(key, None)
-        # Whoever holds the claim now: once SNS accepted the message, SENT is the truth.
-        # The condition only stops a write on a record TTL already removed from
-        # creating a stub that would never expire.
-        _conditional(
-            "UpdateItem",
-            lambda: self.client.update_item(
-                TableName=self.name,
-                Key={"pk": _s(key)},
-                UpdateExpression="SET #status = :sent, message_id = :id, sent_at = :now "
-                "REMOVE pending, lease_until, lease_token",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":sent": _s("SENT"), ":id": _s(message_id), ":now": _s(_time(now))},
-            ),
-        )
-
-    def release(self, key: str, error: str) -> None:
-        token = self._leases.pop(key, None)
-        if token is None:
-            return
-        # Only our own claim is given back: if our lease ran out and another worker
-        # claimed the alert meanwhile, resetting it to PENDING would let a third publish it.
-        _conditional(
-            "UpdateItem",
-            lambda: self.client.update_item(
-                TableName=self.name,
-                Key={"pk": _s(key)},
-                UpdateExpression="SET #status = :pending, last_error = :error ADD attempts :one "
-                "REMOVE lease_until, lease_token",
-                ConditionExpression="#status = :publishing AND lease_token = :token",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":pending": _s("PENDING"),
-                    ":publishing": _s("PUBLISHING"),
-                    ":error": _s(error[:500]),
-                    ":one": _n(1),
-                    ":token": _s(token),
-                },
-            ),
-        )
-
-
-def _pending_alert(item: dict[str, Any]) -> PendingAlert:
-    def text(name: str) -> str:
-        value = _text(item, name) or ""
-        return "" if value == "-" else value
-
-    alert = Alert(
-        key=text("pk"),
-        rule_id=text("rule_id"),
-        severity=Severity.parse(text("severity")),
-        feed_id=text("feed_id"),
-        lang=text("lang"),
-        subject=text("subject"),
-        email=text("email"),
-        sms=text("sms"),
-        link=text("link"),
-        title=text("title"),
-        matched=tuple(term["S"] for term in item.get("matched", {}).get("L", [])),
-    )
-    created = _parse_time(text("created_at")) or datetime.fromtimestamp(0, UTC)
-    return PendingAlert(alert=alert, created_at=created)
 
 
 class DynamoDBItemArchive(_Table):

@@ -16,17 +16,17 @@ if TYPE_CHECKING:
     from mypy_boto3_sns.client import SNSClient
     from mypy_boto3_sns.type_defs import MessageAttributeValueTypeDef
 
-    from wirewatch.core.model import Alert, WatchConfig
+    from wirewatch.core.model import Delivery, WatchConfig
 
 
 class SNSAlertPublisher:
-    """Publishes each alert once to the topic, one text per protocol."""
+    """Publishes each delivery to the topic, where only its recipient's subscriptions take it."""
 
     def __init__(self, client: SNSClient, topic_arn: str) -> None:
         self.client = client
         self.topic_arn = topic_arn
 
-    def publish(self, alert: Alert) -> str:
+    def publish(self, delivery: Delivery) -> str:
         """Publish and return SNS's message id.
 
         Raises:
@@ -34,14 +34,14 @@ class SNSAlertPublisher:
         """
         attributes: dict[str, MessageAttributeValueTypeDef] = {
             name: {"DataType": "String", "StringValue": value or "und"}
-            for name, value in message_attributes(alert).items()
+            for name, value in message_attributes(delivery).items()
         }
         try:
             response = self.client.publish(
                 TopicArn=self.topic_arn,
-                Message=sns_message(alert),
+                Message=sns_message(delivery),
                 MessageStructure="json",
-                Subject=_subject(alert.subject),
+                Subject=_subject(delivery.subject or "wirewatch"),
                 MessageAttributes=attributes,
             )
         except (ClientError, BotoCoreError) as exc:

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 
 from wirewatch.core.explain import explain
 from wirewatch.core.model import Alert
+from wirewatch.core.sms import fit_sms
 
 if TYPE_CHECKING:
-    from wirewatch.core.model import FeedSource, Match
+    from wirewatch.core.model import Delivery, FeedSource, Match
 
 SUBJECT_LIMIT = 99  # SNS: "less than 100 characters"
 SMS_LIMIT = 160
@@ -62,43 +63,54 @@ def render(match: Match, feed: FeedSource, key: str) -> Alert:
         link=item.link,
         title=item.title,
         matched=match.matched,
+        rule_title=rule.title,
+        published=item.published,
     )
 
 
 def sms_text(rule_title: str, headline: str, link: str) -> str:
-    """``rule: headline link`` within one SMS; the link is never cut, the words are."""
-    tail = f" {link}" if link else ""
-    room = SMS_LIMIT - len(tail)
-    if room < 20:
-        # A link this long leaves no room for words. A cut link is useless, so it is
-        # sent whole even past one SMS; it is what the reader needs.
-        return link
-    # "..." not "…": the latter is outside the GSM 03.38 alphabet and would turn one
-    # SMS into a three-part UCS-2 message.
-    return shorten(f"{rule_title}: {headline}", room, ellipsis="...") + tail
+    """``rule: headline link`` in one SMS (GSM-7, else UCS-2); the link is never cut, the words are."""
+    return fit_sms(rule_title, headline, link)
 
 
-def sns_message(alert: Alert) -> str:
-    """The ``MessageStructure=json`` payload: one text per protocol, JSON for queues."""
-    machine = {
-        "rule": alert.rule_id,
-        "severity": alert.severity.label,
-        "feed": alert.feed_id,
-        "lang": alert.lang,
-        "title": alert.title,
-        "link": alert.link,
-        "matched": list(alert.matched),
-        "subject": alert.subject,
-        "email": alert.email,
-        "sms": alert.sms,
+def sns_message(delivery: Delivery) -> str:
+    """The ``MessageStructure=json`` payload: the recipient's text, JSON for queues."""
+    alert = delivery.alert
+    machine: dict[str, object] = {
+        "recipient": delivery.recipient,
+        "channel": delivery.channel,
+        "kind": "digest" if delivery.digest is not None else "alert",
+        "subject": delivery.subject,
+        "text": delivery.text,
     }
+    if alert is not None:
+        machine |= {
+            "rule": alert.rule_id,
+            "severity": alert.severity.label,
+            "feed": alert.feed_id,
+            "lang": alert.lang,
+            "title": alert.title,
+            "link": alert.link,
+            "matched": list(alert.matched),
+        }
+    if delivery.digest is not None:
+        machine["alerts"] = len(delivery.digest.members)
     machine_text = json.dumps(machine, ensure_ascii=False)
+    text = delivery.text
     return json.dumps(
-        {"default": alert.email, "email": alert.email, "sms": alert.sms, "sqs": machine_text, "lambda": machine_text},
+        {"default": text, "email": text, "sms": text, "sqs": machine_text, "lambda": machine_text},
         ensure_ascii=False,
     )
 
 
-def message_attributes(alert: Alert) -> dict[str, str]:
-    """Attributes subscription filter policies select on."""
-    return {"rule": alert.rule_id, "severity": alert.severity.label, "feed": alert.feed_id, "lang": alert.lang}
+def message_attributes(delivery: Delivery) -> dict[str, str]:
+    """Attributes subscription filter policies select on: each subscription takes its recipient's."""
+    attributes = {"recipient": delivery.recipient, "kind": "digest" if delivery.digest is not None else "alert"}
+    if delivery.alert is not None:
+        attributes |= {
+            "rule": delivery.alert.rule_id,
+            "severity": delivery.alert.severity.label,
+            "feed": delivery.alert.feed_id,
+            "lang": delivery.alert.lang,
+        }
+    return attributes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -134,12 +134,44 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class QuietHours:
+    """Local hours during which alerts below critical wait; ``start`` > ``end`` spans midnight."""
+
+    start: time
+    end: time
+
+
+@dataclass(frozen=True)
+class DigestSchedule:
+    every: str = "hourly"  # or "daily"
+    at: time = time(8, 0)  # local time of the daily digest
+
+
+@dataclass(frozen=True)
+class SmsBudget:
+    per_hour: int | None = None
+    per_day: int | None = None  # a local calendar day
+
+
+@dataclass(frozen=True)
 class Subscriber:
+    """One channel of one subscriber (someone with an email and an SMS number is two)."""
+
     id: str
     protocol: str  # "email" or "sms", as SNS names them
     endpoint: str
     min_severity: Severity = Severity.LOW
     rules: tuple[str, ...] = ()
+    mode: str = "immediate"  # or "digest"
+    timezone: str = "UTC"
+    quiet_hours: QuietHours | None = None
+    digest: DigestSchedule = DigestSchedule()
+    sms_budget: SmsBudget | None = None
+
+    @property
+    def recipient(self) -> str:
+        """What deliveries and SNS filter policies name: ``<subscriber>/<channel>``."""
+        return f"{self.id}/{self.protocol}"
 
 
 @dataclass(frozen=True)
@@ -163,6 +195,12 @@ class WatchConfig:
             if feed.id == feed_id:
                 return feed
         raise KeyError(feed_id)
+
+    def recipient(self, recipient: str) -> Subscriber | None:
+        for subscriber in self.subscribers:
+            if subscriber.recipient == recipient:
+                return subscriber
+        return None
 
     def rules_for_subscriber(self, subscriber: Subscriber) -> tuple[str, ...]:
         """Rules a subscriber receives: those naming it in ``notify`` and those it lists."""
@@ -218,7 +256,7 @@ class Match:
 
 @dataclass(frozen=True)
 class Alert:
-    """What one publish carries; ``key`` makes it unique per (rule, story)."""
+    """One rule firing on one story; ``key`` makes it unique per (rule, story)."""
 
     key: str
     rule_id: str
@@ -231,3 +269,54 @@ class Alert:
     link: str
     title: str
     matched: tuple[str, ...]
+    rule_title: str = ""
+    published: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DigestMessage:
+    """Several of a recipient's alerts in one message; ``members`` are their deliveries."""
+
+    subject: str
+    email: str
+    sms: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message to one recipient: an alert's, or a digest's.
+
+    ``mode`` says how an alert reaches the recipient: on its own (``immediate``) or
+    gathered into the next digest (``digest``); ``due_at`` is when it may go out
+    (now, the end of quiet hours, a digest time).
+    """
+
+    key: str
+    recipient: str  # "<subscriber>/<channel>"
+    due_at: datetime
+    created_at: datetime
+    mode: str = "immediate"
+    alert: Alert | None = None
+    digest: DigestMessage | None = None
+
+    @property
+    def channel(self) -> str:
+        return self.recipient.rpartition("/")[2]
+
+    @property
+    def subscriber_id(self) -> str:
+        return self.recipient.rpartition("/")[0]
+
+    @property
+    def subject(self) -> str:
+        message = self.alert or self.digest
+        return message.subject if message is not None else ""
+
+    @property
+    def text(self) -> str:
+        """The text for the recipient's channel."""
+        message = self.alert or self.digest
+        if message is None:
+            return ""
+        return message.sms if self.channel == "sms" else message.email

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-    from wirewatch.core.model import Alert, Item, WatchConfig
+    from wirewatch.core.model import Alert, Delivery, Item, WatchConfig
+    from wirewatch.core.routing import BudgetWindow
 
 
 @dataclass(frozen=True)
@@ -151,12 +152,6 @@ class StoryRecord:
 
 
 @dataclass(frozen=True)
-class PendingAlert:
-    alert: Alert
-    created_at: datetime
-
-
-@dataclass(frozen=True)
 class PollJob:
     """One feed to poll, as the scheduler queues it for a worker.
 
@@ -216,20 +211,48 @@ class SeenStore(Protocol):
 
 
 class AlertStore(Protocol):
-    def create_pending(self, alert: Alert, story_id: str, now: datetime) -> bool:
-        """Record a new alert as pending; False if this (rule, story) already has one."""
+    """Alert records, the deliveries they fan out to, digests and SMS counters."""
+
+    def create(self, alert: Alert, story_id: str, deliveries: Sequence[Delivery], now: datetime) -> bool:
+        """Record an alert with its deliveries, atomically; False if this (rule, story) has one."""
         ...
 
-    def pending(self) -> list[PendingAlert]: ...
+    def due(self, now: datetime) -> list[Delivery]:
+        """Deliveries waiting to go out whose ``due_at`` has come."""
+        ...
 
-    def claim_for_publish(self, key: str, now: datetime) -> bool:
-        """Take the right to publish; False if sent or another worker holds a live claim."""
+    def claim(self, key: str, now: datetime) -> bool:
+        """Take the right to publish; False if sent, gathered or claimed by a live worker."""
         ...
 
     def mark_sent(self, key: str, message_id: str, now: datetime) -> None: ...
 
     def release(self, key: str, error: str) -> None:
-        """Give a claimed alert back to pending after a failed publish."""
+        """Give a claimed delivery back after a failed publish."""
+        ...
+
+    def postpone(self, key: str, mode: str, due_at: datetime) -> None:
+        """Give a claimed delivery back, due later and perhaps in another mode."""
+        ...
+
+    def cancel(self, key: str, reason: str) -> None:
+        """Mark a delivery that will never be sent (its recipient left the watch file)."""
+        ...
+
+    def collect(self, digest: Delivery, now: datetime) -> bool:
+        """Record a digest and take its members out of the queue, all or nothing."""
+        ...
+
+    def take_sms_budget(self, windows: Sequence[BudgetWindow], now: datetime) -> bool:
+        """Count one SMS in each window; False (and nothing counted) if one is full."""
+        ...
+
+    def fold(self, alert_key: str, feed_id: str, now: datetime) -> None:
+        """Count another source reporting an alert's event."""
+        ...
+
+    def folded(self, alert_keys: Sequence[str]) -> dict[str, int]:
+        """How many other sources reported each alert's event."""
         ...
 
 
@@ -263,6 +286,6 @@ class StaticConfig:
 
 
 class AlertPublisher(Protocol):
-    def publish(self, alert: Alert) -> str:
+    def publish(self, delivery: Delivery) -> str:
         """Publish and return the message id. Raises PublishError."""
         ...

@@ -42,17 +42,19 @@ class Change:
         return f"{self.action:<20} {self.protocol:<5} {self.subscriber}"
 
 
-def filter_policy(config: WatchConfig, subscriber: Subscriber) -> dict[str, Any]:
-    """The SNS filter policy: exactly this subscriber's rules at or above its severity."""
-    return {
-        "rule": sorted(config.rules_for_subscriber(subscriber)),
-        "severity": [level.label for level in subscriber.min_severity.and_above()],
-    }
+def filter_policy(subscriber: Subscriber) -> dict[str, Any]:
+    """The SNS filter policy: the messages addressed to this recipient, nothing else.
+
+    Which rules and severities reach a subscriber, and when, is decided before
+    publishing (``core.routing``): quiet hours, digests and SMS budgets are per
+    recipient, so each message names its recipient.
+    """
+    return {"recipient": [subscriber.recipient]}
 
 
 def desired_subscriptions(config: WatchConfig) -> list[Desired]:
     return [
-        Desired(s.id, s.protocol, s.endpoint, filter_policy(config, s))
+        Desired(s.id, s.protocol, s.endpoint, filter_policy(s))
         for s in config.subscribers
         if config.rules_for_subscriber(s)
     ]

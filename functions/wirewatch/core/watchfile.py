@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -20,11 +21,14 @@ from wirewatch.core.conditions import compile_condition, compile_rule_condition,
 from wirewatch.core.errors import Problem, RulesError
 from wirewatch.core.model import (
     ALL_FIELDS,
+    DigestSchedule,
     FeedSource,
     Field,
+    QuietHours,
     Rule,
     RuleExamples,
     Severity,
+    SmsBudget,
     Subscriber,
     WatchConfig,
     WatchSettings,
@@ -194,8 +198,10 @@ def _describe(error: jsonschema.ValidationError) -> Iterator[tuple[Path, str]]:
             yield (*path, key), f"unknown key {key!r} in {where} (allowed: {', '.join(allowed)})"
     elif error.validator == "anyOf" and path and path[-2:-1] in {("all",), ("any",), ("none",)}:
         yield path, f"{where}: expected a term (text) or a group with all/any/none, got {error.instance!r}"
-    elif error.validator == "oneOf" and isinstance(error.instance, dict) and path[:1] == ("subscribers",):
-        yield path, f"{where}: a subscriber needs exactly one of 'email' or 'sms'"
+    elif error.validator == "anyOf" and isinstance(error.instance, dict) and path[:1] == ("subscribers",):
+        yield path, f"{where}: a subscriber needs 'email', 'sms' or both"
+    elif error.validator == "oneOf" and isinstance(error.instance, str) and _enum_choice(rule):
+        yield path, f"{where}: {error.instance!r} is not one of {', '.join(_enum_choice(rule))}"
     elif error.validator == "oneOf" and isinstance(error.instance, dict) and path[:1] == ("rules",) and len(path) == 2:
         yield path, f"{where}: a rule needs exactly one of 'match' or 'query'"
     elif error.validator in {"anyOf", "minProperties"} and isinstance(error.instance, dict) and "match" in path:
@@ -210,6 +216,11 @@ def _describe(error: jsonschema.ValidationError) -> Iterator[tuple[Path, str]]:
         yield path, f"{where}: expected {error.validator_value}, got {type(error.instance).__name__} {error.instance!r}"
     else:
         yield path, f"{where}: {error.message}"
+
+
+def _enum_choice(rule: dict[str, Any]) -> list[str]:
+    """The choices of a "one value, or one per channel" setting given a bad single value."""
+    return [str(value) for option in rule.get("oneOf", []) for value in option.get("enum", [])]
 
 
 # ---------------------------------------------------------------- what a schema cannot say
@@ -246,6 +257,7 @@ def _semantic_problems(data: Any) -> Iterator[tuple[Path, str]]:
         wanted = [r for r in subscriber.get("rules", []) if r != "*"]
         yield from _reference_problems(("subscribers", index, "rules"), wanted, ids["rules"], "rule")
         yield from _contact_problems(("subscribers", index), subscriber)
+        yield from _timezone_problems(("subscribers", index, "timezone"), subscriber.get("timezone"))
 
 
 def _entries(section: Any) -> list[tuple[int, dict[str, Any]]]:
@@ -260,6 +272,15 @@ def _reference_problems(path: Path, values: Any, known: set[str], kind: str) -> 
     for index, value in enumerate(values):
         if isinstance(value, str) and value not in known:
             yield (*path, index), f"{_where(path)}: no {kind} {value!r} is defined"
+
+
+def _timezone_problems(path: Path, name: Any) -> Iterator[tuple[Path, str]]:
+    if not isinstance(name, str):
+        return
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        yield path, f"{_where(path)}: unknown time zone {name!r} (an IANA name such as Europe/Paris)"
 
 
 def _contact_problems(path: Path, subscriber: dict[str, Any]) -> Iterator[tuple[Path, str]]:
@@ -364,14 +385,41 @@ def _build(data: dict[str, Any], source: str) -> WatchConfig:
         )
         for r in data["rules"]
     )
-    subscribers = tuple(
-        Subscriber(
-            id=s["id"],
-            protocol="email" if "email" in s else "sms",
-            endpoint=s.get("email") or s["sms"],
-            min_severity=Severity.parse(s.get("min_severity", "low")),
-            rules=tuple(s.get("rules", [])),
-        )
-        for s in data["subscribers"]
-    )
+    subscribers = tuple(subscriber for spec in data["subscribers"] for subscriber in _subscribers(spec))
     return WatchConfig(feeds=feeds, rules=rules, subscribers=subscribers, settings=settings, source=source)
+
+
+def _subscribers(spec: dict[str, Any]) -> Iterator[Subscriber]:
+    """One ``Subscriber`` per channel: each has its own severity, mode and SNS subscription."""
+    quiet = spec.get("quiet_hours")
+    digest = spec.get("digest", {})
+    budget = spec.get("sms_budget")
+    for channel in ("email", "sms"):
+        if channel not in spec:
+            continue
+        yield Subscriber(
+            id=spec["id"],
+            protocol=channel,
+            endpoint=spec[channel],
+            min_severity=Severity.parse(_per_channel(spec.get("min_severity"), channel, "low")),
+            rules=tuple(spec.get("rules", [])),
+            mode=_per_channel(spec.get("delivery"), channel, "immediate"),
+            timezone=spec.get("timezone", "UTC"),
+            quiet_hours=QuietHours(_clock(quiet["from"]), _clock(quiet["to"])) if quiet else None,
+            digest=DigestSchedule(every=digest.get("every", "hourly"), at=_clock(digest.get("at", "08:00"))),
+            sms_budget=SmsBudget(budget.get("per_hour"), budget.get("per_day"))
+            if budget and channel == "sms"
+            else None,
+        )
+
+
+def _per_channel(value: Any, channel: str, default: str) -> str:
+    """A setting given once for every channel (``low``) or per channel (``{sms: critical}``)."""
+    if isinstance(value, dict):
+        return str(value.get(channel, default))
+    return str(value) if value is not None else default
+
+
+def _clock(text: str) -> time:
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))

@@ -39,7 +39,7 @@ def run_demo(template: Path, config: Path, samples: Path, *, cycles: int, start:
                 f"\n{_RULE}\ntick {cycle}: {result['feeds_queued']} feeds queued and polled by "
                 f"{result['batches']} poll invocation(s), "
                 f"{result['feed_errors']} skipped with an error, {result['new_items']} new items, "
-                f"{result['alerts_sent']} alerts published, {len(deliveries)} deliveries\n{_RULE}"
+                f"{result['messages_sent']} messages published, {len(deliveries)} delivered to the inboxes\n{_RULE}"
             )
             for delivery in deliveries:
                 print(_render(delivery))
@@ -50,8 +50,8 @@ def run_demo(template: Path, config: Path, samples: Path, *, cycles: int, start:
 
 
 def _render(delivery: Delivery) -> str:
-    subscriber, alert = delivery.subscriber, delivery.alert
+    subscriber, message = delivery.subscriber, delivery.message
     if subscriber.protocol == "sms":
-        return f"\n[SMS to {subscriber.id}] {alert['sms']}"
-    body = textwrap.indent(alert["email"], "    ")
-    return f"\n[email to {subscriber.id}] Subject: {alert['subject']}\n{body}"
+        return f"\n[SMS to {subscriber.id}] {message['text']}"
+    body = textwrap.indent(message["text"], "    ")
+    return f"\n[email to {subscriber.id}] Subject: {message['subject']}\n{body}"

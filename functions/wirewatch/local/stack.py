@@ -92,14 +92,14 @@ def local_stack(template_path: Path, config_path: Path, samples: Path) -> Iterat
 
 
 def _subscribe_inboxes(config: WatchConfig, topic_arn: str) -> tuple[Inbox, ...]:
-    """Real email/SMS subscriptions, plus an SQS inbox per subscriber with the same filter."""
+    """Real email/SMS subscriptions, plus an SQS inbox per recipient with the same filter."""
     sqs = aws.sqs_client()
     inboxes = []
     extra = []
     for subscriber in config.subscribers:
-        url = sqs.create_queue(QueueName=f"inbox-{subscriber.id}")["QueueUrl"]
+        url = sqs.create_queue(QueueName=f"inbox-{subscriber.id}-{subscriber.protocol}")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        extra.append(Desired(subscriber.id, "sqs", arn, filter_policy(config, subscriber)))
+        extra.append(Desired(subscriber.id, "sqs", arn, filter_policy(subscriber)))
         inboxes.append(Inbox(subscriber, url))
     SNSSubscriptionManager(aws.sns_client(), topic_arn).sync(config, extra=extra)
     return tuple(inboxes)
@@ -108,7 +108,7 @@ def _subscribe_inboxes(config: WatchConfig, topic_arn: str) -> tuple[Inbox, ...]
 @dataclass(frozen=True)
 class Delivery:
     subscriber: Subscriber
-    alert: dict[str, Any]
+    message: dict[str, Any]  # the JSON a queue subscriber receives (messages.sns_message)
 
 
 def drain(inboxes: tuple[Inbox, ...]) -> list[Delivery]:

@@ -1,0 +1,387 @@
+"""DynamoDB: alert records, the deliveries they fan out to, digests and SMS budgets.
+
+One table holds four kinds of item, told apart by their key's prefix:
+
+- ``alert#<rule>#<story>``: one per (rule, story); its conditional put is the dedupe.
+- ``delivery#<recipient>#<rule>#<story>``: one per recipient of an alert, written
+  before the alert, so an alert never exists without its deliveries.
+- ``digest#<recipient>#<hash>``: a digest, written in one transaction with the
+  claim of each delivery it gathers, so an alert is in one digest or none.
+- ``budget#<recipient>#<hour|day>#<window>``: an SMS counter, with a TTL.
+
+A delivery waiting to go out carries ``pending`` and its ``due_at``, and shows in
+the sparse ``due-index`` (pending, due_at): one Query gives what is due now.
+
+    PENDING ──claim──▶ PUBLISHING(lease) ──publish ok──▶ SENT
+       ▲                   │ publish failed: release; over the SMS budget: postpone
+       └───────────────────┘ (or the lease runs out: claimable again)
+    PENDING (mode digest) ──gathered──▶ DIGESTED (its digest is a delivery of its own)
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from wirewatch.adapters.dynamodb import _conditional, _n, _parse_time, _s, _store_error, _Table, _text, _time
+from wirewatch.core.model import Alert, Delivery, DigestMessage, Severity
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
+
+    from wirewatch.core.routing import BudgetWindow
+
+DUE_INDEX = "due-index"
+
+
+class DynamoDBAlertStore(_Table):
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, retention: timedelta, lease: timedelta = timedelta(minutes=10)
+    ) -> None:
+        super().__init__(client, table_name)
+        self.retention = retention
+        # The lease outlives the function timeout, so only a dead worker loses it.
+        self.lease = lease
+        self._leases: dict[str, str] = {}  # delivery key → token of the claim this worker holds
+
+    def _expiry(self, now: datetime) -> AttributeValueTypeDef:
+        return _n(int((now + self.retention).timestamp()))
+
+    # ------------------------------------------------------------ alerts
+
+    def create(self, alert: Alert, story_id: str, deliveries: Sequence[Delivery], now: datetime) -> bool:
+        """Record an alert and its deliveries; False if this (rule, story) already has one.
+
+        Raises:
+            StoreError: DynamoDB failed; nothing was written.
+        """
+        record: dict[str, AttributeValueTypeDef] = {
+            "pk": _s(alert.key),
+            "status": _s("ROUTED"),
+            "created_at": _s(_time(now)),
+            "story_id": _s(story_id),
+            "rule_id": _s(alert.rule_id),
+            "severity": _s(alert.severity.label),
+            "feed_id": _s(alert.feed_id),
+            "link": _s(alert.link or "-"),
+            "title": _s(alert.title or "-"),
+            "recipients": _n(len(deliveries)),
+            "expires_at": self._expiry(now),
+        }
+        # Deliveries first, then the alert: a crash in between leaves deliveries that the
+        # next tick sends (nothing lost), and the job's retry writes the alert. Each put is
+        # conditional on its key, (recipient, rule, story): however many workers find the
+        # story, a recipient has one delivery of it. (One transaction would say the same,
+        # but moto, which the tests and the local demo run on, does not isolate concurrent
+        # transactions: a failed one restores a snapshot taken before its neighbours' writes.)
+        for delivery in deliveries:
+            _conditional(
+                "PutItem",
+                lambda delivery=delivery: self.client.put_item(  # type: ignore[misc]
+                    TableName=self.name,
+                    Item=self._delivery_record(delivery, now),
+                    ConditionExpression="attribute_not_exists(pk)",
+                ),
+            )
+        # One alert per (rule, story): the key exists from this write until the TTL removes it.
+        return _conditional(
+            "PutItem",
+            lambda: self.client.put_item(
+                TableName=self.name, Item=record, ConditionExpression="attribute_not_exists(pk)"
+            ),
+        )
+
+    def _put(self, item: dict[str, AttributeValueTypeDef]) -> TransactWriteItemTypeDef:
+        return {"Put": {"TableName": self.name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+
+    def _delivery_record(self, delivery: Delivery, now: datetime) -> dict[str, AttributeValueTypeDef]:
+        record: dict[str, AttributeValueTypeDef] = {
+            "pk": _s(delivery.key),
+            "status": _s("PENDING"),
+            "pending": _s("1"),
+            "due_at": _s(_time(delivery.due_at)),
+            "created_at": _s(_time(delivery.created_at)),
+            "recipient": _s(delivery.recipient),
+            "mode": _s(delivery.mode),
+            "expires_at": self._expiry(now),
+        }
+        if delivery.alert is not None:
+            record.update(_alert_attributes(delivery.alert))
+        if delivery.digest is not None:
+            record.update(
+                {
+                    "kind": _s("digest"),
+                    "subject": _s(delivery.digest.subject),
+                    "email": _s(delivery.digest.email),
+                    "sms": _s(delivery.digest.sms),
+                    "members": {"L": [_s(key) for key in delivery.digest.members]},
+                }
+            )
+        return record
+
+    def _transact(self, operation: str, items: Sequence[TransactWriteItemTypeDef]) -> bool:
+        """True if the transaction applied, False if a condition in it did not hold."""
+        try:
+            self.client.transact_write_items(TransactItems=list(items))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                reasons = exc.response.get("CancellationReasons") or []
+                codes = {reason.get("Code") for reason in reasons}
+                if "ConditionalCheckFailed" in codes and codes <= {"ConditionalCheckFailed", "None", None}:
+                    return False
+            raise _store_error(operation, exc) from exc
+        except BotoCoreError as exc:
+            raise _store_error(operation, exc) from exc
+        return True
+
+    # ------------------------------------------------------------ deliveries
+
+    def due(self, now: datetime) -> list[Delivery]:
+        """Deliveries waiting to go out whose time has come (one paginated Query)."""
+        deliveries: list[Delivery] = []
+        try:
+            pages = self.client.get_paginator("query").paginate(
+                TableName=self.name,
+                IndexName=DUE_INDEX,
+                KeyConditionExpression="pending = :one AND due_at <= :now",
+                ExpressionAttributeValues={":one": _s("1"), ":now": _s(_time(now))},
+            )
+            for page in pages:
+                deliveries.extend(_delivery(item) for item in page.get("Items", []))
+        except (ClientError, BotoCoreError) as exc:
+            raise _store_error("Query", exc) from exc
+        return deliveries
+
+    def claim(self, key: str, now: datetime) -> bool:
+        """Take the right to publish; False if sent, gathered, or another worker holds a live claim."""
+        # A claim with a lease, as Powertools idempotency's INPROGRESS record: two workers
+        # never publish the same delivery, and one that died mid-publish gives it back
+        # when its lease runs out.
+        token = uuid.uuid4().hex
+        claimed = _conditional(
+            "UpdateItem",
+            lambda: self.client.update_item(
+                TableName=self.name,
+                Key={"pk": _s(key)},
+                UpdateExpression="SET #status = :publishing, lease_until = :until, lease_token = :token",
+                ConditionExpression="#status = :pending OR (#status = :publishing AND lease_until < :now)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":publishing": _s("PUBLISHING"),
+                    ":pending": _s("PENDING"),
+                    ":until": _s(_time(now + self.lease)),
+                    ":now": _s(_time(now)),
+                    ":token": _s(token),
+                },
+            ),
+        )
+        if claimed:
+            self._leases[key] = token
+        return claimed
+
+    def mark_sent(self, key: str, message_id: str, now: datetime) -> None:
+        self._leases.pop(key, None)
+        # Whoever holds the claim now: once SNS accepted the message, SENT is the truth.
+        # The condition only stops a write on a record TTL already removed from creating
+        # a stub that would never expire.
+        _conditional(
+            "UpdateItem",
+            lambda: self.client.update_item(
+                TableName=self.name,
+                Key={"pk": _s(key)},
+                UpdateExpression="SET #status = :sent, message_id = :id, sent_at = :now "
+                "REMOVE pending, lease_until, lease_token",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":sent": _s("SENT"), ":id": _s(message_id), ":now": _s(_time(now))},
+            ),
+        )
+
+    def release(self, key: str, error: str) -> None:
+        """Give a claimed delivery back after a failed publish."""
+        self._give_back(
+            key,
+            "SET #status = :pending, last_error = :error ADD attempts :one",
+            {},
+            {":error": _s(error[:500]), ":one": _n(1)},
+        )
+
+    def postpone(self, key: str, mode: str, due_at: datetime) -> None:
+        """Give a claimed delivery back, due later (over the SMS budget: to the next digest)."""
+        self._give_back(
+            key,
+            "SET #status = :pending, #mode = :mode, due_at = :due",
+            {"#mode": "mode"},
+            {":mode": _s(mode), ":due": _s(_time(due_at))},
+        )
+
+    def _give_back(
+        self, key: str, update: str, names: dict[str, str], values: dict[str, AttributeValueTypeDef]
+    ) -> None:
+        token = self._leases.pop(key, None)
+        if token is None:
+            return
+        # Only our own claim: if our lease ran out and another worker claimed the delivery
+        # meanwhile, resetting it to PENDING would let a third publish it.
+        _conditional(
+            "UpdateItem",
+            lambda: self.client.update_item(
+                TableName=self.name,
+                Key={"pk": _s(key)},
+                UpdateExpression=f"{update} REMOVE lease_until, lease_token",
+                ConditionExpression="#status = :publishing AND lease_token = :token",
+                ExpressionAttributeNames={"#status": "status", **names},
+                ExpressionAttributeValues={
+                    ":pending": _s("PENDING"),
+                    ":publishing": _s("PUBLISHING"),
+                    ":token": _s(token),
+                    **values,
+                },
+            ),
+        )
+
+    def cancel(self, key: str, reason: str) -> None:
+        """A delivery whose recipient left the watch file: kept, marked, never sent."""
+        _conditional(
+            "UpdateItem",
+            lambda: self.client.update_item(
+                TableName=self.name,
+                Key={"pk": _s(key)},
+                UpdateExpression="SET #status = :cancelled, last_error = :reason REMOVE pending",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":cancelled": _s("CANCELLED"), ":reason": _s(reason[:500])},
+            ),
+        )
+
+    def collect(self, digest: Delivery, now: datetime) -> bool:
+        """Record a digest and take each of its members out of the queue, all or nothing.
+
+        False if a member was gathered or changed meanwhile (another worker built a
+        digest from it): the members left waiting go into the next digest.
+        """
+        assert digest.digest is not None
+        updates: list[TransactWriteItemTypeDef] = [
+            {
+                "Update": {
+                    "TableName": self.name,
+                    "Key": {"pk": _s(member)},
+                    "UpdateExpression": "SET #status = :digested, digest_key = :digest REMOVE pending",
+                    "ConditionExpression": "#status = :pending AND #mode = :digest_mode",
+                    "ExpressionAttributeNames": {"#status": "status", "#mode": "mode"},
+                    "ExpressionAttributeValues": {
+                        ":digested": _s("DIGESTED"),
+                        ":digest": _s(digest.key),
+                        ":pending": _s("PENDING"),
+                        ":digest_mode": _s("digest"),
+                    },
+                }
+            }
+            for member in digest.digest.members
+        ]
+        return self._transact("TransactWriteItems", [self._put(self._delivery_record(digest, now)), *updates])
+
+    def take_sms_budget(self, windows: Sequence[BudgetWindow], now: datetime) -> bool:
+        """Count one SMS in every window, or in none if one of them is full."""
+        if not windows:
+            return True
+        updates: list[TransactWriteItemTypeDef] = [
+            {
+                "Update": {
+                    "TableName": self.name,
+                    "Key": {"pk": _s(window.key)},
+                    "UpdateExpression": "ADD sent :one SET expires_at = :expires",
+                    "ConditionExpression": "attribute_not_exists(sent) OR sent < :limit",
+                    "ExpressionAttributeValues": {
+                        ":one": _n(1),
+                        ":limit": _n(window.limit),
+                        # Kept a day past its window, for `wirewatch status` and audits.
+                        ":expires": _n(int((window.ends_at + timedelta(days=1)).timestamp())),
+                    },
+                }
+            }
+            for window in windows
+        ]
+        return self._transact("TransactWriteItems", updates)
+
+    def fold(self, alert_key: str, feed_id: str, now: datetime) -> None:
+        """Count one more report of an alert's event (a near-duplicate from ``feed_id``)."""
+        _conditional(
+            "UpdateItem",
+            lambda: self.client.update_item(
+                TableName=self.name,
+                Key={"pk": _s(alert_key)},
+                UpdateExpression="ADD folded :one, folded_feeds :feed SET last_folded_at = :now",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":one": _n(1), ":feed": {"SS": [feed_id]}, ":now": _s(_time(now))},
+            ),
+        )
+
+    def folded(self, alert_keys: Sequence[str]) -> dict[str, int]:
+        """How many other sources reported each alert's event (for digests)."""
+        records = self.batch_get(alert_keys, "pk, folded_feeds", consistent=False)
+        return {key: len(record.get("folded_feeds", {}).get("SS", [])) for key, record in records.items()}
+
+
+def _alert_attributes(alert: Alert) -> dict[str, AttributeValueTypeDef]:
+    attributes: dict[str, AttributeValueTypeDef] = {
+        "kind": _s("alert"),
+        "alert_key": _s(alert.key),
+        "rule_id": _s(alert.rule_id),
+        "rule_title": _s(alert.rule_title or "-"),
+        "severity": _s(alert.severity.label),
+        "feed_id": _s(alert.feed_id),
+        "lang": _s(alert.lang),
+        "subject": _s(alert.subject),
+        "email": _s(alert.email),
+        "sms": _s(alert.sms),
+        "link": _s(alert.link or "-"),
+        "title": _s(alert.title or "-"),
+        "matched": {"L": [_s(term) for term in alert.matched]},
+    }
+    if alert.published is not None:
+        attributes["published"] = _s(_time(alert.published))
+    return attributes
+
+
+def _delivery(item: dict[str, Any]) -> Delivery:
+    def text(name: str) -> str:
+        value = _text(item, name) or ""
+        return "" if value == "-" else value
+
+    created = _parse_time(text("created_at")) or datetime.fromtimestamp(0, UTC)
+    alert = digest = None
+    if text("kind") == "digest":
+        members = tuple(member["S"] for member in item.get("members", {}).get("L", []))
+        digest = DigestMessage(subject=text("subject"), email=text("email"), sms=text("sms"), members=members)
+    else:
+        alert = Alert(
+            key=text("alert_key"),
+            rule_id=text("rule_id"),
+            severity=Severity.parse(text("severity")),
+            feed_id=text("feed_id"),
+            lang=text("lang"),
+            subject=text("subject"),
+            email=text("email"),
+            sms=text("sms"),
+            link=text("link"),
+            title=text("title"),
+            matched=tuple(term["S"] for term in item.get("matched", {}).get("L", [])),
+            rule_title=text("rule_title"),
+            published=_parse_time(text("published")),
+        )
+    return Delivery(
+        key=text("pk"),
+        recipient=text("recipient"),
+        due_at=_parse_time(text("due_at")) or created,
+        created_at=created,
+        mode=text("mode") or "immediate",
+        alert=alert,
+        digest=digest,
+    )

@@ -1,0 +1,177 @@
+"""The alert store on moto, tables created from template.yaml: an alert and its deliveries
+are written together, claims exclude each other, digests and SMS budgets are all-or-nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import boto3
+
+from wirewatch.adapters.dynamodb_alerts import DynamoDBAlertStore
+from wirewatch.core.model import Alert, Delivery, DigestMessage, Severity
+from wirewatch.core.routing import BudgetWindow
+
+if TYPE_CHECKING:
+    from .conftest import Pipeline
+
+NOW = datetime(2024, 6, 26, 6, 0, tzinfo=UTC)
+LEASE = timedelta(minutes=5)
+ALERT = Alert(
+    "alert#crimea-strike#s1",
+    "crimea-strike",
+    Severity.CRITICAL,
+    "wire",
+    "fr",
+    "subject",
+    "body",
+    "sms",
+    "https://x.org/a",
+    "title",
+    ("Crimée",),
+    rule_title="Strike on Crimea",
+    published=NOW - timedelta(hours=1),
+)
+
+
+def _delivery(recipient: str = "desk/email", *, due: datetime = NOW, mode: str = "immediate") -> Delivery:
+    return Delivery(
+        f"delivery#{recipient}#crimea-strike#s1", recipient, due_at=due, created_at=NOW, mode=mode, alert=ALERT
+    )
+
+
+def _stores(pipeline: Pipeline) -> tuple[DynamoDBAlertStore, DynamoDBAlertStore]:
+    client = boto3.client("dynamodb")
+    table = pipeline.settings.alerts_table
+    return (
+        DynamoDBAlertStore(client, table, timedelta(days=30), LEASE),
+        DynamoDBAlertStore(client, table, timedelta(days=30), LEASE),
+    )
+
+
+def _record(pipeline: Pipeline, key: str) -> dict[str, dict[str, str]]:
+    return boto3.client("dynamodb").get_item(TableName=pipeline.settings.alerts_table, Key={"pk": {"S": key}})["Item"]
+
+
+def test_an_alert_is_recorded_once_with_its_deliveries(pipeline: Pipeline) -> None:
+    worker_a, worker_b = _stores(pipeline)
+    deliveries = [_delivery("desk/email"), _delivery("duty/sms", due=NOW + timedelta(hours=2))]
+
+    assert worker_a.create(ALERT, "s1", deliveries, NOW) is True
+    assert worker_b.create(ALERT, "s1", deliveries, NOW) is False
+
+    assert [d.key for d in worker_a.due(NOW)] == ["delivery#desk/email#crimea-strike#s1"]
+    assert {d.recipient for d in worker_a.due(NOW + timedelta(hours=2))} == {"desk/email", "duty/sms"}
+    [read] = worker_a.due(NOW)
+    assert read == deliveries[0]  # everything a digest or a retry needs comes back
+
+
+def test_a_recipient_keeps_the_delivery_it_had_of_a_story(pipeline: Pipeline) -> None:
+    worker_a, worker_b = _stores(pipeline)
+    worker_a.create(ALERT, "s1", [_delivery()], NOW)
+    worker_a.claim(_delivery().key, NOW)
+    worker_a.mark_sent(_delivery().key, "message-1", NOW)
+
+    # A worker that crashed after writing the deliveries and before the alert, retried:
+    boto3.client("dynamodb").delete_item(TableName=pipeline.settings.alerts_table, Key={"pk": {"S": ALERT.key}})
+    assert worker_b.create(ALERT, "s1", [_delivery(), _delivery("duty/sms")], NOW) is True
+
+    assert _record(pipeline, _delivery().key)["status"]["S"] == "SENT"  # not reset to PENDING
+    assert [d.recipient for d in worker_b.due(NOW)] == ["duty/sms"]
+
+
+def test_only_one_worker_claims_a_delivery_until_the_lease_runs_out(pipeline: Pipeline) -> None:
+    worker_a, worker_b = _stores(pipeline)
+    worker_a.create(ALERT, "s1", [_delivery()], NOW)
+    key = _delivery().key
+
+    assert worker_a.claim(key, NOW) is True
+    assert worker_b.claim(key, NOW + timedelta(minutes=1)) is False
+    assert worker_b.claim(key, NOW + LEASE + timedelta(seconds=1)) is True
+
+
+def test_a_late_release_does_not_undo_another_workers_claim(pipeline: Pipeline) -> None:
+    worker_a, worker_b = _stores(pipeline)
+    worker_a.create(ALERT, "s1", [_delivery()], NOW)
+    key = _delivery().key
+    worker_a.claim(key, NOW)
+    worker_b.claim(key, NOW + LEASE + timedelta(seconds=1))  # A was too slow
+
+    worker_a.release(key, "SNS Publish failed: Throttling")
+
+    assert _record(pipeline, key)["status"]["S"] == "PUBLISHING"
+    assert worker_a.claim(key, NOW + LEASE + timedelta(minutes=1)) is False
+
+
+def test_sent_deliveries_leave_the_due_index(pipeline: Pipeline) -> None:
+    worker_a, _ = _stores(pipeline)
+    worker_a.create(ALERT, "s1", [_delivery()], NOW)
+    key = _delivery().key
+    worker_a.claim(key, NOW)
+
+    worker_a.mark_sent(key, "message-1", NOW)
+
+    assert worker_a.due(NOW + timedelta(days=1)) == []
+    assert worker_a.claim(key, NOW + timedelta(days=1)) is False
+
+
+def test_a_postponed_delivery_comes_due_again_in_its_new_mode(pipeline: Pipeline) -> None:
+    worker_a, _ = _stores(pipeline)
+    worker_a.create(ALERT, "s1", [_delivery("duty/sms")], NOW)
+    key = _delivery("duty/sms").key
+    worker_a.claim(key, NOW)
+
+    worker_a.postpone(key, "digest", NOW + timedelta(hours=1))
+
+    assert worker_a.due(NOW) == []
+    [again] = worker_a.due(NOW + timedelta(hours=1))
+    assert (again.mode, again.due_at) == ("digest", NOW + timedelta(hours=1))
+
+
+def test_a_digest_takes_its_members_all_or_nothing(pipeline: Pipeline) -> None:
+    worker_a, worker_b = _stores(pipeline)
+    member = _delivery(mode="digest")
+    worker_a.create(ALERT, "s1", [member], NOW)
+    digest = Delivery(
+        "digest#desk/email#1",
+        "desk/email",
+        due_at=NOW,
+        created_at=NOW,
+        mode="digest",
+        digest=DigestMessage("2 alerts", "email text", "sms text", (member.key,)),
+    )
+    rival = Delivery(**{**digest.__dict__, "key": "digest#desk/email#2"})
+
+    assert worker_a.collect(digest, NOW) is True
+    assert worker_b.collect(rival, NOW) is False  # the member is in the first digest already
+
+    [due] = worker_a.due(NOW)
+    assert due == digest
+    assert _record(pipeline, member.key)["status"]["S"] == "DIGESTED"
+    assert "Item" not in boto3.client("dynamodb").get_item(
+        TableName=pipeline.settings.alerts_table, Key={"pk": {"S": rival.key}}
+    )
+
+
+def test_the_sms_budget_counts_in_every_window_or_none(pipeline: Pipeline) -> None:
+    worker_a, _ = _stores(pipeline)
+    hour = BudgetWindow("budget#duty/sms#hour#1", 2, NOW + timedelta(hours=1))
+    day = BudgetWindow("budget#duty/sms#day#1", 3, NOW + timedelta(days=1))
+
+    taken = [worker_a.take_sms_budget([hour, day], NOW) for _ in range(3)]
+    next_hour = BudgetWindow("budget#duty/sms#hour#2", 2, NOW + timedelta(hours=2))
+    later = [worker_a.take_sms_budget([next_hour, day], NOW) for _ in range(2)]
+
+    assert taken == [True, True, False]
+    assert later == [True, False]  # the day's third SMS; the refused hour counted nothing
+    assert _record(pipeline, day.key)["sent"]["N"] == "3"
+
+
+def test_folded_reports_are_counted_per_source(pipeline: Pipeline) -> None:
+    worker_a, _ = _stores(pipeline)
+    worker_a.create(ALERT, "s1", [], NOW)
+
+    for feed in ("zonebourse", "lemonde", "zonebourse"):
+        worker_a.fold(ALERT.key, feed, NOW)
+
+    assert worker_a.folded([ALERT.key, "alert#none#x"]) == {ALERT.key: 2}
