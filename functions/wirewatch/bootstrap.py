@@ -13,6 +13,7 @@ from wirewatch.adapters.dynamodb import (
     DynamoDBStateStore,
 )
 from wirewatch.adapters.dynamodb_alerts import DynamoDBAlertStore
+from wirewatch.adapters.dynamodb_bands import DynamoDBFoldIndex
 from wirewatch.adapters.s3_config import S3ConfigSource
 from wirewatch.adapters.sns import SNSAlertPublisher
 from wirewatch.adapters.sqs import SQSJobQueue
@@ -36,6 +37,9 @@ def _config(settings: Settings) -> WatchConfig | ConfigSource:
     if settings.config_s3_uri:
         return S3ConfigSource(aws.s3_client(), settings.config_s3_uri, fallback=settings.config_path)
     return load_watch(Path(settings.config_path).read_text(encoding="utf-8"), str(settings.config_path))
+
+
+FOLD_BANDS_KEPT = timedelta(days=7)
 
 
 def _policy(settings: Settings) -> PollPolicy:
@@ -71,6 +75,8 @@ def build_poller(settings: Settings, *, fetcher: FeedFetcher | None = None) -> P
         alerts=DynamoDBAlertStore(dynamodb, settings.alerts_table, settings.retention),
         publisher=SNSAlertPublisher(aws.sns_client(), settings.topic_arn),
         archive=DynamoDBItemArchive(dynamodb, settings.items_table, settings.retention),
+        # Bands outlive any fold window a watch file sets (find_original applies it).
+        folds=DynamoDBFoldIndex(dynamodb, settings.seen_table, FOLD_BANDS_KEPT),
     )
     # A day's margin: an item is forgotten a little before its records expire.
     forget_after = max(settings.retention - timedelta(days=1), timedelta(days=1))

@@ -32,11 +32,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from wirewatch.core.arming import alertable
-from wirewatch.core.dedupe import alert_key, fingerprint, item_key
+from wirewatch.core.dedupe import alert_key, edition, fingerprint, item_key, update_key
 from wirewatch.core.errors import FeedError, StoreError
 from wirewatch.core.feeds import parse_feed
 from wirewatch.core.index import RuleIndex
 from wirewatch.core.messages import render
+from wirewatch.core.neardup import FoldRecord, band_keys, find_original, signature
 from wirewatch.core.ports import FeedState
 from wirewatch.core.routing import route
 from wirewatch.core.schedule import after_failure, after_success, polled_url
@@ -47,7 +48,8 @@ from wirewatch.stories import StoryResolver
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
-    from wirewatch.core.model import Delivery, FeedSource, Item, Match, WatchConfig
+    from wirewatch.core.model import Alert, Delivery, FeedSource, Item, Match, WatchConfig
+    from wirewatch.core.neardup import FoldIndex, Signature
     from wirewatch.core.ports import (
         AlertPublisher,
         AlertStore,
@@ -77,6 +79,7 @@ class FeedOutcome:
     new_items: int = 0
     matches: int = 0
     alerts_created: int = 0
+    folded: int = 0  # reports of an event a rule already alerted on, counted on that alert
     armed_silently: int = 0
     error: str | None = None
     problems: tuple[str, ...] = ()
@@ -112,6 +115,7 @@ class Ports:
     alerts: AlertStore
     publisher: AlertPublisher
     archive: ItemArchive
+    folds: FoldIndex
 
 
 def _wall_clock() -> datetime:
@@ -310,34 +314,62 @@ class Poller:
         arming: frozenset[str],
         now: datetime,
     ) -> frozenset[str]:
-        """Match and record the items not processed before; returns the fingerprints of all."""
+        """Match and record the items not processed before, and the edits of those that were;
+        returns the fingerprints of all."""
         by_key = {item_key(item): item for item in items}
-        # Items the feed listed last time were processed then: only the others are looked up.
-        unlisted = [key for key in by_key if fingerprint(key) not in state.recent_items]
-        seen = self.ports.seen.seen_items(unlisted) if unlisted else set()
+        editions = {key: edition(item) for key, item in by_key.items()}
+        # Items the feed listed last time, unedited, were processed then: only the others
+        # are looked up.
+        unlisted = [key for key in by_key if fingerprint(key, editions[key]) not in state.recent_items]
+        seen = self.ports.seen.seen_items(unlisted) if unlisted else {}
         fresh = {key: by_key[key] for key in unlisted if key not in seen}
+        # An entry recorded with another headline under the same GUID. Records written
+        # before editions were kept have none: they are not taken for edits.
+        edited = {key: by_key[key] for key in unlisted if seen.get(key) not in {None, "", editions[key]}}
         outcome.new_items = len(fresh)
-        settings = self.config.settings
         for item in fresh.values():
-            matches = self.index.match(item, feed)
-            outcome.matches += len(matches)
-            eligible = alertable(
-                matches,
-                item,
-                arming_rules=arming,
-                max_age=settings.arming_max_age,
-                forget_after=self.forget_after,
-                now=now,
+            outcome.created += self._match_and_alert(feed, item, stories, arming=arming, now=now, outcome=outcome)
+        for key, item in edited.items():
+            outcome.created += self._match_and_alert(
+                feed, item, stories, arming=arming, now=now, outcome=outcome, edit=editions[key]
             )
-            outcome.armed_silently += len(matches) - len(eligible)
-            if eligible:
-                outcome.created += self._create_alerts(feed, item, eligible, stories, now=now, outcome=outcome)
         # Archived before marked seen: a crash in between re-archives, never loses.
         self.ports.archive.archive(list(fresh.values()), now)
-        self.ports.seen.mark_items_seen(list(fresh), now)
+        self.ports.seen.mark_items_seen({key: editions[key] for key in [*fresh, *edited]}, now)
         # The first items listed (feeds put the newest first), so that a job, which carries
         # the state, stays far below SQS's message size whatever a feed lists.
-        return frozenset(fingerprint(key) for key in list(by_key)[:RECENT_ITEMS_KEPT])
+        return frozenset(fingerprint(key, editions[key]) for key in list(by_key)[:RECENT_ITEMS_KEPT])
+
+    def _match_and_alert(
+        self,
+        feed: FeedSource,
+        item: Item,
+        stories: StoryResolver,
+        *,
+        arming: frozenset[str],
+        now: datetime,
+        outcome: FeedOutcome,
+        edit: str = "",
+    ) -> list[Delivery]:
+        """The deliveries of the alerts ``item`` raises; an ``edit`` alerts only the rules
+        that ask for updates (``on_edit: update``)."""
+        matches = self.index.match(item, feed)
+        if edit:
+            matches = [match for match in matches if match.rule.on_edit == "update"]
+        outcome.matches += len(matches)
+        settings = self.config.settings
+        eligible = alertable(
+            matches,
+            item,
+            arming_rules=arming,
+            max_age=settings.arming_max_age,
+            forget_after=self.forget_after,
+            now=now,
+        )
+        outcome.armed_silently += len(matches) - len(eligible)
+        if not eligible:
+            return []
+        return self._create_alerts(feed, item, eligible, stories, now=now, outcome=outcome, edit=edit)
 
     def _create_alerts(
         self,
@@ -348,26 +380,60 @@ class Poller:
         *,
         now: datetime,
         outcome: FeedOutcome,
+        edit: str = "",
     ) -> list[Delivery]:
-        """Record one alert per rule for the item's story, with a delivery per recipient."""
+        """Record one alert per rule for the item's story, with a delivery per recipient,
+        unless the rule already alerted on the same event under another headline."""
         story_id = stories.resolve(item, now)
+        report = signature(item)
         created: list[Delivery] = []
         for match in matches:
-            alert = render(match, feed, alert_key(match.rule.id, story_id))
-            # Quiet hours and digest times are the subscribers' real time, not the tick's.
-            deliveries = route(alert, self.config, self.clock())
-            if self.ports.alerts.create(alert, story_id, deliveries, now):
-                created.extend(deliveries)
-                outcome.alerts_created += 1
-                # One line per alert: the dashboard counts alerts per rule from these,
-                # which a metric per rule would bill month after month.
-                log.info(
-                    "alert created",
-                    extra={
-                        "rule": alert.rule_id,
-                        "feed": feed.id,
-                        "severity": alert.severity.label,
-                        "recipients": len(deliveries),
-                    },
-                )
+            key = alert_key(match.rule.id, story_id)
+            if edit:
+                # An update is news about the story the rule alerted on: never folded.
+                alert = render(match, feed, update_key(key, edit), update=True)
+                created += self._record(alert, story_id, feed, now, outcome)
+                continue
+            bands = band_keys(report, match.rule.id) if report is not None else []
+            if report is not None and self._folded(key, report, bands, feed, now):
+                outcome.folded += 1
+                continue
+            alert = render(match, feed, key)
+            if report is not None:
+                # Held before the alert is written: a report of the same event polled
+                # meanwhile finds it (and, should the alert not exist yet, alerts on its own).
+                self.ports.folds.claim(bands, FoldRecord(key, report.to_text(), now), now)
+            created += self._record(alert, story_id, feed, now, outcome)
         return created
+
+    def _record(
+        self, alert: Alert, story_id: str, feed: FeedSource, now: datetime, outcome: FeedOutcome
+    ) -> list[Delivery]:
+        """Write an alert with one delivery per recipient; its deliveries, if it is new."""
+        # Quiet hours and digest times are the subscribers' real time, not the tick's.
+        deliveries = route(alert, self.config, self.clock())
+        if not self.ports.alerts.create(alert, story_id, deliveries, now):
+            return []
+        outcome.alerts_created += 1
+        # One line per alert: the dashboard counts alerts per rule from these, which a
+        # metric per rule would bill month after month.
+        log.info(
+            "alert created",
+            extra={
+                "rule": alert.rule_id,
+                "feed": feed.id,
+                "severity": alert.severity.label,
+                "recipients": len(deliveries),
+            },
+        )
+        return deliveries
+
+    def _folded(self, key: str, report: Signature, bands: list[str], feed: FeedSource, now: datetime) -> bool:
+        """Whether this rule's alert on an earlier report of the same event absorbed this one."""
+        window = self.config.settings.fold_window
+        original = find_original(report, self.ports.folds.find(bands), now, window)
+        if original is None or original.alert_key == key:
+            return False
+        # False if that alert is not written yet (its worker is at it, or died): this
+        # report then alerts on its own rather than risk being lost.
+        return self.ports.alerts.fold(original.alert_key, feed.id, now)

@@ -22,7 +22,7 @@ from wirewatch.core.model import Item
 from wirewatch.core.ports import FeedState, StoryRecord
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, WriteRequestTypeDef
@@ -199,12 +199,16 @@ class DynamoDBSeenStore(_Table):
     def _expiry(self, now: datetime) -> AttributeValueTypeDef:
         return _n(int((now + self.retention).timestamp()))
 
-    def seen_items(self, keys: Sequence[str]) -> set[str]:
-        return set(self.batch_get(keys))
+    def seen_items(self, keys: Sequence[str]) -> dict[str, str]:
+        found = self.batch_get(keys, attributes="pk, edition")
+        return {key: _text(item, "edition") or "" for key, item in found.items()}
 
-    def mark_items_seen(self, keys: Sequence[str], now: datetime) -> None:
+    def mark_items_seen(self, editions: Mapping[str, str], now: datetime) -> None:
         expiry = self._expiry(now)
-        self.batch_put({"pk": _s(key), "expires_at": expiry} for key in dict.fromkeys(keys))
+        self.batch_put(
+            {"pk": _s(key), "expires_at": expiry, **({"edition": _s(value)} if value else {})}
+            for key, value in editions.items()
+        )
 
     def find_stories(self, keys: Sequence[str]) -> dict[str, StoryRecord]:
         items = self.batch_get(keys, attributes="pk, story_id, first_seen, feed_id")

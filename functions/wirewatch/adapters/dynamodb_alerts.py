@@ -310,9 +310,10 @@ class DynamoDBAlertStore(_Table):
         ]
         return self._transact("TransactWriteItems", updates)
 
-    def fold(self, alert_key: str, feed_id: str, now: datetime) -> None:
-        """Count one more report of an alert's event (a near-duplicate from ``feed_id``)."""
-        _conditional(
+    def fold(self, alert_key: str, feed_id: str, now: datetime) -> bool:
+        """Count one more report of an alert's event; False if the alert is not recorded."""
+        # A set of feeds: a job retried, or one feed's later update, is not another source.
+        return _conditional(
             "UpdateItem",
             lambda: self.client.update_item(
                 TableName=self.name,
@@ -325,8 +326,11 @@ class DynamoDBAlertStore(_Table):
 
     def folded(self, alert_keys: Sequence[str]) -> dict[str, int]:
         """How many other sources reported each alert's event (for digests)."""
-        records = self.batch_get(alert_keys, "pk, folded_feeds", consistent=False)
-        return {key: len(record.get("folded_feeds", {}).get("SS", [])) for key, record in records.items()}
+        records = self.batch_get(alert_keys, "pk, feed_id, folded_feeds", consistent=False)
+        return {
+            key: len(set(record.get("folded_feeds", {}).get("SS", [])) - {_text(record, "feed_id")})
+            for key, record in records.items()
+        }
 
 
 def _alert_attributes(alert: Alert) -> dict[str, AttributeValueTypeDef]:

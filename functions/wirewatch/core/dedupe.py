@@ -42,13 +42,26 @@ def item_key(item: Item) -> str:
     return "item#" + _digest(item.feed_id, "link", item.link, normalized_title(item.title))
 
 
-def fingerprint(key: str) -> str:
-    """A short form of an item key (64 bits of its hash) for a feed's list of recent items.
+def edition(item: Item) -> str:
+    """What makes an edit of an entry: its normalised headline, hashed short."""
+    return _digest("edition", normalized_title(item.title))[:12]
 
-    Two keys of one feed sharing a fingerprint would take some 4 billion items per
+
+def fingerprint(key: str, item_edition: str = "") -> str:
+    """A short form of an item key and its edition (64 bits of a hash) for a feed's list of
+    recent items: an entry edited under the same GUID no longer matches its fingerprint.
+
+    Two entries of one feed sharing a fingerprint would take some 4 billion entries per
     feed to become likely; a feed lists at most a few hundred.
     """
-    return key.removeprefix("item#")[:16]
+    if not item_edition:
+        return key.removeprefix("item#")[:16]
+    return _digest(key, item_edition)[:16]
+
+
+def update_key(key: str, item_edition: str) -> str:
+    """The alert key of an edit: one update alert per (rule, story, edition)."""
+    return f"{key}#edit-{item_edition}"
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,10 @@ def shorten(text: str, limit: int, ellipsis: str = _ELLIPSIS) -> str:
     return cut.rstrip(" ,;:-–") + ellipsis
 
 
-def render(match: Match, feed: FeedSource, key: str) -> Alert:
-    """The texts of one alert."""
+def render(match: Match, feed: FeedSource, key: str, *, update: bool = False) -> Alert:
+    """The texts of one alert; an ``update`` is an entry edited since its first alert."""
     rule, item = match.rule, match.item
-    severity = rule.severity.label.upper()
+    severity = rule.severity.label.upper() + (" UPDATE" if update else "")
     subject = shorten(f"[{severity}] {rule.title}: {item.title}", SUBJECT_LIMIT)
     when = item.published.strftime("%Y-%m-%d %H:%M UTC") if item.published else "time not given by the feed"
     excerpt = shorten(item.summary or item.content, 400)
@@ -59,7 +59,7 @@ def render(match: Match, feed: FeedSource, key: str) -> Alert:
         lang=item.lang,
         subject=subject,
         email="\n".join(body_lines),
-        sms=sms_text(rule.title, item.title, item.link),
+        sms=sms_text(f"{rule.title} (update)" if update else rule.title, item.title, item.link),
         link=item.link,
         title=item.title,
         matched=match.matched,
@@ -95,6 +95,7 @@ def sns_message(delivery: Delivery) -> str:
         }
     if delivery.digest is not None:
         machine["alerts"] = len(delivery.digest.members)
+        machine["members"] = list(delivery.digest.members)  # delivery#<recipient>#<rule>#<story>
     machine_text = json.dumps(machine, ensure_ascii=False)
     text = delivery.text
     return json.dumps(

@@ -124,6 +124,7 @@ class Rule:
     tags: frozenset[str] = frozenset()
     notify: tuple[str, ...] = ()
     stem: tuple[str, ...] = ()  # languages whose Snowball stemmer the rule's words match through
+    on_edit: str = "ignore"  # or "update": an entry edited under the same GUID alerts again, marked
     examples: RuleExamples = RuleExamples()
 
     def applies_to(self, feed: FeedSource) -> bool:
@@ -180,6 +181,7 @@ class WatchSettings:
 
     arming_max_age: timedelta = timedelta(hours=24)
     story_window: timedelta = timedelta(hours=48)
+    fold_window: timedelta = timedelta(hours=24)
 
 
 @dataclass(frozen=True)

@@ -189,11 +189,14 @@ class StateStore(Protocol):
 
 
 class SeenStore(Protocol):
-    def seen_items(self, keys: Sequence[str]) -> set[str]:
-        """Which of ``keys`` were recorded; one batched read per 100 keys."""
+    def seen_items(self, keys: Sequence[str]) -> dict[str, str]:
+        """Which of ``keys`` were recorded, with the edition recorded ("" if none); one
+        batched read per 100 keys."""
         ...
 
-    def mark_items_seen(self, keys: Sequence[str], now: datetime) -> None: ...
+    def mark_items_seen(self, editions: Mapping[str, str], now: datetime) -> None:
+        """Record item keys with their editions (``dedupe.edition``)."""
+        ...
 
     def find_stories(self, keys: Sequence[str]) -> dict[str, StoryRecord]: ...
 
@@ -247,8 +250,8 @@ class AlertStore(Protocol):
         """Count one SMS in each window; False (and nothing counted) if one is full."""
         ...
 
-    def fold(self, alert_key: str, feed_id: str, now: datetime) -> None:
-        """Count another source reporting an alert's event."""
+    def fold(self, alert_key: str, feed_id: str, now: datetime) -> bool:
+        """Count another report of an alert's event; False if the alert is not recorded."""
         ...
 
     def folded(self, alert_keys: Sequence[str]) -> dict[str, int]:

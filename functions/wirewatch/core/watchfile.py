@@ -355,6 +355,9 @@ def _build(data: dict[str, Any], source: str) -> WatchConfig:
         story_window=parse_duration(settings_spec["story_window"])
         if "story_window" in settings_spec
         else defaults.story_window,
+        fold_window=parse_duration(settings_spec["fold_window"])
+        if "fold_window" in settings_spec
+        else defaults.fold_window,
     )
     feeds = tuple(
         FeedSource(
@@ -382,6 +385,7 @@ def _build(data: dict[str, Any], source: str) -> WatchConfig:
             feeds=frozenset(r.get("feeds", [])),
             tags=frozenset(r.get("tags", [])),
             notify=tuple(r.get("notify", [])),
+            on_edit=r.get("on_edit", "ignore"),
         )
         for r in data["rules"]
     )

@@ -1,0 +1,128 @@
+"""One alert per event across outlets: a report of the same event under another headline,
+from another feed, is folded into the rule's first alert and counted there; an entry edited
+under its GUID alerts again only for rules that ask for updates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import TYPE_CHECKING
+from xml.sax.saxutils import escape
+
+import yaml
+
+from wirewatch.runner import invoke_poll
+
+from .conftest import EXAMPLE
+
+if TYPE_CHECKING:
+    from .conftest import Pipeline
+
+NOW = datetime(2024, 6, 26, 6, 0, tzinfo=UTC)
+# Two real reports of the 25 June 2024 call (tests/fixtures/neardup/pairs.yaml).
+REUTERS = (
+    "US and Russian defense heads emphasize open communication",
+    "U.S. Defense Secretary Lloyd Austin spoke with Russian Defense Minister Andrei Belousov by phone on Tuesday "
+    "and discussed the importance of open lines of communication, the Pentagon said on Tuesday.",
+)
+KYIV = (
+    "Pentagon chief Russian defense minister Belousov hold call for first time",
+    "U.S. Defense Secretary Lloyd Austin held a phone call with Russian Defense Minister Andrei Belousov on "
+    "June 25, Pentagon spokesperson Pat Ryder said at a briefing.",
+)
+# The same two men, another call, three weeks later: another event.
+JULY = (
+    "Belousov and Austin discuss risk of escalation in phone call",
+    "Russian Defense Minister Andrei Belousov and his US counterpart Lloyd Austin held phone talks to discuss "
+    'containing the "risk of a possible escalation," the Russian Defense Ministry said Friday.',
+)
+
+
+def rss(title: str, summary: str, link: str, published: datetime) -> bytes:
+    item = (
+        f"<item><title>{escape(title)}</title><link>{link}</link><description>{escape(summary)}</description>"
+        f"<pubDate>{format_datetime(published)}</pubDate></item>"
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{item}</channel></rss>'.encode()
+
+
+def contact_alerts(pipeline: Pipeline) -> list[dict[str, object]]:
+    return [a for a in pipeline.received("security-desk") if a.get("rule") == "defense-minister-contact"]
+
+
+def test_a_rewritten_report_of_the_same_event_is_folded_into_the_first_alert(pipeline: Pipeline) -> None:
+    pipeline.server.route("/wire.xml", rss(*REUTERS, "https://wire.example/austin-belousov", NOW - timedelta(hours=2)))
+    pipeline.write_config({"wire": "/wire.xml"})
+    invoke_poll(now=NOW)
+    first = contact_alerts(pipeline)
+
+    pipeline.server.route("/kyiv.xml", rss(*KYIV, "https://kyiv.example/pentagon-chief", NOW - timedelta(hours=1)))
+    pipeline.write_config({"wire": "/wire.xml", "kyiv": "/kyiv.xml"})
+    later = invoke_poll(now=NOW + timedelta(minutes=5))
+
+    assert [a["title"] for a in first] == [REUTERS[0]]
+    assert contact_alerts(pipeline) == []
+    assert later["reports_folded"] == 1
+    [record] = [r for r in pipeline.alert_records() if r["rule_id"]["S"] == "defense-minister-contact"]
+    assert record["folded_feeds"]["SS"] == ["kyiv"]
+
+
+def test_a_similar_report_outside_the_fold_window_alerts_again(pipeline: Pipeline) -> None:
+    pipeline.server.route("/wire.xml", rss(*REUTERS, "https://wire.example/june", NOW - timedelta(hours=2)))
+    pipeline.write_config({"wire": "/wire.xml"})
+    invoke_poll(now=NOW)
+    contact_alerts(pipeline)
+
+    july = NOW + timedelta(days=17)
+    pipeline.server.route("/wire.xml", rss(*JULY, "https://wire.example/july", july - timedelta(hours=1)))
+    invoke_poll(now=july)
+
+    assert [a["title"] for a in contact_alerts(pipeline)] == [JULY[0]]
+
+
+def guid_rss(title: str, published: datetime) -> bytes:
+    item = (
+        f"<item><title>{escape(title)}</title><link>https://wire.example/sevastopol</link>"
+        f"<guid isPermaLink='false'>urn:wire:sevastopol-1</guid><pubDate>{format_datetime(published)}</pubDate></item>"
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{item}</channel></rss>'.encode()
+
+
+def test_an_entry_edited_under_its_guid_alerts_again_only_for_rules_that_ask(pipeline: Pipeline) -> None:
+    first = "Missile strike on Sevastopol in Crimea"
+    edited = "Missile strike on Sevastopol in Crimea: four killed, Russia says"
+    pipeline.server.route("/wire.xml", guid_rss(first, NOW - timedelta(hours=1)))
+    rules = yaml_rules(on_edit={"crimea-strike": "update"})
+    pipeline.write_config({"wire": "/wire.xml"}, rules=rules)
+    invoke_poll(now=NOW)
+    before = pipeline.received("security-desk")
+
+    pipeline.server.route("/wire.xml", guid_rss(edited, NOW - timedelta(hours=1)))
+    invoke_poll(now=NOW + timedelta(minutes=5))
+    after = pipeline.received("security-desk")
+    pipeline.server.route("/wire.xml", guid_rss(edited, NOW - timedelta(hours=1)))
+    invoke_poll(now=NOW + timedelta(minutes=10))
+
+    assert [a["title"] for a in before] == [first]
+    assert [(a["rule"], a["title"]) for a in after] == [("crimea-strike", edited)]
+    assert str(after[0]["subject"]).startswith("[CRITICAL UPDATE]")
+    assert pipeline.received("security-desk") == []  # the same edition, seen again: nothing
+
+
+def test_edits_are_ignored_by_default(pipeline: Pipeline) -> None:
+    pipeline.server.route("/wire.xml", guid_rss("Missile strike on Sevastopol in Crimea", NOW - timedelta(hours=1)))
+    pipeline.write_config({"wire": "/wire.xml"})
+    invoke_poll(now=NOW)
+    pipeline.received("security-desk")
+
+    pipeline.server.route("/wire.xml", guid_rss("Missile strike on Sevastopol: four killed", NOW - timedelta(hours=1)))
+    result = invoke_poll(now=NOW + timedelta(minutes=5))
+
+    assert pipeline.received("security-desk") == []
+    assert result["alerts_created"] == 0
+
+
+def yaml_rules(*, on_edit: dict[str, str]) -> list[dict[str, object]]:
+    """The example watch file's rules, with ``on_edit`` set where named."""
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    return [{**rule, **({"on_edit": on_edit[rule["id"]]} if rule["id"] in on_edit else {})} for rule in data["rules"]]
