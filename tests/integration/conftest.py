@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[2]
 FEEDS = ROOT / "examples" / "feeds"
 EXAMPLE = ROOT / "examples" / "watch.yaml"
+TEST_SUBSCRIBERS = [
+    {"id": "security-desk", "email": "security-desk@example.org"},
+    {"id": "duty-officer", "email": "duty.officer@example.org", "min_severity": "high"},
+    {"id": "duty-phone", "sms": "+33612345678", "min_severity": "critical"},
+]
 
 
 @dataclass
@@ -71,6 +76,9 @@ class Pipeline:
             {"id": feed_id, "url": path if "://" in path else self.server.url(path), "tags": ["wire", "fr"]}
             for feed_id, path in feeds.items()
         ]
+        # Preferences that hang on the wall clock (quiet hours, digest times) would make
+        # counts depend on when the tests run: the example's subscribers, without them.
+        data["subscribers"] = [dict(s) for s in TEST_SUBSCRIBERS]
         data.update(overrides)
         self.config_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
         self.subscribe()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import boto3
 import yaml
@@ -12,7 +13,7 @@ import yaml
 from wirewatch.cli import main
 from wirewatch.local.template import read_template
 
-from .conftest import EXAMPLE, FEEDS, ROOT
+from .conftest import EXAMPLE, FEEDS, ROOT, TEST_SUBSCRIBERS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -44,9 +45,21 @@ def _deploy_stateful_part(name: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
 
 
+DIGEST_READER = {
+    "id": "analyst",
+    "email": "analyst@example.org",
+    "rules": ["*"],
+    "delivery": "digest",
+    "digest": {"every": "daily", "at": "08:00"},
+    "timezone": "Europe/Paris",
+}
+
+
 def _config(tmp_path: Path, pipeline: Pipeline, **changes: Any) -> Path:
     data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     data["feeds"] = [{"id": "boursorama-reuters", "url": pipeline.server.url("/seed.xml")}]
+    # Without quiet hours, which would hold the officer's alert when the tests run at night.
+    data["subscribers"] = [*TEST_SUBSCRIBERS, DIGEST_READER]
     data.update(changes)
     path = tmp_path / "deployed-watch.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
@@ -74,7 +87,16 @@ def test_run_once_polls_with_the_stack_resources(pipeline: Pipeline, tmp_path: P
         "crimea-strike",
         "defense-minister-contact",
     ]
-    assert {a["status"]["S"] for a in alerts if a["pk"]["S"].startswith("delivery#")} == {"SENT"}
+    deliveries = {a["pk"]["S"]: a for a in alerts if a["pk"]["S"].startswith("delivery#")}
+    # Sent at once, but for the daily digest's reader: both wait for the next 08:00 in Paris.
+    assert {key.split("#")[1] for key, d in deliveries.items() if d["status"]["S"] == "SENT"} == {
+        "security-desk/email",
+        "duty-officer/email",
+        "duty-phone/sms",
+    }
+    waiting = [d for d in deliveries.values() if d["status"]["S"] == "PENDING"]
+    assert [(d["recipient"]["S"], d["mode"]["S"]) for d in waiting] == [("analyst/email", "digest")] * 2
+    assert {datetime.fromisoformat(d["due_at"]["S"]).astimezone(ZoneInfo("Europe/Paris")).hour for d in waiting} == {8}
 
 
 def test_run_once_on_a_missing_stack_is_a_clear_error(pipeline: Pipeline, capsys: pytest.CaptureFixture[str]) -> None:
@@ -108,11 +130,12 @@ def test_subscribe_creates_updates_and_removes_without_printing_endpoints(
         "security-desk@example.org": {"recipient": ["security-desk/email"]},
         "duty.officer@example.org": {"recipient": ["duty-officer/email"]},
         "+33612345678": {"recipient": ["duty-phone/sms"]},
+        "analyst@example.org": {"recipient": ["analyst/email"]},
     }
 
     # The duty officer's mailbox now belongs to the night officer; the phone is dropped.
     data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
-    data["subscribers"] = [s for s in data["subscribers"] if "sms" not in s]
+    data["subscribers"] = [dict(s) for s in TEST_SUBSCRIBERS if "sms" not in s]
     data["subscribers"][1]["id"] = "night-officer"
     for rule in data["rules"]:
         rule["notify"] = [{"duty-officer": "night-officer"}.get(n, n) for n in rule["notify"] if n != "duty-phone"]
@@ -129,7 +152,7 @@ def test_subscribe_creates_updates_and_removes_without_printing_endpoints(
     )
 
     updated = _subscriptions(topic)
-    assert set(updated) == {"security-desk@example.org", "duty.officer@example.org"}
+    assert set(updated) == {"security-desk@example.org", "duty.officer@example.org"}  # the analyst left too
     assert updated["duty.officer@example.org"] == {"recipient": ["night-officer/email"]}
     printed = capsys.readouterr().out
     assert "create" in printed and "update" in printed and "remove" in printed

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import textwrap
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
-from wirewatch.local.stack import Delivery, drain, local_stack
+from wirewatch.local.stack import Delivery, LocalStack, drain, local_stack
 from wirewatch.settings import environment
 
 if TYPE_CHECKING:
@@ -43,10 +45,30 @@ def run_demo(template: Path, config: Path, samples: Path, *, cycles: int, start:
             )
             for delivery in deliveries:
                 print(_render(delivery))
+            print(_waiting(stack))
             if cycle > 1 and not deliveries:
                 print("nothing new: every story was already alerted (dedupe through DynamoDB)")
         reset_handlers()
     return 0
+
+
+def _waiting(stack: LocalStack) -> str:
+    """What is held for later: digests, quiet hours, SMS over the budget."""
+    from wirewatch.adapters import aws
+    from wirewatch.adapters.dynamodb_alerts import DynamoDBAlertStore
+
+    store = DynamoDBAlertStore(aws.dynamodb_client(), stack.settings.alerts_table, stack.settings.retention)
+    now = datetime.now(UTC)
+    held: Counter[tuple[str, str, datetime]] = Counter(
+        (d.recipient, d.mode, d.due_at) for d in store.due(now + timedelta(days=7)) if d.due_at > now
+    )
+    lines = []
+    for (recipient, mode, due), count in sorted(held.items()):
+        subscriber = stack.config.recipient(recipient)
+        zone = ZoneInfo(subscriber.timezone if subscriber else "UTC")
+        why = "the digest" if mode == "digest" else "the end of quiet hours"
+        lines.append(f"\n[held for {recipient}] {count} alert(s) until {why}: {due.astimezone(zone):%Y-%m-%d %H:%M %Z}")
+    return "".join(lines)
 
 
 def _render(delivery: Delivery) -> str:
