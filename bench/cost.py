@@ -20,6 +20,26 @@ Model (each assumption is a named constant below):
 - Lambda duration: each measured invocation's wall time plus its own CPU (not moto's)
   stretched by the share of a vCPU its memory buys (bench/polling.lambda_seconds).
 - The SQS event source keeps ESM_IDLE_POLLERS long polls (20 s) open on the empty queue.
+
+The alert side is not measured (bench/polling.py's ticks raise almost no alerts): it is
+counted from the code's calls, as a function of ALERTS_PER_MONTH and RECIPIENTS_PER_ALERT
+(see AlertSide and alert_side() below for each call and what it is billed):
+- An alert writes one delivery per recipient (a conditional PutItem each, the record
+  carrying the alert's texts, ~2.5 KB as measured, plus its due-index entry: projection
+  ALL), then the alert record (~0.4 KB, one PutItem) and its story key.
+- An immediate delivery is claimed and marked sent (two UpdateItems, each rewriting the
+  record and its due-index entry) around its own SNS Publish: one Publish per recipient.
+- DIGEST_RECIPIENTS_PER_ALERT of the recipients take an hourly digest: a digest is one
+  TransactWriteItems (2 write units per KB per item: the digest's Put and one Update per
+  member), then claimed, published and marked sent like any delivery. Digests a month:
+  the hours with at least one alert in them (Poisson: HOURS x (1 - e^-alerts/HOURS)).
+- SMS_PER_DAY of the immediate deliveries are SMS; each takes its budget in one
+  TransactWriteItems of SMS_BUDGET_WINDOWS small updates.
+- The near-duplicate fold index: each new-alert candidate (CANDIDATES_PER_ALERT per
+  alert: the other sources of a wire story fold into it) reads its FOLD_BANDS band keys
+  (one BatchGetItem, 0.5 unit each); a new alert writes them (FOLD_BANDS conditional
+  PutItems, 1 unit each); a folded candidate counts itself on the alert (one UpdateItem).
+- Fixed: CLOUDWATCH_ALARMS alarms and CLOUDWATCH_DASHBOARDS dashboard (template.yaml).
 """
 
 from __future__ import annotations
@@ -57,6 +77,8 @@ LOGS_PER_GB_INGESTED = 0.50  # CloudWatch Logs, standard class
 LOGS_PER_GB_STORED = 0.03  # per month, on compressed size
 METRICS_PER_METRIC_MONTH = 0.30  # custom metrics (EMF), first 10,000; prorated by the hour
 XRAY_PER_TRACE = 5.00 / 1e6  # traces recorded
+ALARM_PER_MONTH = 0.10  # CloudWatch standard-resolution metric alarm
+DASHBOARD_PER_MONTH = 3.00  # CloudWatch dashboard
 # The always-free tier, for the second total only (one stack alone in the account).
 FREE_TIER = {
     "Lambda requests": 1_000_000 * LAMBDA_PER_REQUEST,
@@ -68,6 +90,8 @@ FREE_TIER = {
     "CloudWatch metrics": 10 * METRICS_PER_METRIC_MONTH,
     "X-Ray traces": 100_000 * XRAY_PER_TRACE,
     "SNS publish + email": 1_000_000 * SNS_PER_PUBLISH + 1_000 * SNS_PER_EMAIL,
+    "CloudWatch alarms": 10 * ALARM_PER_MONTH,
+    "CloudWatch dashboard": 3 * DASHBOARD_PER_MONTH,
 }
 
 # --- the workload ----------------------------------------------------------------------------
@@ -79,16 +103,27 @@ DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 NEW_ITEMS_PER_FEED_PER_DAY = 20
 SENSITIVITY_ITEMS = (5, 20, 50, 100)
 RETENTION_DAYS = 30  # template.yaml's RetentionDays default: SeenTable and ItemsTable TTL
-ALERTS_PER_DAY = 10
-EMAILS_PER_ALERT = 2  # examples/watch.yaml: both rules notify two email subscribers
-SMS_PER_DAY = 3  # critical alerts to the duty phone
+# The alert side (not measured: counted from the code's calls, see alert_side()).
+ALERTS_PER_MONTH = 300  # about 10 a day
+RECIPIENTS_PER_ALERT = 3  # deliveries per alert: one per recipient (subscriber and channel)
+DIGEST_RECIPIENTS_PER_ALERT = 1  # of those, one takes the hourly digest; the others are immediate
+SMS_PER_DAY = 3  # of the immediate deliveries, to the duty phone (critical alerts); the rest are emails
+SMS_BUDGET_WINDOWS = 2  # per SMS, one TransactWriteItems of 1-2 counter updates (per hour, per day)
+CANDIDATES_PER_ALERT = 2.0  # new-alert candidates per new alert: a wire story's second source folds
+FOLD_BANDS = 32  # near-duplicate band keys per candidate (read) and per new alert (written)
+ALERT_RECORD_BYTES = 400  # the alert record: keys, rule, story, link, title (the texts are on deliveries)
+DIGEST_RECORD_BYTES = 3_000  # a digest delivery: its texts and members' keys
+STORY_KEY_WRITE_UNITS = 1  # per new alert, the story's key
+DELIVERY_SECONDS = 0.1  # ScheduleFunction time per delivery sent (a claim, a Publish, a mark): assumed
+CLOUDWATCH_ALARMS = 5  # template.yaml
+CLOUDWATCH_DASHBOARDS = 1
+ALERT_SENSITIVITY = ((100, 1), (300, 3), (1_000, 3), (3_000, 3), (300, 10), (3_000, 10))
 ESM_IDLE_POLLERS = 5  # SQS event source: long polls kept open on an empty queue
 LONG_POLL_SECONDS = 20
 LAMBDA_PLATFORM_LOG_BYTES = 450  # START, END and REPORT lines per invocation
 LOG_COMPRESSION = 0.15  # stored size / ingested size
 LOG_RETENTION_MONTHS = 1  # template.yaml's LogRetentionDays default, 30
 DYNAMODB_ITEM_OVERHEAD = 100  # bytes per item (and per GSI entry) DynamoDB adds for storage
-ALERT_WRITE_UNITS = 19  # pending put + GSI, claim + sent (+ GSI), story keys: a ~2.5 KB alert record
 XRAY_RESERVOIR_PER_SECOND = 1  # X-Ray's default sampling: the first request each second...
 XRAY_FIXED_RATE = 0.05  # ... and 5 % of the others
 
@@ -176,13 +211,93 @@ def measured(data: dict[str, Any], concurrency: int) -> Measured:
 class Workload:
     feeds: int
     items_per_day: float = NEW_ITEMS_PER_FEED_PER_DAY
-    alerts_per_day: float = ALERTS_PER_DAY
+    alerts_per_month: float = ALERTS_PER_MONTH
+    recipients_per_alert: float = RECIPIENTS_PER_ALERT
+    digest_recipients_per_alert: float = DIGEST_RECIPIENTS_PER_ALERT
     sms_per_day: float = SMS_PER_DAY
+    candidates_per_alert: float = CANDIDATES_PER_ALERT
     log_every_poll: bool = False  # True: one log line per feed polled (before session 3's change)
     metrics_every_hour: bool = False  # True: every metric sent every invocation, zeros included (before)
     tracing: bool = True
     feeds_per_message: int = 1  # poll jobs per SQS message (a design change: now 1)
     archive_day_index: bool = False  # True: ItemsTable's old day-index GSI (projection ALL), written with every item
+
+
+def write_units(item_bytes: float) -> int:
+    """Standard write units of one write of an item that size (1 KB each, rounded up)."""
+    return max(math.ceil(item_bytes / 1024), 1)
+
+
+@dataclass(frozen=True)
+class AlertSide:
+    """What a month of alerts costs in calls and units (everything but the polling)."""
+
+    alerts: float
+    deliveries: float  # one per recipient per alert
+    immediate: float  # sent on their own: claim, Publish, mark sent
+    digest_members: float  # gathered into digests
+    digests: float  # digest deliveries: one transaction each, then claim, Publish, mark sent
+    sms: float
+    candidates: float  # new-alert candidates looked up in the fold index
+    write_units: float
+    read_units: float
+    publishes: float
+    emails: float
+    stored_bytes: float  # kept for RETENTION_DAYS (the alerts table's TTL)
+    lambda_seconds: float
+
+
+def alert_side(m: Measured, w: Workload) -> AlertSide:
+    alerts = w.alerts_per_month
+    deliveries = alerts * w.recipients_per_alert
+    digest_members = alerts * min(w.digest_recipients_per_alert, w.recipients_per_alert)
+    immediate = deliveries - digest_members
+    # One hourly digest per digest recipient in each hour that saw at least one of its alerts.
+    digests = w.digest_recipients_per_alert * HOURS_PER_MONTH * (1 - math.exp(-alerts / HOURS_PER_MONTH))
+    sms = min(w.sms_per_day * DAYS_PER_MONTH, immediate)
+    candidates = alerts * w.candidates_per_alert
+    delivery = write_units(m.alert_item_bytes)  # a delivery carries the alert's texts (~2.5 KB: 3 units)
+    digest = write_units(DIGEST_RECORD_BYTES)
+    record = write_units(ALERT_RECORD_BYTES)
+    # Each pending delivery is also in due-index (projection ALL): every write to it
+    # writes (or, when `pending` goes, deletes) its index entry too, the same size.
+    units = (
+        deliveries * 2 * delivery  # conditional PutItem + index entry
+        + immediate * 2 * 2 * delivery  # claim, mark sent: UpdateItem + index entry each
+        + digest_members * (2 * delivery + delivery)  # the digest's transactional Update + index delete
+        + digests * ((2 * digest + digest) + 2 * 2 * digest)  # transactional Put + index; claim, mark sent
+        + alerts * (record + STORY_KEY_WRITE_UNITS)  # the alert record (not indexed), its story key
+        + sms * SMS_BUDGET_WINDOWS * 2  # TransactWriteItems: 2 units per counter (< 1 KB)
+        + alerts * FOLD_BANDS  # the new alert's band keys, 1 unit each
+        + (candidates - alerts) * record  # a folded candidate counts itself on the alert (UpdateItem)
+    )
+    reads = (
+        candidates * math.ceil(FOLD_BANDS * 0.5)  # BatchGetItem of the band keys, 0.5 unit each
+        + (immediate + digest_members + digests) * 0.5  # read once through due-index's Query
+        + digest_members * 0.5  # a digest reads its members' "also reported" counts (BatchGetItem)
+    )
+    kept = RETENTION_DAYS / DAYS_PER_MONTH
+    stored = kept * (
+        alerts * (ALERT_RECORD_BYTES + DYNAMODB_ITEM_OVERHEAD)
+        + deliveries * (m.alert_item_bytes + DYNAMODB_ITEM_OVERHEAD)
+        + digests * (DIGEST_RECORD_BYTES + DYNAMODB_ITEM_OVERHEAD)
+        + alerts * FOLD_BANDS * (m.seen_item_bytes + DYNAMODB_ITEM_OVERHEAD)
+    )
+    return AlertSide(
+        alerts=alerts,
+        deliveries=deliveries,
+        immediate=immediate,
+        digest_members=digest_members,
+        digests=digests,
+        sms=sms,
+        candidates=candidates,
+        write_units=units,
+        read_units=reads,
+        publishes=immediate + digests,
+        emails=immediate - sms + digests,
+        stored_bytes=stored,
+        lambda_seconds=(immediate + digests) * DELIVERY_SECONDS,
+    )
 
 
 @dataclass
@@ -210,23 +325,29 @@ def bill(m: Measured, w: Workload) -> Bill:
     batches_per_tick = math.ceil(w.feeds / m.batch_size)
     poll_invocations = batches_per_tick * ticks
     invocations = poll_invocations + ticks
-    alerts = w.alerts_per_day * DAYS_PER_MONTH
+    alerting = alert_side(m, w)
 
-    schedule_gb_s = m.schedule_seconds_per_feed * w.feeds * ticks * m.memory_mb["ScheduleFunction"] / 1024
+    schedule_seconds = m.schedule_seconds_per_feed * w.feeds * ticks + alerting.lambda_seconds
+    schedule_gb_s = schedule_seconds * m.memory_mb["ScheduleFunction"] / 1024
     poll_seconds = m.poll_seconds_per_feed * polls + m.extra_seconds_per_changed_poll * changed_polls
     poll_gb_s = poll_seconds * m.memory_mb["PollFunction"] / 1024
-    read_units = m.read_units_per_poll * polls + m.read_units_per_tick * ticks + m.read_units_per_new_item * new_items
+    read_units = (
+        m.read_units_per_poll * polls
+        + m.read_units_per_tick * ticks
+        + m.read_units_per_new_item * new_items
+        + alerting.read_units
+    )
     write_units = (
         m.state_write_units_per_changed_poll * changed_polls
         + (m.seen_write_units_per_item + m.archive_write_units_per_item * (2 if w.archive_day_index else 1)) * new_items
-        + ALERT_WRITE_UNITS * alerts
+        + alerting.write_units
     )
     kept = w.items_per_day * RETENTION_DAYS * w.feeds
     table_bytes = (
         w.feeds * (m.state_item_bytes + DYNAMODB_ITEM_OVERHEAD)
         + kept * (m.seen_item_bytes + DYNAMODB_ITEM_OVERHEAD)
         + kept * (m.archive_item_bytes + DYNAMODB_ITEM_OVERHEAD)
-        + w.alerts_per_day * RETENTION_DAYS * (m.alert_item_bytes + DYNAMODB_ITEM_OVERHEAD)
+        + alerting.stored_bytes
     )
     gsi_bytes = kept * (m.archive_item_bytes + DYNAMODB_ITEM_OVERHEAD) * w.archive_day_index  # projection ALL
     idle_receives = ESM_IDLE_POLLERS * HOURS_PER_MONTH * 3600 / LONG_POLL_SECONDS
@@ -260,8 +381,10 @@ def bill(m: Measured, w: Workload) -> Bill:
         + log_gb * LOG_COMPRESSION * LOG_RETENTION_MONTHS * LOGS_PER_GB_STORED,
         "CloudWatch metrics": metrics * METRICS_PER_METRIC_MONTH,
         "X-Ray traces": traces * XRAY_PER_TRACE,
-        "SNS publish + email": alerts * (SNS_PER_PUBLISH + EMAILS_PER_ALERT * SNS_PER_EMAIL),
-        "SNS SMS": w.sms_per_day * DAYS_PER_MONTH * SNS_PER_SMS,
+        "CloudWatch alarms": CLOUDWATCH_ALARMS * ALARM_PER_MONTH,
+        "CloudWatch dashboard": CLOUDWATCH_DASHBOARDS * DASHBOARD_PER_MONTH,
+        "SNS publish + email": alerting.publishes * SNS_PER_PUBLISH + alerting.emails * SNS_PER_EMAIL,
+        "SNS SMS": alerting.sms * SNS_PER_SMS,
     }
     quantities = {
         "Lambda requests": f"{invocations / 1e3:,.0f}k invocations ({batches_per_tick} poll + 1 schedule a tick)",
@@ -280,8 +403,14 @@ def bill(m: Measured, w: Workload) -> Bill:
         "CloudWatch Logs": f"{log_gb:,.2f} GB ingested",
         "CloudWatch metrics": f"{metrics} metrics",
         "X-Ray traces": f"{traces / 1e3:,.0f}k traces",
-        "SNS publish + email": f"{alerts:,.0f} alerts, {alerts * EMAILS_PER_ALERT:,.0f} emails",
-        "SNS SMS": f"{w.sms_per_day * DAYS_PER_MONTH:,.0f} SMS",
+        "CloudWatch alarms": f"{CLOUDWATCH_ALARMS} alarms",
+        "CloudWatch dashboard": f"{CLOUDWATCH_DASHBOARDS} dashboard",
+        "SNS publish + email": (
+            f"{alerting.alerts:,.0f} alerts x {w.recipients_per_alert:g} recipients: {alerting.publishes:,.0f} "
+            f"publishes ({alerting.immediate:,.0f} immediate, {alerting.digests:,.0f} digests), "
+            f"{alerting.emails:,.0f} emails"
+        ),
+        "SNS SMS": f"{alerting.sms:,.0f} SMS",
     }
     return Bill(lines, quantities)
 
@@ -328,7 +457,9 @@ def main() -> None:
     print(
         f"Monthly bill, {REGION} list prices assumed on {PRICES_AS_OF}, every feed polled every {TICK_MINUTES} min "
         f"({TICKS_PER_MONTH:,} ticks), {NEW_ITEMS_PER_FEED_PER_DAY} new items per feed per day, "
-        f"{ALERTS_PER_DAY} alerts/day; measured with POLL_CONCURRENCY {m.concurrency}, BatchSize {m.batch_size}, "
+        f"{ALERTS_PER_MONTH} alerts/month to {RECIPIENTS_PER_ALERT} recipients each "
+        f"({DIGEST_RECIPIENTS_PER_ALERT} by hourly digest), {SMS_PER_DAY} SMS/day; "
+        f"measured with POLL_CONCURRENCY {m.concurrency}, BatchSize {m.batch_size}, "
         f"ScheduleFunction {m.memory_mb['ScheduleFunction']} MB, PollFunction {m.memory_mb['PollFunction']} MB\n"
     )
     bills = print_table(m, args.markdown)
@@ -351,6 +482,38 @@ def main() -> None:
     for name, quantity in bills[1_000].quantities.items():
         print(f"  {name:<24} {quantity}")
 
+    side = alert_side(m, Workload(1_000))
+    print(
+        f"\nalert side, {side.alerts:,.0f} alerts x {RECIPIENTS_PER_ALERT} recipients: "
+        f"{side.deliveries:,.0f} deliveries ({side.immediate:,.0f} immediate, {side.digest_members:,.0f} in "
+        f"{side.digests:,.0f} hourly digests), {side.sms:,.0f} SMS, {side.candidates:,.0f} fold-index candidates: "
+        f"{side.write_units / 1e3:,.1f}k write units "
+        f"({side.write_units / side.alerts:.0f} an alert, of which {FOLD_BANDS} fold-index band keys), "
+        f"{side.read_units / 1e3:,.1f}k read units, {side.publishes:,.0f} SNS publishes, {side.emails:,.0f} emails"
+    )
+
+    print(
+        "\nalert side by alerts per month and recipients per alert (a third of them by hourly digest), "
+        "1,000 feeds (USD / month before SMS; the alert side without the fixed alarms and dashboard):"
+    )
+    header = ["alerts/month x recipients", "alert side", "total before SMS", "after free tier"]
+    rows = []
+    for alerts, recipients in ALERT_SENSITIVITY:
+        workload = Workload(
+            1_000, alerts_per_month=alerts, recipients_per_alert=recipients, digest_recipients_per_alert=recipients // 3
+        )
+        quiet = bill(m, replace(workload, alerts_per_month=0, sms_per_day=0))
+        loud = bill(m, workload)
+        rows.append(
+            [
+                f"{alerts:,} x {recipients}",
+                money(loud.before_sms - quiet.before_sms),
+                money(loud.before_sms),
+                money(loud.after_free_tier),
+            ]
+        )
+    print_rows(header, rows, args.markdown)
+
     print("\nsensitivity to new items per feed per day, 1,000 feeds (USD / month before SMS):")
     header = ["items/feed/day", *(str(n) for n in SENSITIVITY_ITEMS)]
     rows = [["total", *(money(bill(m, Workload(1_000, items_per_day=n)).before_sms) for n in SENSITIVITY_ITEMS)]]
@@ -366,6 +529,7 @@ def main() -> None:
         ("before: every metric every invocation, zeros included", m, replace(base, metrics_every_hour=True)),
         ("before: archive with a day-index GSI (projection ALL)", m, replace(base, archive_day_index=True)),
         ("X-Ray tracing off", m, replace(base, tracing=False)),
+        ("no alerts at all (polling only)", m, replace(base, alerts_per_month=0, sms_per_day=0)),
     ]
     other = [r["poll_concurrency"] for r in data["runs"] if r["poll_concurrency"] != m.concurrency]
     if other:

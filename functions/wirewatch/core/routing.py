@@ -62,14 +62,53 @@ def _local(subscriber: Subscriber, moment: datetime) -> datetime:
     return moment.astimezone(_zone(subscriber.timezone))
 
 
-def _at(day: datetime, clock: time) -> datetime:
-    """``day``'s date at the local wall-clock time ``clock``, as a UTC instant.
+def _at(day: datetime, clock: time, *, after: datetime | None = None) -> datetime:
+    """The instant, in UTC, when the local clock of ``day``'s zone shows ``clock`` on
+    ``day``'s date: the first such instant later than ``after`` if given.
 
-    A wall-clock time skipped by a daylight-saving change (02:30 on the spring-forward
-    night) resolves forward, as zoneinfo does with ``fold=0``.
+    Daylight saving makes that zero, one or two instants. A wall-clock time that
+    happens twice (the fall-back night) is the first occurrence later than ``after``;
+    one that never happens (the spring-forward night) is the first valid time after
+    it, the moment the clock jumps.
     """
-    local = datetime.combine(day.date(), clock, tzinfo=day.tzinfo)
-    return local.astimezone(UTC)
+    first, second = (
+        datetime.combine(day.date(), clock, tzinfo=day.tzinfo).replace(fold=fold).astimezone(UTC) for fold in (0, 1)
+    )
+    if first > second:  # a skipped time: fold=0 lands after the jump, fold=1 before it
+        return _jump_between(second, first, day)
+    candidates = sorted({first, second})
+    if after is not None:
+        later = [candidate for candidate in candidates if candidate > after]
+        return later[0] if later else candidates[-1]
+    return candidates[0]
+
+
+def _jump_between(before: datetime, after: datetime, day: datetime) -> datetime:
+    """The instant between two UTC instants where the zone's offset changes (to the minute)."""
+    zone = day.tzinfo
+    low, high = before, after
+    while high - low > timedelta(minutes=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(zone).utcoffset() == low.astimezone(zone).utcoffset():
+            low = middle
+        else:
+            high = middle
+    return high.replace(second=0, microsecond=0) if high.second or high.microsecond else high
+
+
+def _next_hour(local: datetime) -> datetime:
+    """The first instant after ``local`` when its zone's clock shows a full hour, in UTC.
+
+    Counted in real time, so the night the clock falls back keeps its repeated hour
+    (adding an hour to the wall clock would skip it). Every zone's offset is a multiple
+    of 15 minutes, so full hours are among the quarter hours.
+    """
+    candidate = local.astimezone(UTC)
+    candidate = candidate.replace(minute=candidate.minute - candidate.minute % 15, second=0, microsecond=0)
+    while True:
+        candidate += timedelta(minutes=15)
+        if candidate.astimezone(local.tzinfo).minute == 0:
+            return candidate
 
 
 def quiet_until(subscriber: Subscriber, moment: datetime) -> datetime | None:
@@ -81,13 +120,13 @@ def quiet_until(subscriber: Subscriber, moment: datetime) -> datetime | None:
     now = local.time()
     if quiet.start < quiet.end:  # within one day, e.g. 12:00-14:00
         if quiet.start <= now < quiet.end:
-            return _at(local, quiet.end)
+            return _at(local, quiet.end, after=moment)
         return None
     # Across midnight, e.g. 22:00-07:00.
     if now >= quiet.start:
-        return _at(local + timedelta(days=1), quiet.end)
+        return _at(local + timedelta(days=1), quiet.end, after=moment)
     if now < quiet.end:
-        return _at(local, quiet.end)
+        return _at(local, quiet.end, after=moment)
     return None
 
 
@@ -102,14 +141,12 @@ def next_digest(subscriber: Subscriber, after: datetime) -> datetime:
 def _next_slot(subscriber: Subscriber, after: datetime) -> datetime:
     local = _local(subscriber, after)
     if subscriber.digest.every == "daily":
-        slot = _at(local, subscriber.digest.at)
+        slot = _at(local, subscriber.digest.at, after=after)
         if slot <= after:
-            slot = _at(local + timedelta(days=1), subscriber.digest.at)
+            slot = _at(local + timedelta(days=1), subscriber.digest.at, after=after)
         return slot
-    # Hourly, on the hour (UTC hours are local hours but in half-hour zones; on the hour
-    # of the subscriber's zone).
-    start = local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    return start.astimezone(UTC)
+    # Hourly, on the hour of the subscriber's zone (not UTC's, in half-hour zones).
+    return _next_hour(local)
 
 
 @dataclass(frozen=True)
@@ -134,7 +171,7 @@ def budget_windows(subscriber: Subscriber, now: datetime) -> list[BudgetWindow]:
             BudgetWindow(
                 f"budget#{subscriber.recipient}#hour#{hour.astimezone(UTC):%Y-%m-%dT%H}",
                 budget.per_hour,
-                (hour + timedelta(hours=1)).astimezone(UTC),
+                _next_hour(local),
             )
         )
     if budget.per_day is not None:
@@ -153,5 +190,4 @@ def after_budget(subscriber: Subscriber, delivery: Delivery, now: datetime) -> t
     is already the overflow) to when the hourly window turns."""
     if delivery.digest is None:
         return "digest", next_digest(subscriber, now)
-    hour = _local(subscriber, now).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    return delivery.mode, hour.astimezone(UTC)
+    return delivery.mode, _next_hour(_local(subscriber, now))
