@@ -14,7 +14,7 @@ import argparse
 import sys
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -25,6 +25,7 @@ from wirewatch.core.model import Item
 PAIRS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "neardup" / "pairs.yaml"
 WINDOW = timedelta(hours=24)
 SCOPE = "bench-rule"
+_NOON = datetime(2024, 1, 1, 12, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -154,9 +155,41 @@ def _misses(outcomes: list[Outcome]) -> list[str]:
     return lines
 
 
+EXAMPLE_WATCH = Path(__file__).resolve().parents[1] / "examples" / "watch.yaml"
+
+
+def _within_rules() -> list[str]:
+    """The check the poll worker makes: within a rule, its own matched words discounted
+    (``neardup.same_event_in_rule``), on the pairs both of whose texts an example rule matches."""
+    from wirewatch.core.matching import match_item
+    from wirewatch.core.model import FeedSource
+    from wirewatch.core.watchfile import load_watch
+
+    config = load_watch(EXAMPLE_WATCH.read_text(encoding="utf-8"))
+    feed = FeedSource("bench", "https://bench.example/feed")
+    counts: Counter[tuple[bool, bool]] = Counter()
+    for pair in load_pairs():
+        first, later = _item(pair["a"]), _item(pair["b"])  # type: ignore[arg-type]
+        by_rule = {m.rule.id: m for m in match_item(first, feed, config.rules)}
+        for match in match_item(later, feed, config.rules):
+            if match.rule.id not in by_rule:
+                continue
+            a = neardup.report(first, by_rule[match.rule.id].matched)
+            b = neardup.report(later, match.matched)
+            folded = a is not None and b is not None and neardup.same_event_in_rule(b, a.record("a", _NOON))
+            counts[bool(pair["same_event"]), folded] += 1
+    tp, fp, fn = counts[True, True], counts[False, True], counts[True, False]
+    return [
+        f"within the example rules, their own words discounted (the poll worker's check), no window: "
+        f"{tp + fn} same-event and {counts[False, True] + counts[False, False]} different-event (pair, rule)s: "
+        f"precision {tp / max(tp + fp, 1):.3f}, recall {tp / max(tp + fn, 1):.3f} (TP {tp}, FP {fp}, FN {fn})"
+    ]
+
+
 def _markdown(outcomes: list[Outcome]) -> str:
     lines = ["## Near-duplicate folding (`bench/folding.py`)", "", "```"]
     lines += _table(outcomes)
+    lines += _within_rules()
     lines += ["```", "", "Pairs not folded as labelled, and different events only the window keeps apart:", "", "```"]
     lines += _misses(outcomes)
     lines += ["```"]
@@ -172,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_markdown(outcomes))
         return 0
     print("\n".join(_table(outcomes)))
+    print("\n".join(_within_rules()))
     print("\n".join(_misses(outcomes)))
     return 0
 

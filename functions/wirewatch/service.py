@@ -37,7 +37,7 @@ from wirewatch.core.errors import FeedError, StoreError
 from wirewatch.core.feeds import parse_feed
 from wirewatch.core.index import RuleIndex
 from wirewatch.core.messages import render
-from wirewatch.core.neardup import FoldRecord, band_keys, find_original, signature
+from wirewatch.core.neardup import band_keys, find_first_report, report
 from wirewatch.core.ports import FeedState
 from wirewatch.core.routing import route
 from wirewatch.core.schedule import after_failure, after_success, polled_url
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from wirewatch.core.model import Alert, Delivery, FeedSource, Item, Match, WatchConfig
-    from wirewatch.core.neardup import FoldIndex, Signature
+    from wirewatch.core.neardup import FoldIndex, Report
     from wirewatch.core.ports import (
         AlertPublisher,
         AlertStore,
@@ -385,7 +385,6 @@ class Poller:
         """Record one alert per rule for the item's story, with a delivery per recipient,
         unless the rule already alerted on the same event under another headline."""
         story_id = stories.resolve(item, now)
-        report = signature(item)
         created: list[Delivery] = []
         for match in matches:
             key = alert_key(match.rule.id, story_id)
@@ -394,15 +393,16 @@ class Poller:
                 alert = render(match, feed, update_key(key, edit), update=True)
                 created += self._record(alert, story_id, feed, now, outcome)
                 continue
-            bands = band_keys(report, match.rule.id) if report is not None else []
-            if report is not None and self._folded(key, report, bands, feed, now):
+            seen_as = report(item, match.matched)
+            bands = band_keys(seen_as.signature, match.rule.id) if seen_as is not None else []
+            if seen_as is not None and self._folded(key, seen_as, bands, feed, now):
                 outcome.folded += 1
                 continue
             alert = render(match, feed, key)
-            if report is not None:
+            if seen_as is not None:
                 # Held before the alert is written: a report of the same event polled
                 # meanwhile finds it (and, should the alert not exist yet, alerts on its own).
-                self.ports.folds.claim(bands, FoldRecord(key, report.to_text(), now), now)
+                self.ports.folds.claim(bands, seen_as.record(key, now), now)
             created += self._record(alert, story_id, feed, now, outcome)
         return created
 
@@ -428,10 +428,10 @@ class Poller:
         )
         return deliveries
 
-    def _folded(self, key: str, report: Signature, bands: list[str], feed: FeedSource, now: datetime) -> bool:
+    def _folded(self, key: str, seen_as: Report, bands: list[str], feed: FeedSource, now: datetime) -> bool:
         """Whether this rule's alert on an earlier report of the same event absorbed this one."""
         window = self.config.settings.fold_window
-        original = find_original(report, self.ports.folds.find(bands), now, window)
+        original = find_first_report(seen_as, self.ports.folds.find(bands), now, window)
         if original is None or original.alert_key == key:
             return False
         # False if that alert is not written yet (its worker is at it, or died): this

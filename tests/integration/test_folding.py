@@ -21,14 +21,23 @@ if TYPE_CHECKING:
 NOW = datetime(2024, 6, 26, 6, 0, tzinfo=UTC)
 # Two real reports of the 25 June 2024 call (tests/fixtures/neardup/pairs.yaml).
 REUTERS = (
-    "US and Russian defense heads emphasize open communication",
-    "U.S. Defense Secretary Lloyd Austin spoke with Russian Defense Minister Andrei Belousov by phone on Tuesday "
-    "and discussed the importance of open lines of communication, the Pentagon said on Tuesday.",
+    "Pentagon Chief Speaks With Russian Counterpart, First Time in Over a Year",
+    "The Defense Department announced Secretary Lloyd Austin held a phone call with Andrei Belousov, his Russian "
+    "counterpart, on Tuesday. Austin has not spoken with a Russian defense minister since his call with "
+    "Belousov's predecessor more than a year ago.",
 )
 KYIV = (
-    "Pentagon chief Russian defense minister Belousov hold call for first time",
-    "U.S. Defense Secretary Lloyd Austin held a phone call with Russian Defense Minister Andrei Belousov on "
-    "June 25, Pentagon spokesperson Pat Ryder said at a briefing.",
+    "Chief of the Pentagon and the Russian Minister of Defense Talk on Mutual Understanding",
+    "The Pentagon announced on Tuesday that U.S. Defense Secretary Lloyd Austin and Russian Defense Minister "
+    "Andrei Belousov had a phone conversation on Tuesday during which they talked about the value of open "
+    "channels of communication.",
+)
+# Two strikes on Crimea the same evening: every report the rule matches says "Crimée" and
+# "attaque", which is no evidence that they are one event.
+STRIKE_PORT = ("Frappe de missiles sur Sébastopol en Crimée", "Une attaque de missiles a visé le port de Sébastopol.")
+STRIKE_AIRFIELD = (
+    "Drones ukrainiens abattus au-dessus de la Crimée",
+    "Une attaque de drones a visé l'aéroport de Saki en Crimée.",
 )
 # The same two men, another call, three weeks later: another event.
 JULY = (
@@ -65,6 +74,18 @@ def test_a_rewritten_report_of_the_same_event_is_folded_into_the_first_alert(pip
     assert later["reports_folded"] == 1
     [record] = [r for r in pipeline.alert_records() if r["rule_id"]["S"] == "defense-minister-contact"]
     assert record["folded_feeds"]["SS"] == ["kyiv"]
+
+
+def test_two_strikes_the_same_evening_are_two_alerts(pipeline: Pipeline) -> None:
+    pipeline.server.route("/a.xml", rss(*STRIKE_PORT, "https://a.example/port", NOW - timedelta(hours=2)))
+    pipeline.server.route("/b.xml", rss(*STRIKE_AIRFIELD, "https://b.example/saki", NOW - timedelta(hours=1)))
+    pipeline.write_config({"a": "/a.xml", "b": "/b.xml"})
+
+    result = invoke_poll(now=NOW)
+
+    strikes = [a["title"] for a in pipeline.received("security-desk") if a.get("rule") == "crimea-strike"]
+    assert sorted(strikes) == sorted([STRIKE_PORT[0], STRIKE_AIRFIELD[0]])
+    assert result["reports_folded"] == 0
 
 
 def test_a_similar_report_outside_the_fold_window_alerts_again(pipeline: Pipeline) -> None:

@@ -10,6 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wirewatch.core import neardup
 from wirewatch.core.feeds import parse_feed
 from wirewatch.core.model import FeedSource, Item
 from wirewatch.core.neardup import (
@@ -207,3 +208,50 @@ def test_folding_never_joins_different_events_and_finds_most_of_the_same() -> No
     assert wrongly_folded == []
     assert true_positives / folded == 1.0
     assert true_positives / same >= 0.8, f"recall {true_positives / same:.3f}"
+
+
+# --- within a rule: its own words are no evidence --------------------------------------------
+
+
+def _report(title: str, summary: str, matched: tuple[str, ...]) -> neardup.Report:
+    found = neardup.report(Item(feed_id="f", title=title, link="", summary=summary), matched)
+    assert found is not None
+    return found
+
+
+def test_two_strikes_sharing_only_the_rules_words_are_two_events() -> None:
+    port = _report(
+        "Frappe de missiles sur Sébastopol en Crimée",
+        "Une attaque de missiles a visé le port de Sébastopol.",
+        ("Crimée", "Sébastopol", "frappe*", "missile*", "attaqu*"),
+    )
+    airfield = _report(
+        "Drones ukrainiens abattus au-dessus de la Crimée",
+        "Une attaque de drones a visé l'aéroport de Saki en Crimée.",
+        ("Crimée", "Saki", "drone*", "attaqu*"),
+    )
+    assert neardup.same_event(port.signature, airfield.signature)  # on all their words, alike
+    assert not neardup.same_event_in_rule(airfield, port.record("alert#crimea#1", NOW))
+
+
+def test_two_reports_sharing_more_than_the_rules_words_are_one_event() -> None:
+    matched = ("Austin", "Belousov", "phone*", "Russian defense minister", "defense secretary")
+    first = _report(
+        "Pentagon Chief Speaks With Russian Counterpart, First Time in Over a Year",
+        "The Defense Department announced Secretary Lloyd Austin held a phone call with Andrei Belousov, his "
+        "Russian counterpart, on Tuesday.",
+        matched,
+    )
+    later = _report(
+        "Chief of the Pentagon and the Russian Minister of Defense Talk on Mutual Understanding",
+        "The Pentagon announced on Tuesday that U.S. Defense Secretary Lloyd Austin and Russian Defense Minister "
+        "Andrei Belousov had a phone conversation on Tuesday.",
+        matched,
+    )
+    assert neardup.same_event_in_rule(later, first.record("alert#contact#1", NOW))
+
+
+def test_a_record_without_features_folds_nothing() -> None:
+    report = _report("Frappe de missiles sur Sébastopol en Crimée", "Le port de Sébastopol visé.", ())
+    legacy = neardup.FoldRecord("alert#crimea#1", report.signature.to_text(), NOW)
+    assert not neardup.same_event_in_rule(report, legacy)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-_ATTRIBUTES = "pk, alert_key, signature, first_seen"
+_ATTRIBUTES = "pk, alert_key, signature, first_seen, features, rule_words"
 
 
 class DynamoDBFoldIndex(_Table):
@@ -54,6 +54,8 @@ class DynamoDBFoldIndex(_Table):
                 "signature": _s(record.signature),
                 "first_seen": _s(_time(record.first_seen)),
                 "expires_at": expires_at,
+                **({"features": _s(record.features)} if record.features else {}),
+                **({"rule_words": _s(record.rule_words)} if record.rule_words else {}),
             }
             # The first report owns a band: two workers folding the same event at once
             # must both point at one alert. An item past its expiry is fair game, since
@@ -73,7 +75,13 @@ def _record(item: dict[str, Any]) -> FoldRecord | None:
     if alert_key is None or signature is None:
         return None  # not a band item: nothing to fold into
     first_seen = _parse_time(_text(item, "first_seen")) or datetime.fromtimestamp(0, UTC)
-    return FoldRecord(alert_key=alert_key, signature=signature, first_seen=first_seen)
+    return FoldRecord(
+        alert_key=alert_key,
+        signature=signature,
+        first_seen=first_seen,
+        features=_text(item, "features") or "",
+        rule_words=_text(item, "rule_words") or "",
+    )
 
 
 __all__ = ["DynamoDBFoldIndex"]

@@ -126,11 +126,71 @@ class Signature:
 
 @dataclass(frozen=True)
 class FoldRecord:
-    """The first report of an event for a rule: the alert it raised, and its signature."""
+    """The first report of an event for a rule: the alert it raised, its signature, and
+    (for the check made within a rule) its features and those the rule matched."""
 
     alert_key: str
     signature: str
     first_seen: datetime
+    features: str = ""  # space-separated
+    rule_words: str = ""  # space-separated
+
+
+@dataclass(frozen=True)
+class Report:
+    """A report as one rule sees it: its features, and those of the words the rule matched.
+
+    Every report a rule matches shares the rule's words (two strikes on Crimea both say
+    "Crimée" and "attaque"), so within a rule they are no evidence of the same event:
+    the check leaves them out, and wants enough other words in common.
+    """
+
+    signature: Signature
+    features: frozenset[str]
+    rule_words: frozenset[str]
+
+    def record(self, alert_key: str, first_seen: datetime) -> FoldRecord:
+        return FoldRecord(
+            alert_key,
+            self.signature.to_text(),
+            first_seen,
+            " ".join(sorted(self.features)),
+            " ".join(sorted(self.rule_words)),
+        )
+
+
+def report(item: Item, matched: Iterable[str]) -> Report | None:
+    """``item`` as a rule that matched the clauses ``matched`` (as written: ``attaqu*``) sees it."""
+    found = features(item.title, item.summary)
+    if len(found) < MIN_FEATURES:
+        return None
+    words = frozenset(word for clause in matched for word in features(clause.replace("*", ""), ""))
+    return Report(Signature(minhash(found), len(found)), found, words)
+
+
+def same_event_in_rule(report_: Report, record: FoldRecord) -> bool:
+    """Whether ``report_`` and the stored first report are one event, the rule's words aside."""
+    if not record.features:
+        return False  # stored before features were kept: no evidence either way, no fold
+    discount = report_.rule_words | frozenset(record.rule_words.split())
+    mine = report_.features - discount
+    theirs = frozenset(record.features.split()) - discount
+    if min(len(mine), len(theirs)) < MIN_FEATURES:
+        return False  # the rule's words were all they had in common to offer
+    return len(mine & theirs) / min(len(mine), len(theirs)) >= THRESHOLD
+
+
+def find_first_report(
+    report_: Report, candidates: Mapping[str, FoldRecord], now: datetime, window: timedelta
+) -> FoldRecord | None:
+    """The earliest candidate first seen within ``window`` of ``now`` that is the same event
+    as ``report_`` within its rule."""
+    matching = [
+        record
+        for record in {record.alert_key: record for record in candidates.values()}.values()
+        if now - window <= record.first_seen <= now and same_event_in_rule(report_, record)
+    ]
+    return min(matching, key=lambda record: (record.first_seen, record.alert_key), default=None)
 
 
 class FoldIndex(Protocol):
@@ -220,13 +280,17 @@ __all__ = [
     "THRESHOLD",
     "FoldIndex",
     "FoldRecord",
+    "Report",
     "Signature",
     "band_keys",
     "features",
+    "find_first_report",
     "find_original",
     "minhash",
     "overlap",
+    "report",
     "same_event",
+    "same_event_in_rule",
     "signature",
     "similarity",
 ]
