@@ -42,7 +42,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for path in args.config:
         config = _load(path)
         print(
-            f"{path}: ok ({len(config.feeds)} feeds, {len(config.rules)} rules, {len(config.subscribers)} subscribers)"
+            f"{path}: ok ({len(config.feeds)} feeds, {len(config.rules)} rules, "
+            f"{len({s.id for s in config.subscribers})} subscribers)"
         )
     return 0
 

@@ -19,7 +19,7 @@ SEED_FEED = FEEDS_DIR / "boursorama-reuters.xml"
 
 def test_validate_accepts_the_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(EXAMPLE_WATCH)]) == 0
-    assert "ok (15 feeds, 2 rules, 3 subscribers)" in capsys.readouterr().out
+    assert "ok (15 feeds, 2 rules, 4 subscribers)" in capsys.readouterr().out
 
 
 def test_validate_prints_file_line_problem_and_exits_1(capsys: pytest.CaptureFixture[str]) -> None:

@@ -92,7 +92,13 @@ def test_example_watch_file_is_valid() -> None:
         ("security-desk", "email"),
         ("duty-officer", "email"),
         ("duty-phone", "sms"),
+        ("analyst", "email"),
     ]
+    officer, phone, analyst = config.subscribers[1:]
+    assert officer.quiet_hours is not None and officer.timezone == "Europe/Paris"
+    assert phone.sms_budget is not None and phone.sms_budget.per_hour == 5
+    assert (analyst.mode, analyst.digest.every, analyst.rules) == ("digest", "daily", ("*",))
+    assert config.settings.fold_window == timedelta(hours=24)
     assert config.settings.arming_max_age == timedelta(hours=24)
     assert config.settings.story_window == timedelta(hours=48)
     assert config.feed("sciencesetavenir-espace").poll_every == timedelta(minutes=30)
@@ -344,3 +350,28 @@ def test_parse_duration(text: str, expected: timedelta) -> None:
 def test_parse_duration_refuses_other_forms(text: str) -> None:
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration(text)
+
+
+def test_a_subscriber_with_email_and_sms_is_two_channels_with_their_own_settings() -> None:
+    text = (
+        "feeds: [{id: wire, url: 'https://example.org/rss.xml'}]\n"
+        "rules: [{id: crimea, title: Crimea, match: {any: [Crimea]}}]\n"
+        "subscribers:\n"
+        "  - id: duty\n"
+        "    email: duty@example.org\n"
+        '    sms: "+33612345678"\n'
+        "    rules: ['*']\n"
+        "    min_severity: {email: low, sms: critical}\n"
+        "    delivery: {email: digest}\n"
+        "    sms_budget: {per_day: 3}\n"
+    )
+    email, sms = load_watch(text).subscribers
+
+    assert (email.recipient, email.min_severity, email.mode, email.sms_budget) == (
+        "duty/email",
+        Severity.LOW,
+        "digest",
+        None,
+    )
+    assert (sms.recipient, sms.min_severity, sms.mode) == ("duty/sms", Severity.CRITICAL, "immediate")
+    assert sms.sms_budget is not None and sms.sms_budget.per_day == 3
