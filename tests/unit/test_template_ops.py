@@ -35,9 +35,9 @@ def _one_alarm_on(metric: str) -> dict[str, Any]:
     return found[0]
 
 
-def test_five_alarms_each_on_one_metric() -> None:
+def test_six_alarms_each_on_one_metric() -> None:
     # 0.10 USD a month each: a new alarm should be a decision, not an accident.
-    assert len(ALARMS) == 5
+    assert len(ALARMS) == 6
     for alarm in ALARMS.values():
         assert "Metrics" not in alarm  # metric math would bill every metric it reads
 
@@ -87,6 +87,15 @@ def test_no_item_fetched_in_an_hour_alarm() -> None:
     assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]) == ("Sum", 3600, 1)
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("LessThanThreshold", 1)
     assert alarm["TreatMissingData"] == "breaching"
+
+
+def test_sms_spend_alarm_fires_at_the_accounts_sms_spend_limit() -> None:
+    alarm = _one_alarm_on("SMSMonthToDateSpentUSD")
+    assert alarm["Namespace"] == "AWS/SNS"
+    assert "Dimensions" not in alarm  # an account-wide metric
+    assert alarm["Threshold"] == {"Ref": "SmsMonthlySpendLimit"}
+    assert (alarm["Statistic"], alarm["ComparisonOperator"]) == ("Maximum", "GreaterThanOrEqualToThreshold")
+    assert alarm["TreatMissingData"] == "notBreaching"
 
 
 def test_dead_letter_queue_alarms() -> None:
