@@ -95,8 +95,13 @@ def _send(
     done: Deliveries,
 ) -> None:
     try:
-        if not store.claim(delivery.key, clock()):
+        if not store.claim(delivery.key, clock(), delivery.mode):
             return
+    except StoreError as exc:
+        done.errors += 1
+        log.warning("could not claim a delivery, it stays pending", extra={"delivery": delivery.key, "error": str(exc)})
+        return
+    try:
         subscriber = config.recipient(delivery.recipient)
         if subscriber is None:
             store.cancel(delivery.key, "the recipient is no longer in the watch file")
@@ -108,7 +113,8 @@ def _send(
             return
     except StoreError as exc:
         done.errors += 1
-        log.warning("could not claim a delivery, it stays pending", extra={"delivery": delivery.key, "error": str(exc)})
+        log.warning("store failed before publishing, delivery stays pending", extra={"delivery": delivery.key})
+        _release(store, delivery, str(exc))
         return
     try:
         message_id = publisher.publish(delivery)

@@ -175,3 +175,33 @@ def test_folded_reports_are_counted_per_source(pipeline: Pipeline) -> None:
         worker_a.fold(ALERT.key, feed, NOW)
 
     assert worker_a.folded([ALERT.key, "alert#none#x"]) == {ALERT.key: 2}
+
+
+def test_a_copy_read_before_the_delivery_moved_to_a_digest_cannot_claim_it(pipeline: Pipeline) -> None:
+    worker_a, worker_b = _stores(pipeline)
+    worker_a.create(ALERT, "s1", [_delivery("duty/sms")], NOW)
+    key = _delivery("duty/sms").key
+    worker_a.claim(key, NOW)
+    worker_a.postpone(key, "digest", NOW + timedelta(hours=1))  # over the SMS budget
+
+    # Worker B still holds the delivery as it was created: immediate.
+    assert worker_b.claim(key, NOW + timedelta(minutes=1), "immediate") is False
+
+
+def test_a_digest_takes_a_member_whose_claim_a_dead_worker_left(pipeline: Pipeline) -> None:
+    worker_a, worker_b = _stores(pipeline)
+    member = _delivery(mode="digest")
+    worker_a.create(ALERT, "s1", [member], NOW)
+    worker_a.claim(member.key, NOW, "digest")  # then died
+    digest = Delivery(
+        "digest#desk/email#1",
+        "desk/email",
+        due_at=NOW,
+        created_at=NOW,
+        mode="digest",
+        digest=DigestMessage("1 alert", "email text", "sms text", (member.key,)),
+    )
+
+    assert worker_b.collect(digest, NOW + timedelta(minutes=1)) is False  # its lease still runs
+    assert worker_b.collect(digest, NOW + LEASE + timedelta(seconds=1)) is True
+    assert _record(pipeline, member.key)["status"]["S"] == "DIGESTED"

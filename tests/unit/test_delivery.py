@@ -52,7 +52,7 @@ class Store:
     def due(self, now: datetime) -> list[Delivery]:
         return []
 
-    def claim(self, key: str, now: datetime) -> bool:
+    def claim(self, key: str, now: datetime, mode: str = "immediate") -> bool:
         if key == self.claim_fails:
             raise StoreError("DynamoDB UpdateItem failed: InternalServerError")
         return True

@@ -158,8 +158,9 @@ class DynamoDBAlertStore(_Table):
             raise _store_error("Query", exc) from exc
         return deliveries
 
-    def claim(self, key: str, now: datetime) -> bool:
-        """Take the right to publish; False if sent, gathered, or another worker holds a live claim."""
+    def claim(self, key: str, now: datetime, mode: str = "immediate") -> bool:
+        """Take the right to publish a delivery still in ``mode``; False if sent, gathered,
+        moved to another mode meanwhile, or another worker holds a live claim."""
         # A claim with a lease, as Powertools idempotency's INPROGRESS record: two workers
         # never publish the same delivery, and one that died mid-publish gives it back
         # when its lease runs out.
@@ -170,14 +171,18 @@ class DynamoDBAlertStore(_Table):
                 TableName=self.name,
                 Key={"pk": _s(key)},
                 UpdateExpression="SET #status = :publishing, lease_until = :until, lease_token = :token",
-                ConditionExpression="#status = :pending OR (#status = :publishing AND lease_until < :now)",
-                ExpressionAttributeNames={"#status": "status"},
+                # The mode too: a copy read before another worker moved the delivery to a
+                # digest (over the SMS budget) must not send it on its own after all.
+                ConditionExpression="#mode = :mode AND "
+                "(#status = :pending OR (#status = :publishing AND lease_until < :now))",
+                ExpressionAttributeNames={"#status": "status", "#mode": "mode"},
                 ExpressionAttributeValues={
                     ":publishing": _s("PUBLISHING"),
                     ":pending": _s("PENDING"),
                     ":until": _s(_time(now + self.lease)),
                     ":now": _s(_time(now)),
                     ":token": _s(token),
+                    ":mode": _s(mode),
                 },
             ),
         )
@@ -272,13 +277,19 @@ class DynamoDBAlertStore(_Table):
                 "Update": {
                     "TableName": self.name,
                     "Key": {"pk": _s(member)},
-                    "UpdateExpression": "SET #status = :digested, digest_key = :digest REMOVE pending",
-                    "ConditionExpression": "#status = :pending AND #mode = :digest_mode",
+                    "UpdateExpression": "SET #status = :digested, digest_key = :digest "
+                    "REMOVE pending, lease_until, lease_token",
+                    # A member whose claim a dead worker left behind (its lease run out) is
+                    # waiting like any other: it must not hold its recipient's digests back.
+                    "ConditionExpression": "#mode = :digest_mode AND "
+                    "(#status = :pending OR (#status = :publishing AND lease_until < :now))",
                     "ExpressionAttributeNames": {"#status": "status", "#mode": "mode"},
                     "ExpressionAttributeValues": {
                         ":digested": _s("DIGESTED"),
                         ":digest": _s(digest.key),
                         ":pending": _s("PENDING"),
+                        ":publishing": _s("PUBLISHING"),
+                        ":now": _s(_time(now)),
                         ":digest_mode": _s("digest"),
                     },
                 }

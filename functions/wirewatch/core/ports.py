@@ -224,8 +224,9 @@ class AlertStore(Protocol):
         """Deliveries waiting to go out whose ``due_at`` has come."""
         ...
 
-    def claim(self, key: str, now: datetime) -> bool:
-        """Take the right to publish; False if sent, gathered or claimed by a live worker."""
+    def claim(self, key: str, now: datetime, mode: str = "immediate") -> bool:
+        """Take the right to publish a delivery still in ``mode``; False if sent, gathered,
+        moved to another mode, or claimed by a live worker."""
         ...
 
     def mark_sent(self, key: str, message_id: str, now: datetime) -> None: ...
