@@ -33,8 +33,8 @@ class StoryResolver:
         """
         keys = story_keys(item)
         known = self.seen.find_stories([k.key for k in keys])
-        story_id: str | None = None
         stale: dict[str, StoryRecord] = {}
+        found: list[StoryRecord] = []
         for key in keys:
             record = known.get(key.key)
             if record is None:
@@ -43,8 +43,12 @@ class StoryResolver:
                 if not self._within_window(record, item, now):
                     stale[key.key] = record
                 continue
-            story_id = record.story_id
-            break
+            found.append(record)
+        # Another feed's record first: a key of this feed pointing elsewhere was left by an
+        # earlier attempt at this same item that did not finish (its alerts, if any, exist
+        # under that story too), while the other feed's story may already have alerted.
+        record = next((r for r in found if r.feed_id != item.feed_id), found[0] if found else None)
+        story_id: str | None = record.story_id if record is not None else None
         story_time = item.published or now
         mine = story_id_for(item)
         if story_id is None:

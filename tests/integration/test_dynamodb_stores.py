@@ -93,3 +93,19 @@ def test_seen_items_are_read_in_batches_of_100(pipeline: Pipeline) -> None:
 
     assert seen == {key: "e1" if n % 2 else "" for n, key in enumerate(keys[:120])}
     assert pipeline.calls.counts["dynamodb.BatchGetItem"] == 3
+
+
+def test_a_key_left_by_an_unfinished_attempt_gives_way_to_another_feeds_story(pipeline: Pipeline) -> None:
+    seen = DynamoDBSeenStore(boto3.client("dynamodb"), pipeline.settings.seen_table, timedelta(days=30))
+    headline = "Frappe de missiles sur Sébastopol en Crimée"
+    a = Item("feed-a", headline, "https://a.example/strike", published=NOW)
+    b = Item("feed-b", headline, "https://b.example/strike", published=NOW)
+    link_b = next(k.key for k in story_keys(b) if k.kind == "link")
+    # Feed B's first attempt wrote its link key, then failed (the write's answer was lost)...
+    seen.claim_story_keys([link_b], "story-b", story_time=NOW, feed_id="feed-b", now=NOW)
+    # ...and feed A's copy took the headline meanwhile, and alerted.
+    story_a = StoryResolver(seen, timedelta(hours=48)).resolve(a, NOW)
+
+    retried = StoryResolver(seen, timedelta(hours=48)).resolve(b, NOW)
+
+    assert retried == story_a
