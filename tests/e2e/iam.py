@@ -115,7 +115,8 @@ class CallRecorder:
         return {Need(f"UNMAPPED s3.{operation}: teach tests/e2e/iam.py its IAM action", "?", call)}
 
 
-def _listed(value: str | list[str] | None) -> list[str]:
+def listed(value: str | list[str] | None) -> list[str]:
+    """A policy element (Action, Resource) as a list."""
     return [] if value is None else [value] if isinstance(value, str) else list(value)
 
 
@@ -129,8 +130,8 @@ def grants(statements: Iterable[dict[str, Any]]) -> set[tuple[str, str]]:
         (action, resource)
         for s in statements
         if s.get("Effect") == "Allow"
-        for action in _listed(s.get("Action"))
-        for resource in _listed(s.get("Resource"))
+        for action in listed(s.get("Action"))
+        for resource in listed(s.get("Resource"))
     }
 
 

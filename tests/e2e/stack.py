@@ -175,21 +175,13 @@ class Deployed:
         # moto keeps numbers given by !Ref to Number parameters as numbers; Lambda has strings.
         return {name: str(value) for name, value in variables.items()}
 
+    def role_name(self, function_logical_id: str) -> str:
+        """The name of a function's execution role, as Lambda reports it."""
+        return str(self.function_configuration(function_logical_id)["Role"].rsplit("/", 1)[1])
+
     def role_statements(self, function_logical_id: str) -> list[dict[str, Any]]:
         """Every statement of the inline policies of a function's execution role, read from IAM."""
-        iam = boto3.client("iam")
-        role = self.function_configuration(function_logical_id)["Role"].rsplit("/", 1)[1]
-        statements: list[dict[str, Any]] = []
-        for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-            document = iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
-            if isinstance(document, str):
-                # moto 5.2 keeps a policy created by CloudFormation as the repr of the dict
-                # it was given, where IAM returns (and boto3 decodes) URL-encoded JSON.
-                text = unquote(document)
-                document = json.loads(text) if text.lstrip().startswith('{"') else ast.literal_eval(text)
-            listed = document["Statement"]
-            statements += [{**s, "Policy": policy} for s in (listed if isinstance(listed, list) else [listed])]
-        return statements
+        return role_statements(self.role_name(function_logical_id))
 
     def arn(self, logical_id: str) -> str:
         """The ARN of a table, queue, bucket, topic or function of the stack."""
@@ -205,22 +197,53 @@ class Deployed:
             return str(self.function_configuration(logical_id)["FunctionArn"])
         if kind == "AWS::SNS::Topic":
             return physical
+        if kind == "AWS::Logs::LogGroup":
+            account, region = _account_and_region()
+            return f"arn:aws:logs:{region}:{account}:log-group:{physical}"
         raise ValueError(f"no ARN for {kind}")
 
     def named(self, resource: str) -> str:
-        """``resource`` (an ARN, or an ARN pattern) with the stack's ARNs written as logical ids."""
-        kinds = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket", "AWS::SNS::Topic")
-        for logical_id in [n for kind in kinds for n in self.logical_ids(kind)]:
-            arn = self.arn(logical_id)
-            if resource == arn or resource.startswith(f"{arn}/"):
-                return logical_id + resource[len(arn) :]
+        """``resource`` (an ARN, or an ARN pattern) with the stack's ARNs written as logical ids
+        (a log group's streams, ``<log group ARN>:*``, as ``<LogGroup>:*``)."""
+        kinds = (
+            "AWS::DynamoDB::Table",
+            "AWS::SQS::Queue",
+            "AWS::S3::Bucket",
+            "AWS::SNS::Topic",
+            "AWS::Lambda::Function",
+            "AWS::Logs::LogGroup",
+        )
+        for kind in kinds:
+            below = ("/", ":") if kind == "AWS::Logs::LogGroup" else ("/",)
+            for logical_id in self.logical_ids(kind):
+                arn = self.arn(logical_id)
+                if resource == arn or any(resource.startswith(arn + s) for s in below):
+                    return logical_id + resource[len(arn) :]
         return resource
 
     def managed_policies(self, function_logical_id: str) -> list[str]:
-        """Managed policy ARNs of a function's role, from the template (moto loads no AWS managed policy)."""
+        """Managed policy ARNs of a function's role: those the template gives it, and those
+        attached in IAM (moto loads no AWS managed policy, but records the attachments)."""
         role = self.template["Resources"][function_logical_id]["Properties"]["Role"]["Fn::GetAtt"][0]
-        arns: list[str] = self.template["Resources"][role]["Properties"].get("ManagedPolicyArns", [])
-        return arns
+        arns: list[str] = list(self.template["Resources"][role]["Properties"].get("ManagedPolicyArns", []))
+        attached = boto3.client("iam").list_attached_role_policies(RoleName=self.role_name(function_logical_id))
+        return arns + [p["PolicyArn"] for p in attached["AttachedPolicies"]]
+
+
+def role_statements(role: str) -> list[dict[str, Any]]:
+    """Every statement of the inline policies of an IAM role, read from IAM."""
+    iam = boto3.client("iam")
+    statements: list[dict[str, Any]] = []
+    for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
+        if isinstance(document, str):
+            # moto 5.2 keeps a policy created by CloudFormation as the repr of the dict
+            # it was given, where IAM returns (and boto3 decodes) URL-encoded JSON.
+            text = unquote(document)
+            document = json.loads(text) if text.lstrip().startswith('{"') else ast.literal_eval(text)
+        listed = document["Statement"]
+        statements += [{**s, "Policy": policy} for s in (listed if isinstance(listed, list) else [listed])]
+    return statements
 
 
 def _dummy_zip() -> bytes:

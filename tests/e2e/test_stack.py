@@ -12,8 +12,10 @@ loopback network the address guard refuses in production.
 
 While each handler runs, botocore's hooks record every API call it makes as IAM
 action and resource (``iam.py``); the function's inline policies, read back from
-IAM, must allow each, name no ``*``, and grant nothing the run did not use unless
-it is listed below with the path that needs it.
+IAM, must allow each, and grant nothing the run did not use unless it is listed
+below with the path that needs it. The roles are the template's own (no managed
+policy attached): no ``*`` action, and no ``*`` resource but X-Ray's, whose Put
+APIs take none.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ from wirewatch.local.stack import EMULATOR_ENV, localised_config
 from wirewatch.runner import LocalContext, reset_handlers
 from wirewatch.settings import Settings, environment
 
-from .iam import CallRecorder, allows, grants, used
-from .stack import ROOT, UNSUPPORTED_BY_MOTO, Deployed, deploy, load_event
+from .iam import CallRecorder, allows, grants, listed, used
+from .stack import ROOT, UNSUPPORTED_BY_MOTO, Deployed, deploy, load_event, role_statements
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -60,31 +62,43 @@ MORNING = datetime(2024, 6, 26, 6, 0, tzinfo=UTC)
 
 
 FUNCTIONS = ("ScheduleFunction", "PollFunction")
+# Named after the stack (FunctionName), and so are their log groups: /aws/lambda/<name>.
+FUNCTION_NAMES = {"ScheduleFunction": f"{STACK}-schedule", "PollFunction": f"{STACK}-poll"}
 # What the Lambda SQS trigger (the event source mapping) does with the function's role.
 EVENT_SOURCE = "PollFunction (its SQS event source mapping)"
+# Whose calls each function's role must allow: the function's, and Lambda's on its behalf.
+ACTING_WITH_ROLE = {"ScheduleFunction": ("ScheduleFunction",), "PollFunction": ("PollFunction", EVENT_SOURCE)}
+
+
+def _lambda_itself(log_group: str) -> dict[tuple[str, str], str]:
+    """What Lambda's runtime does with every function's role, out of the code's sight."""
+    return {
+        ("logs:CreateLogStream", f"{log_group}:*"): "Lambda itself: a log stream per execution environment",
+        ("logs:PutLogEvents", f"{log_group}:*"): "Lambda itself: the function's log lines (EMF metrics among them)",
+        ("xray:PutTraceSegments", "*"): "Lambda's X-Ray daemon (Tracing: Active): the invocation's segments",
+        ("xray:PutTelemetryRecords", "*"): "Lambda's X-Ray daemon (Tracing: Active): its telemetry",
+    }
+
 
 # Granted, but not exercised by the run: each with the path that needs it.
 NOT_EXERCISED = {
     "ScheduleFunction": {
+        **_lambda_itself("ScheduleFunctionLogGroup"),
         ("s3:ListBucket", "ConfigBucket"): "lets S3 answer NoSuchKey (not AccessDenied) before the first push",
         ("sqs:SendMessage", "PollDeadLetterQueue"): "Lambda itself: OnFailure destination of a failed tick",
     },
     "PollFunction": {
+        **_lambda_itself("PollFunctionLogGroup"),
         ("s3:ListBucket", "ConfigBucket"): "lets S3 answer NoSuchKey (not AccessDenied) before the first push",
         ("dynamodb:BatchGetItem", "AlertsTable"): "'also reported by' counts of a digest already due when created",
+        ("sqs:GetQueueAttributes", "PollQueue"): "the SQS trigger reads the queue's settings; the test plays its "
+        "receives and deletes only",
     },
 }
-# Managed policies SAM attaches to the roles it generates, and why they are accepted.
-MANAGED = {
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole": "Lambda writes the function's logs",
-    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess": "Tracing: Active; X-Ray's Put APIs take no resource ARN",
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole": "the SQS trigger reads PollQueue",
-}
-MANAGED_BY_FUNCTION = {
-    "ScheduleFunction": set(MANAGED) - {"arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"},
-    "PollFunction": set(MANAGED),
-}
-# The actions of AWSLambdaSQSQueueExecutionRole the trigger uses.
+# The one "*" resource allowed: X-Ray's Put APIs support no resource-level permissions.
+RESOURCELESS_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+# The SQS actions of AWSLambdaSQSQueueExecutionRole (which grants them on every queue):
+# PollFunction's role grants them on PollQueue alone, for its trigger.
 SQS_TRIGGER_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 
 
@@ -348,6 +362,9 @@ def test_the_schedule_the_trigger_and_the_log_groups_follow_the_parameters(run: 
     groups = boto3.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]
     retention = {g["logGroupName"]: g.get("retentionInDays") for g in groups}
     for function in FUNCTIONS:
+        # The group Lambda writes to (/aws/lambda/<function name>) is the template's.
+        assert deployed.resources[function] == FUNCTION_NAMES[function]
+        assert deployed.resources[f"{function}LogGroup"] == f"/aws/lambda/{FUNCTION_NAMES[function]}"
         assert retention[f"/aws/lambda/{deployed.resources[function]}"] == int(PARAMETERS["LogRetentionDays"])
 
     subscriptions = boto3.client("sns").list_subscriptions_by_topic(TopicArn=deployed.resources["OperatorAlarmsTopic"])
@@ -382,10 +399,11 @@ def test_every_call_of_each_function_is_allowed_by_its_role(run: Run) -> None:
     assert set(run.recorder.needs) == {*FUNCTIONS, EVENT_SOURCE}
     for function in FUNCTIONS:
         statements = run.deployed.role_statements(function)
-        denied = sorted(n for n in run.recorder.needs[function] if not allows(statements, n))
-        assert not denied, f"{function}'s role lacks: " + "; ".join(
-            f"{n.action} on {run.deployed.named(n.resource)} ({n.call})" for n in denied
-        )
+        for actor in ACTING_WITH_ROLE[function]:
+            denied = sorted(n for n in run.recorder.needs[actor] if not allows(statements, n))
+            assert not denied, f"{function}'s role lacks, for {actor}: " + "; ".join(
+                f"{n.action} on {run.deployed.named(n.resource)} ({n.call})" for n in denied
+            )
 
 
 def test_the_sqs_trigger_only_reads_and_deletes_poll_jobs(run: Run) -> None:
@@ -393,26 +411,39 @@ def test_the_sqs_trigger_only_reads_and_deletes_poll_jobs(run: Run) -> None:
     needs = run.recorder.needs[EVENT_SOURCE]
     assert {n.action for n in needs} <= SQS_TRIGGER_ACTIONS
     assert {n.resource for n in needs} == {queue}
+    # And the role grants the trigger's actions on PollQueue alone.
+    granted = {(a, r) for a, r in grants(run.deployed.role_statements("PollFunction")) if a in SQS_TRIGGER_ACTIONS}
+    assert granted == {(action, queue) for action in SQS_TRIGGER_ACTIONS}
 
 
-def test_no_wildcard_action_or_resource_in_the_functions_policies(run: Run) -> None:
+def test_no_wildcard_action_and_no_wildcard_resource_but_x_rays(run: Run) -> None:
     for function in FUNCTIONS:
-        for action, resource in grants(run.deployed.role_statements(function)):
+        statements = run.deployed.role_statements(function)
+        log_streams = f"{run.deployed.arn(f'{function}LogGroup')}:*"
+        for action, resource in grants(statements):
             assert "*" not in action, f"{function}: {action}"
-            assert resource != "*", f"{function}: {action} on every resource"
-            # Object ARNs name the one key; a bucket, table, queue or topic is named whole.
-            assert "*" not in resource, f"{function}: {action} on {resource}"
-        for statement in run.deployed.role_statements(function):
+            if resource == "*":
+                assert action in RESOURCELESS_ACTIONS, f"{function}: {action} on every resource"
+            elif "*" in resource:
+                # The streams of the function's own log group (IAM authorises PutLogEvents
+                # on the stream); object ARNs name the one key, the rest are named whole.
+                assert action.startswith("logs:"), f"{function}: {action} on {resource}"
+                assert resource == log_streams, f"{function}: {action} on {resource}, not its own log group"
+        # Exactly one statement names "*": X-Ray's, and nothing else is in it.
+        everywhere = [s for s in statements if "*" in listed(s["Resource"])]
+        assert [set(listed(s["Action"])) for s in everywhere] == [RESOURCELESS_ACTIONS], everywhere
+        for statement in statements:
             assert not {"NotAction", "NotResource", "Condition"} & statement.keys(), statement
 
 
 def test_no_function_is_granted_what_it_does_not_use(run: Run) -> None:
     for function in FUNCTIONS:
         statements = run.deployed.role_statements(function)
+        needs = {n for actor in ACTING_WITH_ROLE[function] for n in run.recorder.needs[actor]}
         unused = {
             (action, run.deployed.named(resource))
             for action, resource in grants(statements)
-            if not used((action, resource), run.recorder.needs[function])
+            if not used((action, resource), needs)
         }
         assert unused == set(NOT_EXERCISED[function]), (
             f"{function}: granted but unused, and not listed in NOT_EXERCISED: "
@@ -421,9 +452,35 @@ def test_no_function_is_granted_what_it_does_not_use(run: Run) -> None:
         )
 
 
-def test_managed_policies_are_only_those_sam_adds_for_what_the_functions_use(run: Run) -> None:
+def test_the_functions_roles_are_the_templates_with_no_managed_policy(run: Run) -> None:
+    # SAM generates a role (with AWSLambdaBasicExecutionRole, AWSXrayWriteOnlyAccess and, for
+    # an SQS event, AWSLambdaSQSQueueExecutionRole: every log group, every queue) only for a
+    # function without Role; each function names its own.
     for function in FUNCTIONS:
-        assert set(run.deployed.managed_policies(function)) == MANAGED_BY_FUNCTION[function]
+        role = run.deployed.template["Resources"][function]["Properties"]["Role"]
+        assert role == {"Fn::GetAtt": [f"{function}Role", "Arn"]}
+        assert run.deployed.managed_policies(function) == []
+    roles = run.deployed.logical_ids("AWS::IAM::Role")
+    assert {f"{function}Role" for function in FUNCTIONS} <= set(roles)
+    for name in roles:
+        assert "ManagedPolicyArns" not in run.deployed.template["Resources"][name]["Properties"], name
+
+
+def test_the_scheduler_role_only_invokes_the_tick_and_records_undelivered_ones(run: Run) -> None:
+    # The role SAM generates for the ScheduleV2 event: Scheduler assumes it to invoke
+    # ScheduleFunction and to send what it could not deliver to the dead-letter queue.
+    deployed = run.deployed
+    (schedule_id,) = deployed.logical_ids("AWS::Scheduler::Schedule")
+    schedule = boto3.client("scheduler").get_schedule(Name=deployed.resources[schedule_id])
+    role = schedule["Target"]["RoleArn"].rsplit("/", 1)[1]
+    statements = role_statements(role)
+    assert {(action, deployed.named(resource)) for action, resource in grants(statements)} == {
+        ("lambda:InvokeFunction", "ScheduleFunction"),
+        ("sqs:SendMessage", "PollDeadLetterQueue"),
+    }
+    assert not boto3.client("iam").list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    trust = boto3.client("iam").get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": ["scheduler.amazonaws.com"]}]
 
 
 def test_the_code_calls_no_metrics_or_tracing_api(run: Run) -> None:
@@ -431,3 +488,17 @@ def test_the_code_calls_no_metrics_or_tracing_api(run: Run) -> None:
     # no cloudwatch:PutMetricData or xray:Put* that would need a "*" resource.
     calls = {c for function in FUNCTIONS for c in run.recorder.calls[function]}
     assert not {c for c in calls if c.split(".")[0] in {"cloudwatch", "xray", "logs"}}
+
+
+# ─── Last: it adds a second stack to the moto the tests above read ──────────────────────
+
+
+def test_stacks_side_by_side_each_have_functions_log_groups_and_roles_of_their_own(run: Run) -> None:
+    other = deploy(f"{STACK}-staging", PARAMETERS)
+    for function in FUNCTIONS:
+        assert other.resources[function] not in {run.deployed.resources[f] for f in FUNCTIONS}
+        assert other.resources[f"{function}LogGroup"] == f"/aws/lambda/{other.resources[function]}"
+        assert other.role_name(function) != run.deployed.role_name(function)
+        # Each role writes to its own stack's log group only.
+        (log_streams,) = {r for a, r in grants(other.role_statements(function)) if a.startswith("logs:")}
+        assert log_streams == f"{other.arn(f'{function}LogGroup')}:*"
