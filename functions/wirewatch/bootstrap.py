@@ -13,7 +13,6 @@ from wirewatch.adapters.dynamodb import (
     DynamoDBStateStore,
 )
 from wirewatch.adapters.dynamodb_alerts import DynamoDBAlertStore
-from wirewatch.adapters.dynamodb_bands import DynamoDBFoldIndex
 from wirewatch.adapters.s3_config import S3ConfigSource
 from wirewatch.adapters.sns import SNSAlertPublisher
 from wirewatch.adapters.sqs import SQSJobQueue
@@ -64,6 +63,7 @@ def build_scheduler(settings: Settings) -> Scheduler:
 
 def build_poller(settings: Settings, *, fetcher: FeedFetcher | None = None) -> Poller:
     """A poll worker wired to AWS (or whatever AWS_ENDPOINT_URL points at)."""
+    from wirewatch.adapters.dynamodb_bands import DynamoDBFoldIndex
     from wirewatch.adapters.http_fetcher import HttpFeedFetcher
     from wirewatch.service import Poller, Ports
 

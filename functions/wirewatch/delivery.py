@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from wirewatch.core.errors import PublishError, StoreError
-from wirewatch.core.gathering import gather
 from wirewatch.core.routing import after_budget, budget_windows
 
 if TYPE_CHECKING:
@@ -69,6 +68,9 @@ def _gathered(
     waiting = [d for d in deliveries if d.mode == "digest" and d.alert is not None and d.due_at <= now]
     if not waiting:
         return []
+    # Imported here: digests (time zones, text layout) are rare next to ticks with nothing due.
+    from wirewatch.core.gathering import gather
+
     try:
         also_reported = store.folded([d.alert.key for d in waiting if d.alert is not None])
     except StoreError:

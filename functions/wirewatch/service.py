@@ -37,7 +37,7 @@ from wirewatch.core.errors import FeedError, StoreError
 from wirewatch.core.feeds import parse_feed
 from wirewatch.core.index import RuleIndex
 from wirewatch.core.messages import render
-from wirewatch.core.neardup import band_keys, find_first_report, report
+from wirewatch.core.neardup import band_keys, first_reports, report
 from wirewatch.core.ports import FeedState
 from wirewatch.core.routing import route
 from wirewatch.core.schedule import after_failure, after_success, polled_url
@@ -398,12 +398,12 @@ class Poller:
             if seen_as is not None and self._folded(key, seen_as, bands, feed, now):
                 outcome.folded += 1
                 continue
-            alert = render(match, feed, key)
+            created += self._record(render(match, feed, key), story_id, feed, now, outcome)
             if seen_as is not None:
-                # Held before the alert is written: a report of the same event polled
-                # meanwhile finds it (and, should the alert not exist yet, alerts on its own).
+                # After the alert, so that no band ever names an alert that is not there (a
+                # worker dying in between would leave bands that fold nothing for days); also
+                # when the alert existed already: a retry finishes what an attempt began.
                 self.ports.folds.claim(bands, seen_as.record(key, now), now)
-            created += self._record(alert, story_id, feed, now, outcome)
         return created
 
     def _record(
@@ -431,9 +431,11 @@ class Poller:
     def _folded(self, key: str, seen_as: Report, bands: list[str], feed: FeedSource, now: datetime) -> bool:
         """Whether this rule's alert on an earlier report of the same event absorbed this one."""
         window = self.config.settings.fold_window
-        original = find_first_report(seen_as, self.ports.folds.find(bands), now, window)
-        if original is None or original.alert_key == key:
-            return False
-        # False if that alert is not written yet (its worker is at it, or died): this
-        # report then alerts on its own rather than risk being lost.
-        return self.ports.alerts.fold(original.alert_key, feed.id, now)
+        for original in first_reports(seen_as, self.ports.folds.find(bands), now, window):
+            if original.alert_key == key:
+                return False  # this report's own earlier attempt: its alert is the one to write
+            # A band whose alert is not written (its worker is at it, or died before) folds
+            # nothing: the next report of the event, or this one's own alert, is tried.
+            if self.ports.alerts.fold(original.alert_key, feed.id, now):
+                return True
+        return False

@@ -9,6 +9,7 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
+import boto3
 import yaml
 
 from wirewatch.runner import invoke_poll
@@ -147,3 +148,27 @@ def yaml_rules(*, on_edit: dict[str, str]) -> list[dict[str, object]]:
     """The example watch file's rules, with ``on_edit`` set where named."""
     data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     return [{**rule, **({"on_edit": on_edit[rule["id"]]} if rule["id"] in on_edit else {})} for rule in data["rules"]]
+
+
+def test_a_band_whose_alert_is_missing_does_not_stop_the_fold(pipeline: Pipeline) -> None:
+    from wirewatch.adapters.dynamodb_bands import DynamoDBFoldIndex
+    from wirewatch.core.model import Item
+    from wirewatch.core.neardup import band_keys, report
+
+    # An earlier copy's bands, its alert gone (expired sooner than its bands, or removed).
+    matched = ("Austin", "Belousov", "phone*", "Russian Defense Minister", "Defense Secretary")
+    ghost = report(Item("ghost", REUTERS[0], "https://ghost.example/1", summary=REUTERS[1]), matched)
+    assert ghost is not None
+    index = DynamoDBFoldIndex(boto3.client("dynamodb"), pipeline.settings.seen_table, timedelta(days=7))
+    index.claim(
+        band_keys(ghost.signature, "defense-minister-contact"),
+        ghost.record("alert#defense-minister-contact#gone", NOW - timedelta(hours=3)),
+        NOW - timedelta(hours=3),
+    )
+    pipeline.server.route("/kyiv.xml", rss(*KYIV, "https://kyiv.example/pentagon-chief", NOW - timedelta(hours=1)))
+    pipeline.write_config({"kyiv": "/kyiv.xml"})
+
+    result = invoke_poll(now=NOW)
+
+    assert [a["title"] for a in contact_alerts(pipeline)] == [KYIV[0]]  # alerted on its own
+    assert result["reports_folded"] == 0

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from wirewatch.core.explain import explain
 from wirewatch.core.model import Alert
-from wirewatch.core.sms import fit_sms
 
 if TYPE_CHECKING:
     from wirewatch.core.model import Delivery, FeedSource, Match
@@ -70,6 +69,9 @@ def render(match: Match, feed: FeedSource, key: str, *, update: bool = False) ->
 
 def sms_text(rule_title: str, headline: str, link: str) -> str:
     """``rule: headline link`` in one SMS (GSM-7, else UCS-2); the link is never cut, the words are."""
+    # Imported here: only a match needs it, and the SNS adapter imports this module at cold start.
+    from wirewatch.core.sms import fit_sms
+
     return fit_sms(rule_title, headline, link)
 
 

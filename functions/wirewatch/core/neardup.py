@@ -180,17 +180,17 @@ def same_event_in_rule(report_: Report, record: FoldRecord) -> bool:
     return len(mine & theirs) / min(len(mine), len(theirs)) >= THRESHOLD
 
 
-def find_first_report(
+def first_reports(
     report_: Report, candidates: Mapping[str, FoldRecord], now: datetime, window: timedelta
-) -> FoldRecord | None:
-    """The earliest candidate first seen within ``window`` of ``now`` that is the same event
-    as ``report_`` within its rule."""
+) -> list[FoldRecord]:
+    """The candidates first seen within ``window`` of ``now`` that are the same event as
+    ``report_`` within its rule, earliest first."""
     matching = [
         record
         for record in {record.alert_key: record for record in candidates.values()}.values()
         if now - window <= record.first_seen <= now and same_event_in_rule(report_, record)
     ]
-    return min(matching, key=lambda record: (record.first_seen, record.alert_key), default=None)
+    return sorted(matching, key=lambda record: (record.first_seen, record.alert_key))
 
 
 class FoldIndex(Protocol):
@@ -284,8 +284,8 @@ __all__ = [
     "Signature",
     "band_keys",
     "features",
-    "find_first_report",
     "find_original",
+    "first_reports",
     "minhash",
     "overlap",
     "report",
