@@ -75,7 +75,7 @@ def build_poller(settings: Settings, *, fetcher: FeedFetcher | None = None) -> P
         alerts=DynamoDBAlertStore(dynamodb, settings.alerts_table, settings.retention),
         publisher=SNSAlertPublisher(aws.sns_client(), settings.topic_arn),
         archive=DynamoDBItemArchive(dynamodb, settings.items_table, settings.retention),
-        # Bands outlive any fold window a watch file sets (find_original applies it).
+        # Bands outlive any fold window a watch file sets (neardup.first_reports applies it).
         folds=DynamoDBFoldIndex(dynamodb, settings.seen_table, FOLD_BANDS_KEPT),
     )
     # A day's margin: an item is forgotten a little before its records expire.

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Protocol
 from wirewatch.core.normalize import tokens
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from datetime import datetime, timedelta
 
     from wirewatch.core.model import Item
@@ -184,11 +184,22 @@ def first_reports(
     report_: Report, candidates: Mapping[str, FoldRecord], now: datetime, window: timedelta
 ) -> list[FoldRecord]:
     """The candidates first seen within ``window`` of ``now`` that are the same event as
-    ``report_`` within its rule, earliest first."""
+    ``report_`` within its rule, earliest first (the poll worker's check)."""
+    return _earliest(candidates, now, window, lambda record: same_event_in_rule(report_, record))
+
+
+def _earliest(
+    candidates: Mapping[str, FoldRecord],
+    now: datetime,
+    window: timedelta,
+    same: Callable[[FoldRecord], bool],
+) -> list[FoldRecord]:
+    """The distinct candidates first seen within ``window`` of ``now`` that ``same`` accepts,
+    earliest first."""
     matching = [
         record
         for record in {record.alert_key: record for record in candidates.values()}.values()
-        if now - window <= record.first_seen <= now and same_event_in_rule(report_, record)
+        if now - window <= record.first_seen <= now and same(record)
     ]
     return sorted(matching, key=lambda record: (record.first_seen, record.alert_key))
 
@@ -257,13 +268,10 @@ def same_event(a: Signature, b: Signature) -> bool:
 def find_original(
     sig: Signature, candidates: Mapping[str, FoldRecord], now: datetime, window: timedelta
 ) -> FoldRecord | None:
-    """The earliest candidate first seen within ``window`` of ``now`` that is the same event."""
-    matching = [
-        record
-        for record in {record.alert_key: record for record in candidates.values()}.values()
-        if now - window <= record.first_seen <= now and _same_event_text(sig, record.signature)
-    ]
-    return min(matching, key=lambda record: (record.first_seen, record.alert_key), default=None)
+    """The earliest candidate first seen within ``window`` of ``now`` that is the same event
+    on signatures alone (no rule): the check the labelled pairs measure (bench/folding.py)."""
+    found = _earliest(candidates, now, window, lambda record: _same_event_text(sig, record.signature))
+    return found[0] if found else None
 
 
 def _same_event_text(sig: Signature, stored: str) -> bool:

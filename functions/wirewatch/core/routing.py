@@ -93,7 +93,8 @@ def _jump_between(before: datetime, after: datetime, day: datetime) -> datetime:
             low = middle
         else:
             high = middle
-    return high.replace(second=0, microsecond=0) if high.second or high.microsecond else high
+    # Offsets change on the minute, so the minute ``high`` falls in is the change itself.
+    return high.replace(second=0, microsecond=0)
 
 
 def _next_hour(local: datetime) -> datetime:
