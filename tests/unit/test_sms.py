@@ -10,6 +10,8 @@ from wirewatch.core.feeds import parse_feed
 from wirewatch.core.sms import (
     GSM7_BASIC,
     GSM7_EXTENSION,
+    MIN_WORDS,
+    MIN_WORDS_UCS2,
     fit_sms,
     is_gsm7,
     segments,
@@ -180,15 +182,39 @@ def test_extension_characters_in_the_link_count_twice() -> None:
     assert len(text) <= 159
 
 
-@pytest.mark.parametrize("length", [141, 150, 160, 300])
-def test_a_link_leaving_no_room_for_words_is_sent_alone(length: int) -> None:
-    link = "https://x.example/" + "a" * (length - len("https://x.example/"))
-    assert fit_sms("Rule", "Headline", link) == link
+@pytest.mark.parametrize("length", [146, 150, 160, 300])
+def test_a_link_leaving_too_few_words_gives_way_to_its_site(length: int) -> None:
+    link = "https://www.x.example/" + "a" * (length - len("https://www.x.example/"))
+    assert fit_sms("Rule", "Headline", link) == "Rule: Headline (x.example)"
 
 
-def test_a_ucs2_headline_beside_a_long_link_gives_the_link_alone() -> None:
-    # 70 - 61 leaves 9 units: too few words to be worth it.
-    assert fit_sms("Правило", "Заголовок", LINK[:60]) == LINK[:60]
+def test_short_words_keep_a_long_link_they_fit_beside() -> None:
+    link = "https://x.example/" + "a" * (145 - len("https://x.example/"))
+    assert fit_sms("Rule", "Headline", link) == f"Rule: Headline {link}"
+
+
+def test_long_words_keep_the_link_while_50_characters_of_them_fit() -> None:
+    link = "https://x.example/" + "a" * (109 - len("https://x.example/"))
+    text = fit_sms("Rule", "word " * 40, link)
+    words = text.removesuffix(f" {link}")
+    assert words.startswith("Rule: word word") and words.endswith("word...")
+    assert 45 <= len(words) <= 50  # cut at a word boundary within the 50 left
+    longer = link + "a"
+    assert fit_sms("Rule", "word " * 40, longer).endswith("... (x.example)")
+
+
+def test_a_ucs2_headline_beside_a_long_link_gives_way_to_its_site() -> None:
+    # 70 - 61 leaves 9 units (under 22): too few words to say what happened.
+    assert fit_sms("Правило", "Заголовок", LINK[:60]) == "Правило: Заголовок (boursorama.com)"
+
+
+def test_a_link_without_a_host_leaves_the_words_alone() -> None:
+    assert fit_sms("Rule", "word " * 40, "x" * 150) == f"Rule: {'word ' * 29}word..."
+
+
+def test_a_site_too_long_for_ucs2_leaves_the_words_alone() -> None:
+    link = "https://" + "a" * 63 + ".example/" + "b" * 80
+    assert fit_sms("Правило", "Заголовок", link) == "Правило: Заголовок"
 
 
 def test_seed_article_title_fits_gsm7_with_its_link() -> None:
@@ -201,10 +227,11 @@ def test_seed_article_title_fits_gsm7_with_its_link() -> None:
     text = fit_sms(rule.title, item.title, SHORT_LINK)
     assert text == f"US and Russian defence ministers in contact: {item.title} {SHORT_LINK}"
     assert segments(text) == 1
-    # The article's own 135-character link leaves 24 septets for words.
+    # The article's own 135-character link would leave 24 septets: "US and Russian...",
+    # which says nothing of what happened. The site's name takes its place.
     text = fit_sms(rule.title, item.title, item.link)
-    assert text == f"US and Russian... {item.link}"
-    assert septets(text) <= 160
+    assert text == f"US and Russian defence ministers in contact: {item.title} (boursorama.com)"
+    assert segments(text) == 1
 
 
 _LINK_TAILS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_/.?=&%~", max_size=40)
@@ -212,12 +239,18 @@ _LINK_TAILS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_/.?=&%~", 
 
 @PURE
 @given(prefix=st.text(max_size=60), headline=st.text(max_size=400), tail=_LINK_TAILS)
-def test_any_headline_fits_one_message_ending_with_the_link(prefix: str, headline: str, tail: str) -> None:
+def test_any_headline_fits_one_message_with_the_link_or_its_site(prefix: str, headline: str, tail: str) -> None:
     link = f"https://news.example.org/{tail}"
     assert len(link) <= 65
     text = fit_sms(prefix, headline, link)
     assert segments(text) == 1
-    assert text.endswith(link)
+    if text.endswith(f" {link}"):
+        words = text[: -len(link) - 1]
+        least = MIN_WORDS if is_gsm7(text) else MIN_WORDS_UCS2
+        assert len(words) >= min(least, len(fit_sms(prefix, headline, "")))
+    elif text != link:  # a link alone when there are no words
+        assert text.endswith(" (news.example.org)")
+        assert is_gsm7(text) or utf16_units(text) <= 70
 
 
 @PURE

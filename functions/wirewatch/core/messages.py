@@ -68,7 +68,7 @@ def render(match: Match, feed: FeedSource, key: str, *, update: bool = False) ->
 
 
 def sms_text(rule_title: str, headline: str, link: str) -> str:
-    """``rule: headline link`` in one SMS (GSM-7, else UCS-2); the link is never cut, the words are."""
+    """``rule: headline link`` in one SMS (GSM-7, else UCS-2): the words are cut, never the link (``sms.fit_sms``)."""
     # Imported here: only a match needs it, and the SNS adapter imports this module at cold start.
     from wirewatch.core.sms import fit_sms
 
