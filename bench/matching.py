@@ -30,8 +30,9 @@ from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from wirewatch.core.anchors import requirements
 from wirewatch.core.feeds import parse_feed
-from wirewatch.core.index import RuleIndex, requirements
+from wirewatch.core.index import RuleIndex
 from wirewatch.core.itemtext import ItemText, stem
 from wirewatch.core.matching import match_item
 from wirewatch.core.model import (

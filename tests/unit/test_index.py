@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from wirewatch.core.anchors import requirements
 from wirewatch.core.deciders import compile_decider
 from wirewatch.core.evaluators import compile_node
-from wirewatch.core.index import RuleIndex, requirements
+from wirewatch.core.index import RuleIndex
 from wirewatch.core.itemtext import ItemText
 from wirewatch.core.matching import evaluate, match_item, match_rule
 from wirewatch.core.model import ALL_FIELDS, Field, Group, Near, Pattern, Rule, Scoped, Severity, Term

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Set
 from typing import TYPE_CHECKING
 
+from wirewatch.core.anchors import pattern_anchor, prefix_anchor, requirements, stem_anchor, word_anchor
 from wirewatch.core.evaluators import compile_node
 from wirewatch.core.itemtext import ItemText, term_stems
 from wirewatch.core.model import Field, Group, Pattern, Term
@@ -31,22 +32,6 @@ Decider = Callable[[ItemText, Set[str]], bool]
 _EVERY_FIELD = frozenset(Field)
 
 
-def word_anchor(word: str) -> str:
-    return word  # tokens are [^\W_]+: never a "*", ":" or "/", so the kinds below cannot collide
-
-
-def prefix_anchor(prefix: str) -> str:
-    return prefix + "*"
-
-
-def stem_anchor(language: str, stemmed: str) -> str:
-    return f"{language}:{stemmed}"
-
-
-def pattern_anchor(text: str) -> str:
-    return f"/{text}/"
-
-
 def compile_decider(node: Node, fields: Sequence[Field], languages: Sequence[str] = ()) -> Decider:
     """A test of ``node`` on an item and its anchors: true exactly when ``matching.evaluate`` finds hits.
 
@@ -59,8 +44,7 @@ def compile_decider(node: Node, fields: Sequence[Field], languages: Sequence[str
     if exact is not None:
         return lambda text, present: not exact.isdisjoint(present)
     if not isinstance(node, Group):
-        evaluator = compile_node(node, fields, languages)
-        return lambda text, present: evaluator(text) is not None
+        return _guarded(node, fields, languages)
     if node.op != "all":
         simple, others = _split(node.children, fields, languages)
         merged = frozenset().union(*simple)
@@ -104,6 +88,25 @@ def _conjunction(needed: tuple[frozenset[str], ...], excluded: frozenset[str], o
     return decide
 
 
+def _guarded(node: Node, fields: tuple[Field, ...], languages: tuple[str, ...]) -> Decider:
+    """The compiled evaluator, run only once the item has an anchor of each clause the node needs.
+
+    A phrase in an ``any`` group is looked for whenever the group's words are missing;
+    its words being all present is far rarer than its first word being, and far
+    cheaper to check than positions (``named_anchors`` has the index look for them).
+    """
+    evaluator = compile_node(node, fields, languages)
+    clauses = tuple(requirements(node, frozenset(fields), languages))
+
+    def decide(text: ItemText, present: Set[str]) -> bool:
+        for clause in clauses:
+            if clause.isdisjoint(present):
+                return False
+        return evaluator(text) is not None
+
+    return decide
+
+
 def _split(
     children: Sequence[Node], fields: tuple[Field, ...], languages: tuple[str, ...]
 ) -> tuple[list[frozenset[str]], tuple[Decider, ...]]:
@@ -127,7 +130,8 @@ def named_anchors(node: Node, fields: Sequence[Field], languages: Sequence[str] 
         return set(anchors)
     if isinstance(node, Group):
         return set().union(*(named_anchors(child, fields, languages) for child in node.children))
-    return set()  # evaluated, not decided by anchors
+    # Evaluated, after the anchors of what it needs (``_guarded``).
+    return set().union(*requirements(node, frozenset(fields), languages))
 
 
 def _exact_anchors(node: Node, fields: tuple[Field, ...], languages: tuple[str, ...]) -> frozenset[str] | None:
@@ -145,12 +149,4 @@ def _exact_anchors(node: Node, fields: tuple[Field, ...], languages: tuple[str, 
     return frozenset((word_anchor(token), *stems))
 
 
-__all__ = [
-    "Decider",
-    "compile_decider",
-    "named_anchors",
-    "pattern_anchor",
-    "prefix_anchor",
-    "stem_anchor",
-    "word_anchor",
-]
+__all__ = ["Decider", "compile_decider", "named_anchors"]

@@ -76,18 +76,16 @@ from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from wirewatch.core.deciders import Decider, compile_decider, named_anchors, pattern_anchor, prefix_anchor, stem_anchor
+from wirewatch.core.anchors import Clause, pattern_anchor, requirements, stem_anchor, weight
+from wirewatch.core.deciders import Decider, compile_decider, named_anchors
 from wirewatch.core.evaluators import explainer
-from wirewatch.core.itemtext import ItemText, stem, term_stems
-from wirewatch.core.model import Match, Near, Pattern, Scoped, Term
+from wirewatch.core.itemtext import ItemText, stem
+from wirewatch.core.model import Match
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
-    from wirewatch.core.model import FeedSource, Field, Group, Item, Node, Rule
-
-Clause = frozenset[str]  # at least one of these anchors must occur in the item
-_IMPOSSIBLE: Clause = frozenset()  # no item can satisfy it: the node can never hold
+    from wirewatch.core.model import FeedSource, Item, Rule
 
 # Cap on the words whose prefix or stem anchors an index keeps: working them out again
 # for every word of every item is most of the cost of finding them. Cleared when
@@ -96,86 +94,6 @@ _WORD_CACHE_SIZE = 16_384
 
 _FIRST = itemgetter(0)
 _SECOND = itemgetter(1)
-
-
-def requirements(node: Node, fields: frozenset[Field], languages: Sequence[str] = ()) -> list[Clause]:
-    """Clauses that must all hold (each has at least one anchor in the item) for ``node`` to hold.
-
-    An empty list means ``node`` needs nothing (it can hold on any item); a clause
-    with no anchors means it can never hold. ``fields`` are those the node is looked
-    for in, ``languages`` the rule's stemming languages.
-    """
-    if isinstance(node, Term):
-        return _term(node, languages)
-    if isinstance(node, Near):
-        return _term(node.left, languages) + _term(node.right, languages)
-    if isinstance(node, Pattern):
-        # Anchored on itself: all patterns run as one RE2 set per field (``_PatternSet``).
-        return [frozenset((pattern_anchor(node.text),))]
-    if isinstance(node, Scoped):
-        # The evaluator looks nowhere if the scope is outside the fields it is given.
-        return requirements(node.child, frozenset((node.field,)), languages) if node.field in fields else [_IMPOSSIBLE]
-    return _group(node, fields, languages)
-
-
-def _group(group: Group, fields: frozenset[Field], languages: Sequence[str]) -> list[Clause]:
-    if group.op == "none":
-        return []
-    children = [requirements(child, fields, languages) for child in group.children]
-    if group.op == "all":
-        return _distinct(clause for child in children for clause in child)
-    if any(not child for child in children):  # "any" with a child that needs nothing
-        return []
-    if len(children) == 1:
-        return children[0]
-    # Whichever child holds, its best clause holds, and its second best: so the union
-    # of the children's best clauses is needed, and that of their second best (or best).
-    ranked = [sorted(child, key=_rank) for child in children]
-    return _distinct(frozenset().union(*(child[min(n, len(child) - 1)] for child in ranked)) for n in (0, 1))
-
-
-def _term(term: Term, languages: Sequence[str]) -> list[Clause]:
-    if not term.tokens:
-        return []  # nothing to anchor on; the evaluator decides what such a term means
-    last = len(term.tokens) - 1
-    stems = [term_stems(term, language) for language in languages] if languages and not term.prefix else []
-    clauses = []
-    for position, token in enumerate(term.tokens):
-        if term.prefix and position == last:
-            clauses.append(frozenset((prefix_anchor(token),)))
-        elif stems:
-            # The word itself or its stem in one of the languages. The word is needed
-            # too: "attaquee" matches "attaquée" exactly, yet their stems differ
-            # (Snowball reads accents), so the stem alone would miss it.
-            anchors = {token}
-            anchors.update(
-                stem_anchor(language, words[position]) for language, words in zip(languages, stems, strict=True)
-            )
-            clauses.append(frozenset(anchors))
-        else:
-            # A prefix phrase's first words are matched exactly even in a stemming rule.
-            clauses.append(frozenset((token,)))
-    return clauses
-
-
-def _distinct(clauses: Iterable[Clause]) -> list[Clause]:
-    return list(dict.fromkeys(clauses))
-
-
-def _rank(clause: Clause) -> tuple[int, int]:
-    """Smaller is more selective: fewer anchors, then a longer shortest anchor."""
-    return len(clause), -min((_weight(anchor) for anchor in clause), default=0)
-
-
-def _weight(anchor: str) -> int:
-    # Long words are rare words. A prefix stands for a family of words, and a stem
-    # for the forms of one word: both count a little less than their length.
-    if anchor.startswith("/"):
-        return 3  # a pattern: as selective as a short word, whatever its length
-    if anchor.endswith("*"):
-        return len(anchor) - 2
-    _, colon, bare = anchor.partition(":")
-    return len(bare) - 1 if colon else len(anchor)
 
 
 def _stemmable_words(text: ItemText) -> set[str]:
@@ -282,7 +200,7 @@ class RuleIndex:
             # common words) all cost more. "Fewest anchors, then longest" alone posted
             # rules under anchors shared by dozens of others: 807 postings visited per
             # item at 10,000 bench rules, against about 600 so (bench/matching.py).
-            return sum(named_by[anchor] / max(1, _weight(anchor)) for anchor in clause)
+            return sum(named_by[anchor] / max(1, weight(anchor)) for anchor in clause)
 
         # Rule ids allocated together, so that the thousands of them an item's postings
         # hold are read from a few memory pages rather than from all over the heap.
@@ -365,9 +283,11 @@ class RuleIndex:
     def _candidate_ids(self, present: set[str]) -> list[int]:
         kept = list(self._unanchored)
         others = self._others
+        lacks = present.isdisjoint
         for rule_id in self._posted_ids(present):
             clauses = others[rule_id]
-            if clauses is None or not any(clause.isdisjoint(present) for clause in clauses):
+            # map, not a generator: this runs for some fifty rules an item at 10,000 rules.
+            if clauses is None or not any(map(lacks, clauses)):
                 kept.append(rule_id)
         kept.sort()
         return kept
@@ -411,4 +331,4 @@ class RuleIndex:
         return [Match(rules[rule_id], item, explainer(rules[rule_id], text)) for rule_id in fired]
 
 
-__all__ = ["Clause", "RuleIndex", "requirements"]
+__all__ = ["RuleIndex"]
