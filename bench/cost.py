@@ -19,6 +19,9 @@ Model (each assumption is a named constant below):
   captures' items, not tick 3's short synthetic ones).
 - Lambda duration: each measured invocation's wall time plus its own CPU (not moto's)
   stretched by the share of a vCPU its memory buys (bench/polling.lambda_seconds).
+- Lambda architecture: ARCHITECTURE (template.yaml's Architectures), priced at the durations
+  measured on this x86_64 machine, which cannot run arm64: no Graviton speed-up is assumed.
+  The levers table prices x86_64 at the same durations.
 - The SQS event source keeps ESM_IDLE_POLLERS long polls (20 s) open on the empty queue.
 
 The alert side is not measured (bench/polling.py's ticks raise almost no alerts): it is
@@ -62,7 +65,10 @@ CALLS_JSON = Path(__file__).resolve().parent / "polling-calls.json"
 REGION = "us-east-1"
 PRICES_AS_OF = "2026-11-27"
 LAMBDA_PER_REQUEST = 0.20 / 1e6
-LAMBDA_PER_GB_SECOND = 0.0000166667  # x86_64, as template.yaml's Architectures
+# Per GB-second by architecture; requests cost the same on both.
+LAMBDA_PER_GB_SECOND = {"arm64": 0.0000133334, "x86_64": 0.0000166667}
+ARCHITECTURE = "arm64"  # template.yaml's Globals: Architectures [arm64]
+LAMBDA_FREE_GB_SECONDS = 400_000  # a month, on either architecture
 DYNAMODB_PER_WRITE_UNIT = 0.625 / 1e6  # on-demand write request unit
 DYNAMODB_PER_READ_UNIT = 0.125 / 1e6  # on-demand read request unit
 DYNAMODB_PER_GB_MONTH = 0.25  # Standard table class, tables and GSIs
@@ -79,10 +85,10 @@ METRICS_PER_METRIC_MONTH = 0.30  # custom metrics (EMF), first 10,000; prorated 
 XRAY_PER_TRACE = 5.00 / 1e6  # traces recorded
 ALARM_PER_MONTH = 0.10  # CloudWatch standard-resolution metric alarm
 DASHBOARD_PER_MONTH = 3.00  # CloudWatch dashboard
-# The always-free tier, for the second total only (one stack alone in the account).
+# The always-free tier, for the second total only (one stack alone in the account). Lambda
+# compute's (LAMBDA_FREE_GB_SECONDS at the workload's architecture's price) is added in bill().
 FREE_TIER = {
     "Lambda requests": 1_000_000 * LAMBDA_PER_REQUEST,
-    "Lambda compute": 400_000 * LAMBDA_PER_GB_SECOND,
     "DynamoDB storage": 25 * DYNAMODB_PER_GB_MONTH,
     "SQS requests": 1_000_000 * SQS_PER_REQUEST,
     "EventBridge Scheduler": 14_000_000 * SCHEDULER_PER_INVOCATION,
@@ -221,6 +227,7 @@ class Workload:
     tracing: bool = True
     feeds_per_message: int = 1  # poll jobs per SQS message (a design change: now 1)
     archive_day_index: bool = False  # True: ItemsTable's old day-index GSI (projection ALL), written with every item
+    architecture: str = ARCHITECTURE  # Lambda's, a key of LAMBDA_PER_GB_SECOND (same durations on both)
 
 
 def write_units(item_bytes: float) -> int:
@@ -304,6 +311,7 @@ def alert_side(m: Measured, w: Workload) -> AlertSide:
 class Bill:
     lines: dict[str, float]
     quantities: dict[str, str]
+    free_tier: dict[str, float]
 
     @property
     def before_sms(self) -> float:
@@ -312,7 +320,7 @@ class Bill:
     @property
     def after_free_tier(self) -> float:
         return sum(
-            max(value - FREE_TIER.get(name, 0.0), 0.0) for name, value in self.lines.items() if name != "SNS SMS"
+            max(value - self.free_tier.get(name, 0.0), 0.0) for name, value in self.lines.items() if name != "SNS SMS"
         )
 
 
@@ -367,9 +375,10 @@ def bill(m: Measured, w: Workload) -> Bill:
     sampled = min(batches_per_tick, XRAY_RESERVOIR_PER_SECOND * span)
     traces = (1 + sampled + XRAY_FIXED_RATE * (batches_per_tick - sampled)) * ticks if w.tracing else 0.0
 
+    per_gb_second = LAMBDA_PER_GB_SECOND[w.architecture]
     lines = {
         "Lambda requests": invocations * LAMBDA_PER_REQUEST,
-        "Lambda compute": (schedule_gb_s + poll_gb_s) * LAMBDA_PER_GB_SECOND,
+        "Lambda compute": (schedule_gb_s + poll_gb_s) * per_gb_second,
         "DynamoDB reads": read_units * DYNAMODB_PER_READ_UNIT,
         "DynamoDB writes": write_units * DYNAMODB_PER_WRITE_UNIT,
         "DynamoDB storage": (table_bytes + gsi_bytes) / 1e9 * DYNAMODB_PER_GB_MONTH,
@@ -389,7 +398,7 @@ def bill(m: Measured, w: Workload) -> Bill:
     quantities = {
         "Lambda requests": f"{invocations / 1e3:,.0f}k invocations ({batches_per_tick} poll + 1 schedule a tick)",
         "Lambda compute": (
-            f"{schedule_gb_s + poll_gb_s:,.0f} GB-s (poll {m.memory_mb['PollFunction']} MB: "
+            f"{schedule_gb_s + poll_gb_s:,.0f} GB-s {w.architecture} (poll {m.memory_mb['PollFunction']} MB: "
             f"{poll_seconds / poll_invocations:.2f} s an invocation; schedule {m.memory_mb['ScheduleFunction']} MB: "
             f"{m.schedule_seconds_per_feed * w.feeds:.2f} s a tick)"
         ),
@@ -412,7 +421,7 @@ def bill(m: Measured, w: Workload) -> Bill:
         ),
         "SNS SMS": f"{alerting.sms:,.0f} SMS",
     }
-    return Bill(lines, quantities)
+    return Bill(lines, quantities, FREE_TIER | {"Lambda compute": LAMBDA_FREE_GB_SECONDS * per_gb_second})
 
 
 def money(value: float) -> str:
@@ -460,7 +469,8 @@ def main() -> None:
         f"{ALERTS_PER_MONTH} alerts/month to {RECIPIENTS_PER_ALERT} recipients each "
         f"({DIGEST_RECIPIENTS_PER_ALERT} by hourly digest), {SMS_PER_DAY} SMS/day; "
         f"measured with POLL_CONCURRENCY {m.concurrency}, BatchSize {m.batch_size}, "
-        f"ScheduleFunction {m.memory_mb['ScheduleFunction']} MB, PollFunction {m.memory_mb['PollFunction']} MB\n"
+        f"ScheduleFunction {m.memory_mb['ScheduleFunction']} MB, PollFunction {m.memory_mb['PollFunction']} MB; "
+        f"Lambda on {ARCHITECTURE} at the durations measured on x86_64\n"
     )
     bills = print_table(m, args.markdown)
     target = bills[1_000].before_sms
@@ -530,6 +540,7 @@ def main() -> None:
         ("before: archive with a day-index GSI (projection ALL)", m, replace(base, archive_day_index=True)),
         ("X-Ray tracing off", m, replace(base, tracing=False)),
         ("no alerts at all (polling only)", m, replace(base, alerts_per_month=0, sms_per_day=0)),
+        ("before: Lambda on x86_64 (same durations)", m, replace(base, architecture="x86_64")),
     ]
     other = [r["poll_concurrency"] for r in data["runs"] if r["poll_concurrency"] != m.concurrency]
     if other:

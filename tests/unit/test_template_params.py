@@ -1,9 +1,11 @@
-"""What operators change in template.yaml (parameters), how `sam` is configured to deploy
-it (samconfig.toml), and the sample events its functions are invoked with (events/)."""
+"""What operators change in template.yaml (parameters), how `sam` is configured to build
+and deploy it (samconfig.toml, functions/Makefile), and the sample events its functions
+are invoked with (events/)."""
 
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from typing import Any
 
@@ -64,6 +66,19 @@ def test_samconfig_deploys_with_the_templates_defaults_and_no_flags() -> None:
         assert name in PARAMETERS, f"samconfig.toml overrides {name}, which the template does not declare"
         assert value == str(PARAMETERS[name]["Default"]), f"{name}: samconfig {value} != template default"
     assert SAMCONFIG["default"]["validate"]["parameters"]["lint"] is True
+
+
+def test_both_functions_run_on_arm64_and_are_built_with_its_wheels() -> None:
+    functions = resources_of_type(TEMPLATE, "AWS::Serverless::Function")
+    assert set(functions) == {"ScheduleFunction", "PollFunction"}
+    default = TEMPLATE["Globals"]["Function"]["Architectures"]
+    for name, properties in functions.items():
+        assert properties.get("Architectures", default) == ["arm64"], name
+    # The build host is x86_64: the Makefile must ask pip for the runtime's wheels.
+    makefile = (ROOT / "functions" / "Makefile").read_text(encoding="utf-8")
+    version = re.escape(TEMPLATE["Globals"]["Function"]["Runtime"].removeprefix("python"))
+    assert re.search(r"^RUNTIME_ARCH\s*:?=\s*aarch64$", makefile, re.MULTILINE)
+    assert re.search(rf"^RUNTIME_PYTHON\s*:?=\s*{version}$", makefile, re.MULTILINE)
 
 
 def test_the_scheduled_sample_is_the_schedules_payload() -> None:
