@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote, urlsplit
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from wirewatch.core.feeds import parse_feed
@@ -326,6 +326,8 @@ def test_identity_key_is_idempotent(link: str) -> None:
 @PURE
 @given(link=web_links(), www=st.booleans(), secure=st.booleans(), slash=st.booleans())
 def test_identity_key_ignores_scheme_www_and_trailing_slash(link: str, www: bool, secure: bool, slash: bool) -> None:
+    # Space around a link is layout and is stripped; inside one it is part of the path.
+    assume(link == link.strip())
     parts = urlsplit(link)
     host = ("www." if www else "") + parts.netloc
     variant = parts._replace(

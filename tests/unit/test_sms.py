@@ -234,6 +234,10 @@ def test_seed_article_title_fits_gsm7_with_its_link() -> None:
     assert segments(text) == 1
 
 
+def _units(text: str) -> int:
+    return septets(text) if is_gsm7(text) else utf16_units(text)
+
+
 _LINK_TAILS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_/.?=&%~", max_size=40)
 
 
@@ -246,8 +250,11 @@ def test_any_headline_fits_one_message_with_the_link_or_its_site(prefix: str, he
     assert segments(text) == 1
     if text.endswith(f" {link}"):
         words = text[: -len(link) - 1]
+        # The room left for words is at least the alphabet's minimum (or all the words),
+        # in its own units; the cut then backs up to a word boundary, never past half.
         least = MIN_WORDS if is_gsm7(text) else MIN_WORDS_UCS2
-        assert len(words) >= min(least, len(fit_sms(prefix, headline, "")))
+        words_only = fit_sms(prefix, headline, "")
+        assert _units(words) >= min(least, _units(words_only)) // 2
     elif text != link:  # a link alone when there are no words
         assert text.endswith(" (news.example.org)")
         assert is_gsm7(text) or utf16_units(text) <= 70

@@ -164,7 +164,8 @@ def _fit(words: str, tail: str, *, keep_words: bool) -> str | None:
         if not alphabet.accepts(tail):
             continue
         room = alphabet.single - sum(alphabet.cost(char) for char in tail)
-        least = min(alphabet.least_words, len(candidate)) if keep_words else len(ELLIPSIS) + 1
+        length = sum(alphabet.cost(char) for char in candidate)
+        least = min(alphabet.least_words, length) if keep_words else len(ELLIPSIS) + 1
         if room < least:
             continue  # UCS-2 has less room still
         cut = _cut(candidate, room, alphabet.cost)
