@@ -47,10 +47,7 @@ def compile_decider(node: Node, fields: Sequence[Field], languages: Sequence[str
         return _guarded(node, fields, languages)
     if node.op != "all":
         simple, others = _split(node.children, fields, languages)
-        merged = frozenset().union(*simple)
-        if node.op == "none":
-            return lambda text, present: merged.isdisjoint(present) and not any(o(text, present) for o in others)
-        return lambda text, present: not merged.isdisjoint(present) or any(o(text, present) for o in others)
+        return _either(frozenset().union(*simple), others, holds=node.op == "any")
     # The usual rule: an "all" of "any" groups and exclusions. Flattened into sets of
     # which the item needs one each, a set it must have none of, and what is left.
     needed: list[frozenset[str]] = []
@@ -83,7 +80,26 @@ def _conjunction(needed: tuple[frozenset[str], ...], excluded: frozenset[str], o
                 return False
         if not excluded.isdisjoint(present):
             return False
-        return all(other(text, present) for other in others)
+        # Loops rather than all()/any() over generators, here and below: deciders run
+        # for every candidate, and a generator costs more than the checks it makes.
+        for other in others:  # noqa: SIM110 - see above
+            if not other(text, present):
+                return False
+        return True
+
+    return decide
+
+
+def _either(anchors: frozenset[str], others: tuple[Decider, ...], *, holds: bool) -> Decider:
+    """An ``any`` group (``holds``: true once a child holds) or a ``none`` group (false once one does)."""
+
+    def decide(text: ItemText, present: Set[str]) -> bool:
+        if not anchors.isdisjoint(present):
+            return holds
+        for other in others:
+            if other(text, present):
+                return holds
+        return not holds
 
     return decide
 
