@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         AlertStore,
         ConfigSource,
         FeedFetcher,
+        FetchResult,
         ItemArchive,
         PollJob,
         SeenStore,
@@ -69,6 +70,10 @@ RECENT_ITEMS_KEPT = 500  # 8 KB of fingerprints in a job; the rest are looked up
 
 class _OutOfTime(Exception):
     """The invocation's deadline passed before this feed could be fetched."""
+
+
+class _NoRoomForLargeBody(Exception):
+    """Other large feeds held the memory for as long as this feed's fetch could wait."""
 
 
 @dataclass
@@ -142,6 +147,40 @@ class HostLimits:
             yield
 
 
+class LargeBodies:
+    """At most ``slots`` feeds with a large body (``HttpFeedFetcher``'s ``large_body``) held at once.
+
+    A worker fetches a whole batch side by side: fifty 10 MB bodies, each parsed into
+    several times its size, would take a 512 MB function down with every feed of the
+    batch. Small bodies go freely; a body growing large waits for a slot, and keeps it
+    until its feed is done (parsed, matched, stored). A feed waits for one slot while
+    holding none, so waiting never deadlocks. With 50 fetches, a 1 MiB threshold, 2
+    slots and 10 MB bodies, a worker holds at most ~50 MB of small bodies and two
+    large feeds (docs/operations.md has the measured parse memory).
+    """
+
+    def __init__(self, slots: int) -> None:
+        self._slots = threading.BoundedSemaphore(slots)
+
+    @contextmanager
+    def lease(self, deadline: float | None) -> Iterator[Callable[[float], None]]:
+        """A feed's turn: the hook to give the fetcher, and the slot it took released at the end."""
+        held = False
+
+        def take(fetch_deadline: float) -> None:
+            nonlocal held
+            until = fetch_deadline if deadline is None else min(fetch_deadline, deadline)
+            if not self._slots.acquire(timeout=max(0.0, until - time.monotonic())):
+                raise _NoRoomForLargeBody
+            held = True
+
+        try:
+            yield take
+        finally:
+            if held:
+                self._slots.release()
+
+
 class Poller:
     """Polls batches of feed jobs for one watch configuration over the given ports.
 
@@ -160,6 +199,7 @@ class Poller:
         forget_after: timedelta,
         concurrency: int = 50,
         per_host: int = 2,
+        large_bodies: int = 2,
         clock: Callable[[], datetime] = _wall_clock,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -171,6 +211,7 @@ class Poller:
         self.forget_after = forget_after
         self.concurrency = concurrency
         self.hosts = HostLimits(per_host)
+        self.large_bodies = LargeBodies(large_bodies)
         self.clock = clock
         self.jitter = jitter
         self.last_report: PollReport | None = None
@@ -234,6 +275,9 @@ class Poller:
             return self._poll_feed_unguarded(feed, state, job, stories, now=now, deadline=deadline)
         except _OutOfTime:
             return FeedOutcome(feed.id, "deferred", retry="no time left in this invocation")
+        except _NoRoomForLargeBody:
+            # Not the feed's fault: it runs again, without counting as a failure.
+            return FeedOutcome(feed.id, "deferred", retry="other large feeds held the memory")
         except StoreError as exc:
             # The store, not the feed: the job runs again (and reaches the DLQ if it keeps failing).
             log.warning("state store failed polling a feed", extra={"feed": feed.id, "error": str(exc)})
@@ -273,12 +317,26 @@ class Poller:
         deadline: float | None,
     ) -> FeedOutcome:
         url = polled_url(feed, state)
-        with self.hosts.slot(url):
-            # Checked again here: waiting for a slot on a slow host can take longer than
-            # the time that was left when the job started.
-            if deadline is not None and time.monotonic() > deadline:
-                raise _OutOfTime
-            result = self.ports.fetcher.fetch(url, state.validators)
+        # A large body keeps its slot until the feed is done: the parsed feed is the big part.
+        with self.large_bodies.lease(deadline) as on_large_body:
+            with self.hosts.slot(url):
+                # Checked again here: waiting for a slot on a slow host can take longer than
+                # the time that was left when the job started.
+                if deadline is not None and time.monotonic() > deadline:
+                    raise _OutOfTime
+                result = self.ports.fetcher.fetch(url, state.validators, on_large_body=on_large_body)
+            return self._after_fetch(feed, state, job, stories, result, now=now)
+
+    def _after_fetch(
+        self,
+        feed: FeedSource,
+        state: FeedState,
+        job: PollJob,
+        stories: StoryResolver,
+        result: FetchResult,
+        *,
+        now: datetime,
+    ) -> FeedOutcome:
         if result.not_modified:
             outcome = FeedOutcome(feed.id, "not-modified")
             updated = after_success(feed, state, result, ttl=None, new_items=False, now=now, policy=self.policy)

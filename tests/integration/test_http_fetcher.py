@@ -695,3 +695,49 @@ def test_retry_after(
 
     assert caught.value.kind == f"http-{status}"
     assert caught.value.retry_after == expected
+
+
+# ---------------------------------------------------------------- large bodies
+
+
+class _Waits:
+    """An ``on_large_body`` hook that records its calls, and can refuse."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.deadlines: list[float] = []
+        self.refuse = refuse
+
+    def __call__(self, deadline: float) -> None:
+        self.deadlines.append(deadline)
+        if self.refuse:
+            raise LookupError("no memory free")
+
+
+def large_body_fetcher(pool: GuardedPoolManager) -> HttpFeedFetcher:
+    return HttpFeedFetcher(total_timeout=5, max_bytes=1024 * 1024, large_body=64 * 1024, pool=pool)
+
+
+def test_a_body_growing_past_large_body_asks_the_hook_once(server: FeedServer, pool: GuardedPoolManager) -> None:
+    body = RSS + b" " * (300 * 1024)
+    url = server.route("/big.xml", stream=lambda: (body[i : i + 16384] for i in range(0, len(body), 16384)))
+    hook = _Waits()
+    result = large_body_fetcher(pool).fetch(url, NO_VALIDATORS, on_large_body=hook)
+    assert result.body == body
+    assert len(hook.deadlines) == 1
+
+
+def test_a_declared_large_body_asks_the_hook_before_reading(server: FeedServer, pool: GuardedPoolManager) -> None:
+    url = server.route("/declared.xml", body=RSS + b" " * (100 * 1024))
+    hook = _Waits(refuse=True)
+    with pytest.raises(LookupError):
+        large_body_fetcher(pool).fetch(url, NO_VALIDATORS, on_large_body=hook)
+    assert len(hook.deadlines) == 1
+    # The connection given up on is not reused half-read: the next fetch gets its own answer.
+    assert large_body_fetcher(pool).fetch(server.route("/small.xml", body=RSS), NO_VALIDATORS).body == RSS
+
+
+def test_a_small_body_never_asks_the_hook(server: FeedServer, pool: GuardedPoolManager) -> None:
+    hook = _Waits(refuse=True)
+    url = server.route("/small.xml", body=RSS + b" " * (60 * 1024))
+    assert large_body_fetcher(pool).fetch(url, NO_VALIDATORS, on_large_body=hook).status == 200
+    assert hook.deadlines == []

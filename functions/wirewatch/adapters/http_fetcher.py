@@ -65,6 +65,7 @@ class HttpFeedFetcher:
         read_timeout: float = 15.0,
         total_timeout: float = 30.0,
         max_bytes: int = 10 * 1024 * 1024,
+        large_body: int = 1024 * 1024,
         max_redirects: int = 5,
         user_agent: str = DEFAULT_USER_AGENT,
         allowed_networks: Sequence[str] = (),
@@ -78,7 +79,8 @@ class HttpFeedFetcher:
         strings: ``("127.0.0.0/8", "::1/128")`` for a local feed server). ``pool`` is
         for tests and sharing: its owner closes it, and it carries its own
         ``AddressPolicy``, so it comes without ``allowed_networks``. ``clock`` (UTC
-        now) turns a Retry-After date into seconds.
+        now) turns a Retry-After date into seconds. A body is *large* past
+        ``large_body`` bytes: ``fetch``'s ``on_large_body`` is called then.
 
         Raises:
             ValueError: a timeout or ``max_bytes`` is not positive, ``max_redirects`` is
@@ -86,8 +88,8 @@ class HttpFeedFetcher:
                 ``allowed_networks`` are given.
             TypeError: ``pool`` is not a GuardedPoolManager (it would bypass the guard).
         """
-        if min(connect_timeout, read_timeout, total_timeout) <= 0 or max_bytes <= 0:
-            raise ValueError("timeouts and max_bytes must be positive")
+        if min(connect_timeout, read_timeout, total_timeout) <= 0 or min(max_bytes, large_body) <= 0:
+            raise ValueError("timeouts, max_bytes and large_body must be positive")
         if max_redirects < 0:
             raise ValueError("max_redirects must not be negative")
         if isinstance(allowed_networks, str):
@@ -103,6 +105,7 @@ class HttpFeedFetcher:
         self._read_timeout = read_timeout
         self._total_timeout = total_timeout
         self._max_bytes = max_bytes
+        self._large_body = large_body
         self._max_redirects = max_redirects
         self._user_agent = user_agent
         self._clock = clock or _utc_now
@@ -125,13 +128,18 @@ class HttpFeedFetcher:
     ) -> None:
         self.close()
 
-    def fetch(self, url: str, validators: Validators) -> FetchResult:
+    def fetch(
+        self, url: str, validators: Validators, *, on_large_body: Callable[[float], None] | None = None
+    ) -> FetchResult:
         """Fetch ``url`` conditionally on ``validators``, following redirects.
 
         A 304 gives an empty body and the validators the server sent back, or the
         ones passed in where it sent none. ``FetchResult.url`` is the final URL;
         ``moved_to`` is that URL too when every hop to it was a 301 or 308, and
         ``max_age`` the response's freshness lifetime (``_max_age``).
+        ``on_large_body(deadline)`` is called once, before the body is read past
+        ``large_body`` bytes (or at once if its Content-Length says it will be),
+        with the fetch's deadline; what it raises comes out of ``fetch``.
 
         Raises:
             FeedError: with kind ``bad-url`` (not http/https, also after a redirect),
@@ -152,7 +160,7 @@ class HttpFeedFetcher:
             target = _redirect_target(response, current)
             if target is None:
                 moved_to = current if hop and permanent else None
-                return self._finish(response, current, validators, deadline, moved_to)
+                return self._finish(response, current, validators, deadline, moved_to, on_large_body=on_large_body)
             permanent = permanent and response.status in _PERMANENT_STATUSES
             # A redirect's body is never wanted; closing beats draining an unbounded one.
             _discard(response)
@@ -201,7 +209,14 @@ class HttpFeedFetcher:
             raise _translated(exc) from exc
 
     def _finish(
-        self, response: BaseHTTPResponse, url: str, sent: Validators, deadline: float, moved_to: str | None
+        self,
+        response: BaseHTTPResponse,
+        url: str,
+        sent: Validators,
+        deadline: float,
+        moved_to: str | None,
+        *,
+        on_large_body: Callable[[float], None] | None,
     ) -> FetchResult:
         status = response.status
         complete = False
@@ -215,7 +230,7 @@ class HttpFeedFetcher:
                     f"http-{status}", f"HTTP {status} {response.reason or ''}".rstrip(), retry_after=retry_after
                 )
             # A 304 has no body, but reading it to the end lets the connection be reused.
-            body = self._read_body(response, deadline)
+            body = self._read_body(response, deadline, on_large_body)
             complete = True
         finally:
             if not complete:
@@ -244,7 +259,9 @@ class HttpFeedFetcher:
             moved_to=moved_to,
         )
 
-    def _read_body(self, response: BaseHTTPResponse, deadline: float) -> bytes:
+    def _read_body(
+        self, response: BaseHTTPResponse, deadline: float, on_large_body: Callable[[float], None] | None
+    ) -> bytes:
         """Read the decoded body, stopping at ``max_bytes`` or the deadline.
 
         Raises:
@@ -254,6 +271,9 @@ class HttpFeedFetcher:
         if declared is not None and declared > self._max_bytes:
             raise FeedError("too-large", f"Content-Length {declared} exceeds {self._max_bytes} bytes")
         too_slow = FeedError("timeout", f"body still arriving after {self._total_timeout}s")
+        if on_large_body is not None and declared is not None and declared > self._large_body:
+            on_large_body(deadline)
+            on_large_body = None
         watchdog = _Watchdog(response, deadline - time.monotonic())
         chunks: list[bytes] = []
         size = 0
@@ -265,6 +285,10 @@ class HttpFeedFetcher:
                 size += len(chunk)
                 if size > self._max_bytes:
                     raise FeedError("too-large", f"body exceeds {self._max_bytes} bytes")
+                if on_large_body is not None and size > self._large_body:
+                    # May wait for memory; the server is held back by TCP meanwhile.
+                    on_large_body(deadline)
+                    on_large_body = None
                 if time.monotonic() > deadline:
                     raise too_slow
                 chunks.append(chunk)

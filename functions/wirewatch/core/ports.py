@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     from wirewatch.core.model import Alert, Delivery, Item, WatchConfig
     from wirewatch.core.routing import BudgetWindow
@@ -173,8 +173,16 @@ class JobQueue(Protocol):
 
 
 class FeedFetcher(Protocol):
-    def fetch(self, url: str, validators: Validators) -> FetchResult:
-        """Fetch a feed, conditionally. Raises FeedError."""
+    def fetch(
+        self, url: str, validators: Validators, *, on_large_body: Callable[[float], None] | None = None
+    ) -> FetchResult:
+        """Fetch a feed, conditionally. Raises FeedError.
+
+        ``on_large_body(deadline)`` is called once, before a body the fetcher counts
+        as large (``HttpFeedFetcher``'s ``large_body`` bytes) is read further; it may
+        wait for memory to be free (not past ``deadline``, ``time.monotonic()``) or
+        raise to give the fetch up. Whatever it raises comes out of ``fetch``.
+        """
         ...
 
 
