@@ -447,6 +447,9 @@ class Meter:
         elif operation == "Query":
             size = sum(item_size(item) for item in parsed.get("Items", []))
             self.units[f"{self._table(params['TableName'])}.read"] += 0.5 * max(1, math.ceil(size / 4096))
+            self.items[f"{self._table(params['TableName'])}.Query"] += len(parsed.get("Items", []))
+            if parsed.get("Items"):
+                self.items["queries returning items"] += 1
 
 
 class ParseMeter:
@@ -644,6 +647,7 @@ def table_report(settings: Any) -> dict[str, Any]:
             for item in page["Items"]:
                 # Feed and rule states, item and story keys: told apart by the pk's prefix.
                 kind = item["pk"]["S"].split("#", 1)[0] if logical in ("StateTable", "SeenTable") else "item"
+                kind = {"feeds": "feed", "rules": "rule"}.get(kind, kind)  # the state table's partitions
                 sizes.setdefault(kind, []).append(item_size(item))
         report[logical] = {
             kind: {"items": len(values), "avg_bytes": round(statistics.fmean(values)), "max_bytes": max(values)}
@@ -661,7 +665,7 @@ def due_next(settings: Any, config: Any, now: Any) -> int:
     from wirewatch.core.schedule import PollPolicy, is_due
 
     store = DynamoDBStateStore(boto3.session.Session().client("dynamodb"), settings.state_table)
-    states = store.load_feeds([feed.id for feed in config.feeds])
+    states = store.all_feeds()
     policy = PollPolicy(tick=TICK)
     return sum(is_due(feed, states.get(feed.id) or FeedState(feed.id), now, policy) for feed in config.feeds)
 
@@ -928,12 +932,14 @@ def print_work(run: dict[str, Any]) -> None:
     second = run["ticks"][1]
     read_operations = {"BatchGetItem", "GetItem", "Query"}
     reads = {name: n for name, n in second["calls"].items() if name.split(".")[1] in read_operations}
-    read_items = sum(n for name, n in second["dynamodb_items"].items() if name.endswith("BatchGetItem"))
-    batched = reads.get("dynamodb.BatchGetItem", 0)
+    read_items = sum(n for name, n in second["dynamodb_items"].items() if name.endswith(("BatchGetItem", ".Query")))
+    keyed = reads.get("dynamodb.BatchGetItem", 0)
+    queried = second["dynamodb_items"].get("queries returning items", 0)
+    others = sum(reads.values()) - keyed - queried
     print(
         f"  tick 2 against its targets: {second['parses']} parses (target 0), {_writes(second)} DynamoDB writes "
-        f"(target 0), {batched} BatchGetItem for {read_items} keys (at most {math.ceil(read_items / 100)} allowed "
-        f"at one call per 100), other reads {sum(reads.values()) - batched}"
+        f"(target 0), {keyed} BatchGetItem + {queried} Query for {read_items} items (at most "
+        f"{math.ceil(read_items / 100)} calls allowed at one per 100), other reads {others}"
     )
     print(f"  feeds due without poll_all: {run['due_without_poll_all']} of {FEEDS}")
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from wirewatch.adapters.dynamodb import feed_state
-from wirewatch.core.errors import WirewatchError
+from wirewatch.adapters.dynamodb import DynamoDBStateStore
+from wirewatch.core.errors import StoreError, WirewatchError
 from wirewatch.core.model import FeedSource
 from wirewatch.core.schedule import is_gone, polled_url
 
@@ -34,19 +34,6 @@ DAY = timedelta(days=1)
 WEEK = timedelta(days=7)
 # A person has something to do about these (fix or change a URL); "removed" is only leftover state.
 _NEEDS_ATTENTION = frozenset({"failing", "paused", "gone", "moved"})
-# What a feed's state says about it; the fingerprints and validators are left out of the read.
-_STATE_ATTRIBUTES = (
-    "feed_id",
-    "last_error",
-    "last_error_at",
-    "consecutive_failures",
-    "not_before",
-    "paused",
-    "moved_from",
-    "moved_to",
-    "gone_url",
-    "last_new_item_at",
-)
 
 
 @dataclass(frozen=True)
@@ -99,25 +86,16 @@ def _scan(client: DynamoDBClient, table: str, **arguments: Any) -> Iterator[dict
 
 
 def read_feed_states(client: DynamoDBClient, table: str) -> dict[str, FeedState]:
-    """Every feed's state (``feed#<id>`` items), feeds no longer in the watch file included.
-
-    A Scan, not the scheduler's BatchGetItem by feed id: feeds removed from the watch
-    file keep their state, and status shows them. One item per feed, read by hand.
+    """Every feed's state, feeds no longer in the watch file included (they keep their state,
+    and status shows them): the state table's feed partitions, queried whole.
 
     Raises:
         WirewatchError: the table cannot be read with these credentials.
     """
-    names = {f"#a{n}": name for n, name in enumerate(_STATE_ATTRIBUTES)}
-    items = _scan(
-        client,
-        table,
-        FilterExpression="begins_with(pk, :feed)",
-        ProjectionExpression=", ".join(names),
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues={":feed": {"S": "feed#"}},
-    )
-    states = (feed_state(item) for item in items if "feed_id" in item)
-    return {state.feed_id: state for state in states}
+    try:
+        return DynamoDBStateStore(client, table).all_feeds()
+    except StoreError as exc:
+        raise WirewatchError(f"cannot read table {table}: {exc}") from exc
 
 
 def read_recent_alerts(client: DynamoDBClient, table: str, since: datetime) -> list[AlertRecord]:

@@ -1,4 +1,4 @@
-"""The seen store on moto, tables created from template.yaml: the conditional writes that
+"""The seen and state stores on moto, tables created from template.yaml: the conditional writes that
 make story dedupe safe between concurrent workers (alerts and deliveries: test_alert_store)."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import boto3
 
-from wirewatch.adapters.dynamodb import DynamoDBSeenStore
+from wirewatch.adapters.dynamodb import DynamoDBSeenStore, DynamoDBStateStore
 from wirewatch.core.dedupe import story_keys
 from wirewatch.core.model import Item
-from wirewatch.core.ports import StoryRecord
+from wirewatch.core.ports import FeedState, StoryRecord
 from wirewatch.stories import StoryResolver
 
 if TYPE_CHECKING:
@@ -109,3 +109,20 @@ def test_a_key_left_by_an_unfinished_attempt_gives_way_to_another_feeds_story(pi
     retried = StoryResolver(seen, timedelta(hours=48)).resolve(b, NOW)
 
     assert retried == story_a
+
+
+def test_every_feed_state_comes_back_from_one_query_per_shard_and_rules_stay_apart(pipeline: Pipeline) -> None:
+    store = DynamoDBStateStore(boto3.client("dynamodb"), pipeline.settings.state_table)
+    for n in range(40):
+        store.save_feed(FeedState(f"feed-{n}", consecutive_failures=n % 3, last_error="timeout" if n % 3 else None))
+    store.arm_rules(["crimea-strike"], NOW)
+    pipeline.calls.reset()
+
+    states = store.all_feeds()
+
+    assert sorted(states) == sorted(f"feed-{n}" for n in range(40))
+    assert states["feed-5"] == FeedState("feed-5", consecutive_failures=2, last_error="timeout")
+    assert pipeline.calls.counts == {"dynamodb.Query": DynamoDBStateStore.SHARDS}
+    # Keyed reads still find single feeds, and rules are their own partition.
+    assert store.load_feeds(["feed-7", "feed-missing"]) == {"feed-7": states["feed-7"]}
+    assert store.armed_rules(["crimea-strike", "other"]) == {"crimea-strike"}

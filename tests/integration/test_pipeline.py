@@ -9,6 +9,7 @@ import boto3
 import pytest
 
 from wirewatch import service
+from wirewatch.adapters.dynamodb import DynamoDBStateStore, feed_key
 from wirewatch.runner import invoke_poll
 
 from .conftest import FEEDS
@@ -100,10 +101,12 @@ def test_unchanged_body_costs_no_item_lookup_and_no_write(pipeline: Pipeline) ->
 
     assert result["new_items"] == 0
     assert pipeline.calls.writes() == 0
-    # The scheduler's two batched reads (rule arming, feed states), whatever the feed
-    # and item counts; the worker reads nothing: its job carries the feed's state, and
-    # the state lists the items the feed showed last time.
-    assert pipeline.calls.counts["dynamodb.BatchGetItem"] == 2
+    # The scheduler's reads (rule arming, then feed states: a Query per shard, and the
+    # due-index query for pending deliveries), whatever the feed and item counts; the
+    # worker reads nothing: its job carries the feed's state, and the state lists the
+    # items the feed showed last time.
+    assert pipeline.calls.counts["dynamodb.BatchGetItem"] == 1
+    assert pipeline.calls.counts["dynamodb.Query"] == DynamoDBStateStore.SHARDS + 1
 
 
 def test_one_new_item_in_a_known_body_is_the_only_key_looked_up(pipeline: Pipeline) -> None:
@@ -211,7 +214,7 @@ def test_broken_feed_is_recorded_and_others_still_alert(pipeline: Pipeline) -> N
 
     assert result["feed_errors"] == 1
     assert result["messages_sent"] == 4
-    state = boto3.client("dynamodb").get_item(TableName=pipeline.settings.state_table, Key={"pk": {"S": "feed#broken"}})
+    state = boto3.client("dynamodb").get_item(TableName=pipeline.settings.state_table, Key=feed_key("broken"))
     assert "not-a-feed" in state["Item"]["last_error"]["S"]
 
 

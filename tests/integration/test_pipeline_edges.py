@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from wirewatch import service
+from wirewatch.adapters.dynamodb import feed_key
 from wirewatch.bootstrap import build_poller
 from wirewatch.core.ports import PollJob
 from wirewatch.runner import invoke_poll
@@ -115,7 +116,7 @@ def test_an_unexpected_failure_in_one_feed_is_recorded_and_the_others_go_on(
 
     assert result["feed_errors"] == 1
     assert crimea_alerts(pipeline) == ["https://a.example/1"]
-    state = boto3.client("dynamodb").get_item(TableName=pipeline.settings.state_table, Key={"pk": {"S": "feed#bug"}})
+    state = boto3.client("dynamodb").get_item(TableName=pipeline.settings.state_table, Key=feed_key("bug"))
     assert state["Item"]["last_error"]["S"] == "internal: RecursionError"
 
 
@@ -140,14 +141,14 @@ def test_a_304_after_errors_ends_the_backoff_and_keeps_the_error_on_record(pipel
     dynamodb = boto3.client("dynamodb")
     dynamodb.update_item(
         TableName=pipeline.settings.state_table,
-        Key={"pk": {"S": "feed#feed-a"}},
+        Key=feed_key("feed-a"),
         UpdateExpression="SET last_error = :e, consecutive_failures = :n",
         ExpressionAttributeValues={":e": {"S": "timeout: read"}, ":n": {"N": "3"}},
     )
 
     invoke_poll(now=NOW + timedelta(minutes=5))
 
-    item = dynamodb.get_item(TableName=pipeline.settings.state_table, Key={"pk": {"S": "feed#feed-a"}})["Item"]
+    item = dynamodb.get_item(TableName=pipeline.settings.state_table, Key=feed_key("feed-a"))["Item"]
     assert item["consecutive_failures"]["N"] == "0"
     assert "not_before" not in item
     assert item["last_error"]["S"] == "timeout: read"  # history, for whoever looks at the feed's health

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import ClientError
 
+from wirewatch.adapters.dynamodb import feed_key
 from wirewatch.handlers import schedule_feeds
 from wirewatch.runner import LocalContext, drain_poll_queue, invoke_poll
 
@@ -33,9 +34,7 @@ OTHER_NEWS = (
 
 
 def feed_state(pipeline: Pipeline, feed_id: str) -> dict[str, Any]:
-    item = boto3.client("dynamodb").get_item(
-        TableName=pipeline.settings.state_table, Key={"pk": {"S": f"feed#{feed_id}"}}
-    )
+    item = boto3.client("dynamodb").get_item(TableName=pipeline.settings.state_table, Key=feed_key(feed_id))
     return item.get("Item", {})
 
 
@@ -63,7 +62,7 @@ def test_a_job_whose_state_cannot_be_saved_is_retried_alone(pipeline: Pipeline) 
     pipeline.write_config({"feed-a": "/a.xml", "feed-b": "/b.xml"})
 
     def store_down_for_b(params: dict[str, Any], **_: object) -> None:
-        if params["Item"]["pk"]["S"] == "feed#feed-b":
+        if params["Item"].get("sk", {}).get("S") == "feed-b":
             raise ClientError({"Error": {"Code": "InternalServerError", "Message": "down"}}, "PutItem")
 
     with pipeline.fault("dynamodb.PutItem", store_down_for_b, stage="before-parameter-build"):
