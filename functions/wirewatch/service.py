@@ -444,12 +444,19 @@ class Poller:
         unless the rule already alerted on the same event under another headline."""
         story_id = stories.resolve(item, now)
         created: list[Delivery] = []
+        # A story carried by many feeds (a wire on ten sites) matches again in each: once its
+        # alert is complete, one read says so, instead of a fold lookup, the conditional
+        # writes of the alert and its deliveries, and 32 band claims per copy.
+        keys = {match.rule.id: alert_key(match.rule.id, story_id) for match in matches}
+        complete = set() if edit else self.ports.alerts.settled(list(keys.values()))
         for match in matches:
-            key = alert_key(match.rule.id, story_id)
+            key = keys[match.rule.id]
             if edit:
                 # An update is news about the story the rule alerted on: never folded.
                 alert = render(match, feed, update_key(key, edit), update=True)
                 created += self._record(alert, story_id, feed, now, outcome)
+                continue
+            if key in complete:
                 continue
             seen_as = report(item, match.matched)
             bands = band_keys(seen_as.signature, match.rule.id) if seen_as is not None else []
@@ -462,6 +469,8 @@ class Poller:
                 # worker dying in between would leave bands that fold nothing for days); also
                 # when the alert existed already: a retry finishes what an attempt began.
                 self.ports.folds.claim(bands, seen_as.record(key, now), now)
+            # Last: an attempt that stopped before this is finished by the next report.
+            self.ports.alerts.settle(key)
         return created
 
     def _record(

@@ -90,7 +90,6 @@ NOT_EXERCISED = {
     "PollFunction": {
         **_lambda_itself("PollFunctionLogGroup"),
         ("s3:ListBucket", "ConfigBucket"): "lets S3 answer NoSuchKey (not AccessDenied) before the first push",
-        ("dynamodb:BatchGetItem", "AlertsTable"): "'also reported by' counts of a digest already due when created",
         ("sqs:GetQueueAttributes", "PollQueue"): "the SQS trigger reads the queue's settings; the test plays its "
         "receives and deletes only",
     },

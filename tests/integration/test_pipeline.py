@@ -71,6 +71,30 @@ def test_mirror_published_in_a_later_cycle_is_still_the_same_story(pipeline: Pip
     assert pipeline.received("security-desk") == []
 
 
+def test_a_mirror_of_a_complete_alert_writes_nothing_for_it(pipeline: Pipeline) -> None:
+    _serve_seed(pipeline)
+    pipeline.write_config({"boursorama-reuters": "/boursorama.xml", "zonebourse-reuters": "/zonebourse.xml"})
+    invoke_poll(now=NOW)  # the mirror answers 404 at first
+    pipeline.server.route("/zonebourse.xml", SEED_MIRROR)
+    alert_writes: list[str] = []
+    band_claims: list[str] = []
+
+    def record(params: dict[str, Any], **_: object) -> None:
+        key = params["Item"]["pk"]["S"]
+        if params["TableName"] == pipeline.settings.alerts_table:
+            alert_writes.append(key)
+        elif key.startswith("band#"):
+            band_claims.append(key)
+
+    with pipeline.fault("dynamodb.PutItem", record, stage="before-parameter-build"):
+        later = invoke_poll(now=NOW.replace(minute=10))
+
+    assert later["messages_sent"] == 0
+    # Both seed rules match the mirror again; their alerts are complete (written, routed,
+    # bands claimed), so neither they, their deliveries nor their 32 bands are written again.
+    assert (alert_writes, band_claims) == ([], [])
+
+
 def test_not_modified_feed_costs_no_parse_and_no_dynamodb_write(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -253,16 +253,11 @@ class DynamoDBAlertStore(_Table):
 
     def cancel(self, key: str, reason: str) -> None:
         """A delivery whose recipient left the watch file: kept, marked, never sent."""
-        _conditional(
-            "UpdateItem",
-            lambda: self.client.update_item(
-                TableName=self.name,
-                Key={"pk": _s(key)},
-                UpdateExpression="SET #status = :cancelled, last_error = :reason REMOVE pending",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":cancelled": _s("CANCELLED"), ":reason": _s(reason[:500])},
-            ),
+        self._update_existing(
+            key,
+            "SET #status = :cancelled, last_error = :reason REMOVE pending",
+            {":cancelled": _s("CANCELLED"), ":reason": _s(reason[:500])},
+            names={"#status": "status"},
         )
 
     def collect(self, digest: Delivery, now: datetime) -> bool:
@@ -321,19 +316,43 @@ class DynamoDBAlertStore(_Table):
         ]
         return self._transact("TransactWriteItems", updates)
 
+    def settle(self, alert_key: str) -> None:
+        self._update_existing(alert_key, "SET settled = :yes", {":yes": {"BOOL": True}})
+
+    def settled(self, alert_keys: Sequence[str]) -> set[str]:
+        # Eventually consistent: a settled alert read as unsettled is only done again.
+        records = self.batch_get(alert_keys, "pk, settled", consistent=False)
+        return {key for key, record in records.items() if record.get("settled", {}).get("BOOL")}
+
     def fold(self, alert_key: str, feed_id: str, now: datetime) -> bool:
         """Count one more report of an alert's event; False if the alert is not recorded."""
         # A set of feeds: a job retried, or one feed's later update, is not another source.
-        return _conditional(
-            "UpdateItem",
-            lambda: self.client.update_item(
-                TableName=self.name,
-                Key={"pk": _s(alert_key)},
-                UpdateExpression="ADD folded :one, folded_feeds :feed SET last_folded_at = :now",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":one": _n(1), ":feed": {"SS": [feed_id]}, ":now": _s(_time(now))},
-            ),
+        return self._update_existing(
+            alert_key,
+            "ADD folded :one, folded_feeds :feed SET last_folded_at = :now",
+            {":one": _n(1), ":feed": {"SS": [feed_id]}, ":now": _s(_time(now))},
         )
+
+    def _update_existing(
+        self,
+        key: str,
+        expression: str,
+        values: dict[str, AttributeValueTypeDef],
+        *,
+        names: dict[str, str] | None = None,
+    ) -> bool:
+        """An UpdateItem on a record that exists; False if it does not. Never creates one:
+        a record made of an update's attributes alone would pass for an alert or a delivery."""
+        request: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": {"pk": _s(key)},
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": values,
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
+        return _conditional("UpdateItem", lambda: self.client.update_item(**request))
 
     def folded(self, alert_keys: Sequence[str]) -> dict[str, int]:
         """How many other sources reported each alert's event (for digests)."""

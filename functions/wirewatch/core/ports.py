@@ -263,6 +263,14 @@ class AlertStore(Protocol):
         """Count one SMS in each window; False (and nothing counted) if one is full."""
         ...
 
+    def settle(self, alert_key: str) -> None:
+        """Note that an alert is complete: its deliveries and it written, its fold bands claimed."""
+        ...
+
+    def settled(self, alert_keys: Sequence[str]) -> set[str]:
+        """Which of these alerts are complete (``settle``): nothing is left to do for them."""
+        ...
+
     def fold(self, alert_key: str, feed_id: str, now: datetime) -> bool:
         """Count another report of an alert's event; False if the alert is not recorded."""
         ...
