@@ -160,6 +160,8 @@ class LargeBodies:
     """
 
     def __init__(self, slots: int) -> None:
+        if slots < 1:
+            raise ValueError("a worker needs at least one slot for large feeds, or none would ever be read")
         self._slots = threading.BoundedSemaphore(slots)
 
     @contextmanager
@@ -169,6 +171,8 @@ class LargeBodies:
 
         def take(fetch_deadline: float) -> None:
             nonlocal held
+            if held:
+                return  # one slot a feed, however often its fetcher asks
             until = fetch_deadline if deadline is None else min(fetch_deadline, deadline)
             if not self._slots.acquire(timeout=max(0.0, until - time.monotonic())):
                 raise _NoRoomForLargeBody

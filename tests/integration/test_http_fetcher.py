@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
@@ -741,3 +742,19 @@ def test_a_small_body_never_asks_the_hook(server: FeedServer, pool: GuardedPoolM
     url = server.route("/small.xml", body=RSS + b" " * (60 * 1024))
     assert large_body_fetcher(pool).fetch(url, NO_VALIDATORS, on_large_body=hook).status == 200
     assert hook.deadlines == []
+
+
+def test_waiting_for_memory_does_not_count_against_the_fetch_time(server: FeedServer, pool: GuardedPoolManager) -> None:
+    def slow_large_body() -> Iterator[bytes]:
+        yield RSS + b" " * (100 * 1024)  # past large_body: the hook is asked here
+        for _ in range(20):
+            time.sleep(0.1)  # 20 MB at 10 MB/s: more than the socket buffers hold while it waits
+            yield b" " * (1024 * 1024)
+
+    url = server.route("/slow-big.xml", stream=slow_large_body)
+    fetcher = HttpFeedFetcher(total_timeout=3, max_bytes=32 * 1024 * 1024, large_body=64 * 1024, pool=pool)
+    # The hook waits 2.8 s of the 3 s cap for another feed to free memory; the body's
+    # last megabytes then take more than the 0.2 s left, unless the wait is not counted.
+    result = fetcher.fetch(url, NO_VALIDATORS, on_large_body=lambda deadline: time.sleep(2.8))
+    assert result.status == 200
+    assert len(result.body) == len(RSS) + 100 * 1024 + 20 * 1024 * 1024

@@ -11,8 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import pytest
 from botocore.exceptions import ClientError
 
+from wirewatch import service
 from wirewatch.adapters.dynamodb import feed_key
 from wirewatch.handlers import schedule_feeds
 from wirewatch.runner import LocalContext, drain_poll_queue, invoke_poll
@@ -239,3 +241,24 @@ def _peak_memory(work: Callable[[], object]) -> int:
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def test_a_feed_that_gets_no_large_body_slot_is_retried_not_counted_as_failing(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline.server.route("/big.xml", SEED + b" " * (2 * 1024 * 1024))  # past 1 MiB, declared
+    pipeline.write_config({"big": "/big.xml"})
+
+    @contextlib.contextmanager
+    def no_room(self: service.LargeBodies, deadline: float | None) -> Iterator[Callable[[float], None]]:
+        def take(fetch_deadline: float) -> None:
+            raise service._NoRoomForLargeBody  # other large feeds held both slots to the end
+
+        yield take
+
+    monkeypatch.setattr(service.LargeBodies, "lease", no_room)
+    result = invoke_poll(now=NOW)
+
+    assert result["jobs_retried"] == 1
+    assert queue_counts(pipeline.settings.poll_queue_url) == (0, 1)  # back after its visibility timeout
+    assert feed_state(pipeline, "big") == {}  # no failure recorded: the feed did nothing wrong

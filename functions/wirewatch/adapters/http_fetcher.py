@@ -272,7 +272,7 @@ class HttpFeedFetcher:
             raise FeedError("too-large", f"Content-Length {declared} exceeds {self._max_bytes} bytes")
         too_slow = FeedError("timeout", f"body still arriving after {self._total_timeout}s")
         if on_large_body is not None and declared is not None and declared > self._large_body:
-            on_large_body(deadline)
+            deadline = _waited_for_memory(on_large_body, deadline)
             on_large_body = None
         watchdog = _Watchdog(response, deadline - time.monotonic())
         chunks: list[bytes] = []
@@ -286,8 +286,11 @@ class HttpFeedFetcher:
                 if size > self._max_bytes:
                     raise FeedError("too-large", f"body exceeds {self._max_bytes} bytes")
                 if on_large_body is not None and size > self._large_body:
-                    # May wait for memory; the server is held back by TCP meanwhile.
-                    on_large_body(deadline)
+                    # May wait for memory; the server is held back by TCP meanwhile, and the
+                    # watchdog stands down: the wait is not the server's time.
+                    watchdog.stop()
+                    deadline = _waited_for_memory(on_large_body, deadline)
+                    watchdog = _Watchdog(response, deadline - time.monotonic())
                     on_large_body = None
                 if time.monotonic() > deadline:
                     raise too_slow
@@ -300,6 +303,18 @@ class HttpFeedFetcher:
             # The watchdog's shutdown reads as end of body; the body is truncated, not done.
             raise too_slow
         return b"".join(chunks)
+
+
+def _waited_for_memory(on_large_body: Callable[[float], None], deadline: float) -> float:
+    """Call the hook; the fetch's deadline, moved on by however long it waited.
+
+    Waiting for another feed to free memory is not this server being slow, so it does
+    not count against the fetch's time cap (the hook itself waits no later than
+    ``deadline``, and the caller's own deadline bounds it too).
+    """
+    started = time.monotonic()
+    on_large_body(deadline)
+    return deadline + (time.monotonic() - started)
 
 
 class _Watchdog:
