@@ -37,7 +37,7 @@ from wirewatch.core.errors import FeedError, StoreError
 from wirewatch.core.feeds import parse_feed
 from wirewatch.core.index import RuleIndex
 from wirewatch.core.messages import render
-from wirewatch.core.neardup import band_keys, first_reports, report
+from wirewatch.core.neardup import band_keys, bands_id, first_reports, report
 from wirewatch.core.ports import FeedState
 from wirewatch.core.routing import route
 from wirewatch.core.schedule import after_failure, after_success, polled_url
@@ -452,7 +452,7 @@ class Poller:
         # alert is complete, one read says so, instead of a fold lookup, the conditional
         # writes of the alert and its deliveries, and 32 band claims per copy.
         keys = {match.rule.id: alert_key(match.rule.id, story_id) for match in matches}
-        complete = set() if edit else self.ports.alerts.settled(list(keys.values()))
+        complete = {} if edit else self.ports.alerts.settled(list(keys.values()))
         for match in matches:
             key = keys[match.rule.id]
             if edit:
@@ -460,10 +460,14 @@ class Poller:
                 alert = render(match, feed, update_key(key, edit), update=True)
                 created += self._record(alert, story_id, feed, now, outcome)
                 continue
-            if key in complete:
-                continue
             seen_as = report(item, match.matched)
             bands = band_keys(seen_as.signature, match.rule.id) if seen_as is not None else []
+            if key in complete:
+                # The alert is complete. A copy worded otherwise (same link, new summary)
+                # still widens the net that folds later reports into it.
+                if seen_as is not None and complete[key] != bands_id(bands):
+                    self.ports.folds.claim(bands, seen_as.record(key, now), now)
+                continue
             if seen_as is not None and self._folded(key, seen_as, bands, feed, now):
                 outcome.folded += 1
                 continue
@@ -474,7 +478,7 @@ class Poller:
                 # when the alert existed already: a retry finishes what an attempt began.
                 self.ports.folds.claim(bands, seen_as.record(key, now), now)
             # Last: an attempt that stopped before this is finished by the next report.
-            self.ports.alerts.settle(key)
+            self.ports.alerts.settle(key, bands_id(bands))
         return created
 
     def _record(

@@ -71,11 +71,8 @@ def test_mirror_published_in_a_later_cycle_is_still_the_same_story(pipeline: Pip
     assert pipeline.received("security-desk") == []
 
 
-def test_a_mirror_of_a_complete_alert_writes_nothing_for_it(pipeline: Pipeline) -> None:
-    _serve_seed(pipeline)
-    pipeline.write_config({"boursorama-reuters": "/boursorama.xml", "zonebourse-reuters": "/zonebourse.xml"})
-    invoke_poll(now=NOW)  # the mirror answers 404 at first
-    pipeline.server.route("/zonebourse.xml", SEED_MIRROR)
+def _tick_recording_puts(pipeline: Pipeline) -> tuple[dict[str, Any], list[str], list[str]]:
+    """A tick ten minutes on, with the keys of its alert-table and fold-band PutItems."""
     alert_writes: list[str] = []
     band_claims: list[str] = []
 
@@ -87,12 +84,36 @@ def test_a_mirror_of_a_complete_alert_writes_nothing_for_it(pipeline: Pipeline) 
             band_claims.append(key)
 
     with pipeline.fault("dynamodb.PutItem", record, stage="before-parameter-build"):
-        later = invoke_poll(now=NOW.replace(minute=10))
+        result = invoke_poll(now=NOW.replace(minute=10))
+    return result, alert_writes, band_claims
+
+
+def test_a_mirror_of_a_complete_alert_writes_nothing_for_it(pipeline: Pipeline) -> None:
+    _serve_seed(pipeline)
+    pipeline.write_config({"boursorama-reuters": "/boursorama.xml", "zonebourse-reuters": "/zonebourse.xml"})
+    invoke_poll(now=NOW)  # the mirror answers 404 at first
+    pipeline.server.route("/zonebourse.xml", SEED_MIRROR)
+    later, alert_writes, band_claims = _tick_recording_puts(pipeline)
 
     assert later["messages_sent"] == 0
     # Both seed rules match the mirror again; their alerts are complete (written, routed,
     # bands claimed), so neither they, their deliveries nor their 32 bands are written again.
     assert (alert_writes, band_claims) == ([], [])
+
+
+def test_a_mirror_worded_otherwise_only_widens_the_fold_net_of_a_complete_alert(pipeline: Pipeline) -> None:
+    _serve_seed(pipeline)
+    pipeline.write_config({"boursorama-reuters": "/boursorama.xml", "zonebourse-reuters": "/zonebourse.xml"})
+    invoke_poll(now=NOW)
+    reworded = SEED_MIRROR.replace(b"se sont entretenus mardi", b"ont eu mardi un long entretien")
+    assert reworded != SEED_MIRROR
+    pipeline.server.route("/zonebourse.xml", reworded)
+    later, alert_writes, band_claims = _tick_recording_puts(pipeline)
+
+    assert later["messages_sent"] == 0
+    assert alert_writes == []
+    # Each seed rule's alert takes the reworded report's bands it does not hold yet.
+    assert len(band_claims) == 2 * 32
 
 
 def test_not_modified_feed_costs_no_parse_and_no_dynamodb_write(

@@ -316,13 +316,17 @@ class DynamoDBAlertStore(_Table):
         ]
         return self._transact("TransactWriteItems", updates)
 
-    def settle(self, alert_key: str) -> None:
-        self._update_existing(alert_key, "SET settled = :yes", {":yes": {"BOOL": True}})
+    def settle(self, alert_key: str, bands_id: str) -> None:
+        self._update_existing(alert_key, "SET settled = :bands", {":bands": _s(bands_id or "-")})
 
-    def settled(self, alert_keys: Sequence[str]) -> set[str]:
+    def settled(self, alert_keys: Sequence[str]) -> dict[str, str]:
         # Eventually consistent: a settled alert read as unsettled is only done again.
         records = self.batch_get(alert_keys, "pk, settled", consistent=False)
-        return {key for key, record in records.items() if record.get("settled", {}).get("BOOL")}
+        return {
+            key: "" if value == "-" else value
+            for key, record in records.items()
+            if (value := _text(record, "settled")) is not None
+        }
 
     def fold(self, alert_key: str, feed_id: str, now: datetime) -> bool:
         """Count one more report of an alert's event; False if the alert is not recorded."""

@@ -11,6 +11,19 @@ and a clause is checked with one ``isdisjoint``:
 ``requirements`` reduces a node to *clauses* that must all hold, each a set of
 anchors at least one of which the item must have: the index posts rules under
 them, and deciders check them before running what needs word positions.
+
+A term needs each of its tokens (a prefix phrase its first words exactly and its
+last as a prefix). In a stemming rule a word is needed as itself *or* as its stem
+in one of the rule's languages: the evaluator stems the words as written, accents
+included (``attaquée`` → attaqu, but ``attaquee`` → attaque), so the exact word
+must stay an anchor, and the item's words are stemmed as the evaluator stems them,
+as written (``FieldText.stemmable``). ``all`` needs what each positive child needs; ``any`` needs
+nothing if a child needs nothing, else the union of its children's best clauses
+(and that of their second best); ``none`` needs nothing (it constrains, it does not
+anchor); NEAR needs both sides; a field scope what its child needs, or can never
+hold outside the fields it is given; a pattern needs only itself (RE2 reads characters,
+not words): all the rules' patterns run as one RE2 set over each field, once per item.
+A rule that needs nothing is *unanchored*: a candidate for every item.
 """
 
 from __future__ import annotations

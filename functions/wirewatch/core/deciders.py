@@ -7,6 +7,9 @@ every field, and patterns — that set already says whether it holds: a group of
 such terms is one ``isdisjoint`` with the set. Only what needs word positions
 (phrases, NEAR) or particular fields runs the compiled evaluator.
 
+An evaluated part runs only once the item has an anchor of each clause it needs
+(``_guarded``): a phrase in an ``any`` group is not looked for unless all its words are there.
+
 Deciding is separate from explaining: the hits that say why a rule fired are
 worked out by the evaluator when a match is first read (``model.Match.hits``),
 which most matches never are.

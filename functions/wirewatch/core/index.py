@@ -9,28 +9,9 @@ compiled rule where positions matter). The result is the same as the naive loop'
 explanations included (worked out when a match is first read); only rules that
 cannot match are skipped.
 
-What a rule needs. Each condition is reduced to *requirements*: clauses that must
-all hold, each a set of anchors at least one of which the item must have. Anchors
-share one namespace of strings, so an item's anchors are one set and a clause is
-checked with one ``isdisjoint``:
-
-- ``word``: the normalised word itself (tokens are ``[^\\W_]+``: never a ``*`` or ``:``);
-- ``pref*``: some word of the item starts with ``pref``;
-- ``fr:stem``: some word of the item has this Snowball stem in that language.
-
-A term needs each of its tokens (a prefix phrase its first words exactly and its
-last as a prefix). In a stemming rule a word is needed as itself *or* as its stem
-in one of the rule's languages: the evaluator stems the words as written, accents
-included (``attaquée`` → attaqu, but ``attaquee`` → attaque), so the exact word
-must stay an anchor, and the item's words are stemmed as the evaluator stems them,
-as written (``FieldText.stemmable``). ``all`` needs what each positive child needs; ``any`` needs
-nothing if a child needs nothing, else the union of its children's best clauses
-(and that of their second best); ``none`` needs nothing (it constrains, it does not
-anchor); NEAR needs both sides; a field scope what its child needs, or can never
-hold outside the fields it is given; a pattern needs nothing but itself (RE2 reads characters,
-not words) only that the item's text matches it: all the rules' patterns run as one
-RE2 set over each field, once per item. A rule that needs nothing is *unanchored*:
-a candidate for every item.
+What a rule needs: its *requirements* (``core.anchors``), clauses of anchors (words,
+``pref*`` prefixes, ``fr:stem`` stems, ``/pattern/`` patterns) of which the item must
+have one each. A rule that needs nothing is *unanchored*: a candidate for every item.
 
 Lookup, in two passes. Each rule is posted under its cheapest clause and, in a
 second dict, under its next cheapest; an item's candidates are the rules found in

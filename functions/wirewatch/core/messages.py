@@ -68,7 +68,8 @@ def render(match: Match, feed: FeedSource, key: str, *, update: bool = False) ->
 
 
 def sms_text(rule_title: str, headline: str, link: str) -> str:
-    """``rule: headline link`` in one SMS (GSM-7, else UCS-2): the words are cut, never the link (``sms.fit_sms``)."""
+    """``rule: headline link`` in one SMS (GSM-7, else UCS-2): the words are cut, never the link,
+    which gives way to the site's name when it would leave too few words (``sms.fit_sms``)."""
     # Imported here: only a match needs it, and the SNS adapter imports this module at cold start.
     from wirewatch.core.sms import fit_sms
 

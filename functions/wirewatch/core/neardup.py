@@ -238,6 +238,11 @@ def signature(item: Item) -> Signature | None:
     return Signature(minhash(found), len(found))
 
 
+def bands_id(bands: Sequence[str]) -> str:
+    """One short id for a report's band keys: the same for reports worded alike, "" for none."""
+    return hashlib.blake2b("".join(bands).encode(), digest_size=12).hexdigest() if bands else ""
+
+
 def band_keys(sig: Signature, scope: str) -> list[str]:
     """One key per LSH band, specific to ``scope`` (a rule id): reports sharing a key are candidates."""
     keys = []

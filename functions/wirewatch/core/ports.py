@@ -263,12 +263,13 @@ class AlertStore(Protocol):
         """Count one SMS in each window; False (and nothing counted) if one is full."""
         ...
 
-    def settle(self, alert_key: str) -> None:
-        """Note that an alert is complete: its deliveries and it written, its fold bands claimed."""
+    def settle(self, alert_key: str, bands_id: str) -> None:
+        """Note that an alert is complete: its deliveries and it written, and the fold bands
+        of a report worded as ``bands_id`` (``neardup.bands_id``) claimed."""
         ...
 
-    def settled(self, alert_keys: Sequence[str]) -> set[str]:
-        """Which of these alerts are complete (``settle``): nothing is left to do for them."""
+    def settled(self, alert_keys: Sequence[str]) -> dict[str, str]:
+        """The complete alerts among these (``settle``), each with the ``bands_id`` it was settled with."""
         ...
 
     def fold(self, alert_key: str, feed_id: str, now: datetime) -> bool:
