@@ -645,8 +645,10 @@ def table_report(settings: Any) -> dict[str, Any]:
         sizes: dict[str, list[int]] = {}
         for page in client.get_paginator("scan").paginate(TableName=name):
             for item in page["Items"]:
-                # Feed and rule states, item and story keys: told apart by the pk's prefix.
-                kind = item["pk"]["S"].split("#", 1)[0] if logical in ("StateTable", "SeenTable") else "item"
+                # Told apart by the pk's prefix: feed and rule states, item and story keys,
+                # alerts and their deliveries.
+                split = logical in ("StateTable", "SeenTable", "AlertsTable")
+                kind = item["pk"]["S"].split("#", 1)[0] if split else "item"
                 kind = {"feeds": "feed", "rules": "rule"}.get(kind, kind)  # the state table's partitions
                 sizes.setdefault(kind, []).append(item_size(item))
         report[logical] = {
