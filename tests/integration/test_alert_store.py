@@ -128,18 +128,23 @@ def test_a_postponed_delivery_comes_due_again_in_its_new_mode(pipeline: Pipeline
     assert (again.mode, again.due_at) == ("digest", NOW + timedelta(hours=1))
 
 
-def test_a_digest_takes_its_members_all_or_nothing(pipeline: Pipeline) -> None:
-    worker_a, worker_b = _stores(pipeline)
-    member = _delivery(mode="digest")
-    worker_a.create(ALERT, "s1", [member], NOW)
-    digest = Delivery(
+def _digest_of(member: Delivery, subject: str) -> Delivery:
+    """The desk's email digest of one member, due now."""
+    return Delivery(
         "digest#desk/email#1",
         "desk/email",
         due_at=NOW,
         created_at=NOW,
         mode="digest",
-        digest=DigestMessage("2 alerts", "email text", "sms text", (member.key,)),
+        digest=DigestMessage(subject, "email text", "sms text", (member.key,)),
     )
+
+
+def test_a_digest_takes_its_members_all_or_nothing(pipeline: Pipeline) -> None:
+    worker_a, worker_b = _stores(pipeline)
+    member = _delivery(mode="digest")
+    worker_a.create(ALERT, "s1", [member], NOW)
+    digest = _digest_of(member, "2 alerts")
     rival = Delivery(**{**digest.__dict__, "key": "digest#desk/email#2"})
 
     assert worker_a.collect(digest, NOW) is True
@@ -193,14 +198,7 @@ def test_a_digest_takes_a_member_whose_claim_a_dead_worker_left(pipeline: Pipeli
     member = _delivery(mode="digest")
     worker_a.create(ALERT, "s1", [member], NOW)
     worker_a.claim(member.key, NOW, "digest")  # then died
-    digest = Delivery(
-        "digest#desk/email#1",
-        "desk/email",
-        due_at=NOW,
-        created_at=NOW,
-        mode="digest",
-        digest=DigestMessage("1 alert", "email text", "sms text", (member.key,)),
-    )
+    digest = _digest_of(member, "1 alert")
 
     assert worker_b.collect(digest, NOW + timedelta(minutes=1)) is False  # its lease still runs
     assert worker_b.collect(digest, NOW + LEASE + timedelta(seconds=1)) is True
