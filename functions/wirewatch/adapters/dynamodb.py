@@ -138,6 +138,25 @@ class _Table:
             raise _store_error("BatchGetItem", exc) from exc
         return found
 
+    def partition(self, attribute: str, value: str, *, consistent: bool = False) -> Iterator[dict[str, Any]]:
+        """Every item whose partition key ``attribute`` is ``value``: one Query, paginated.
+
+        Raises:
+            StoreError: DynamoDB refused or failed after botocore's retries.
+        """
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self.name,
+            KeyConditionExpression="#key = :value",
+            ExpressionAttributeNames={"#key": attribute},
+            ExpressionAttributeValues={":value": _s(value)},
+            ConsistentRead=consistent,
+        )
+        try:
+            for page in pages:
+                yield from page.get("Items", [])
+        except (ClientError, BotoCoreError) as exc:
+            raise _store_error("Query", exc) from exc
+
     def batch_put(self, items: Iterable[dict[str, AttributeValueTypeDef]]) -> None:
         requests: list[WriteRequestTypeDef] = [{"PutRequest": {"Item": item}} for item in items]
         try:
@@ -185,23 +204,8 @@ class DynamoDBStateStore(_Table):
         Raises:
             StoreError: DynamoDB refused or failed after botocore's retries.
         """
-        paginator = self.client.get_paginator("query")
-        states: dict[str, FeedState] = {}
-        try:
-            for shard in range(self.SHARDS):
-                pages = paginator.paginate(
-                    TableName=self.name,
-                    KeyConditionExpression="pk = :shard",
-                    ExpressionAttributeValues={":shard": _s(f"feeds#{shard}")},
-                    ConsistentRead=False,
-                )
-                for page in pages:
-                    for item in page.get("Items", []):
-                        state = feed_state(item)
-                        states[state.feed_id] = state
-        except (ClientError, BotoCoreError) as exc:
-            raise _store_error("Query", exc) from exc
-        return states
+        states = (feed_state(item) for shard in range(self.SHARDS) for item in self.partition("pk", f"feeds#{shard}"))
+        return {state.feed_id: state for state in states}
 
     def save_feed(self, state: FeedState) -> None:
         item = self._key(f"feed#{state.feed_id}")
@@ -361,21 +365,10 @@ class DynamoDBItemArchive(_Table):
     def items_since(self, since: datetime, until: datetime) -> Iterator[Item]:
         day = since.astimezone(UTC).date()
         last = until.astimezone(UTC).date()
-        paginator = self.client.get_paginator("query")
-        try:
-            while day <= last:
-                for shard in range(self.SHARDS):
-                    pages = paginator.paginate(
-                        TableName=self.name,
-                        KeyConditionExpression="#day = :day",
-                        ExpressionAttributeNames={"#day": "day"},
-                        ExpressionAttributeValues={":day": _s(f"{day.isoformat()}#{shard}")},
-                    )
-                    for page in pages:
-                        yield from (_archived_item(record) for record in page.get("Items", []))
-                day += timedelta(days=1)
-        except (ClientError, BotoCoreError) as exc:
-            raise _store_error("Query", exc) from exc
+        while day <= last:
+            for shard in range(self.SHARDS):
+                yield from map(_archived_item, self.partition("day", f"{day.isoformat()}#{shard}"))
+            day += timedelta(days=1)
 
 
 def _archived_item(record: dict[str, Any]) -> Item:
