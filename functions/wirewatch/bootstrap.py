@@ -77,6 +77,7 @@ def build_poller(settings: Settings, *, fetcher: FeedFetcher | None = None) -> P
         archive=DynamoDBItemArchive(dynamodb, settings.items_table, settings.retention),
         # Bands outlive any fold window a watch file sets (neardup.first_reports applies it).
         folds=DynamoDBFoldIndex(dynamodb, settings.seen_table, FOLD_BANDS_KEPT),
+        requeue=SQSJobQueue(aws.sqs_client(), settings.poll_queue_url),
     )
     # A day's margin: an item is forgotten a little before its records expire.
     forget_after = max(settings.retention - timedelta(days=1), timedelta(days=1))

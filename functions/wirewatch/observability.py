@@ -84,7 +84,8 @@ def record_poll(report: PollReport) -> dict[str, int]:
             )
     _config_refused(report.config_rejected)
     totals = _add_metrics(_POLL_METRICS, report)
-    logger.info("batch polled", extra={**totals, "not_modified": report.count("not-modified")})
+    requeued = sum(1 for outcome in report.feeds if outcome.requeued)
+    logger.info("batch polled", extra={**totals, "not_modified": report.count("not-modified"), "requeued": requeued})
     return totals
 
 

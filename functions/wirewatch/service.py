@@ -57,6 +57,7 @@ if TYPE_CHECKING:
         FeedFetcher,
         FetchResult,
         ItemArchive,
+        JobQueue,
         PollJob,
         SeenStore,
         StateStore,
@@ -66,6 +67,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECENT_ITEMS_KEPT = 500  # 8 KB of fingerprints in a job; the rest are looked up
+# A job put off (no time left, no memory for a large feed) goes back to the queue as a new
+# message, so that waiting does not use up the receives after which SQS moves a job to the
+# dead-letter queue: that queue's alarm is for jobs that fail, not for a busy worker. After
+# this many deferrals the job fails like any other, and a worker that never catches up
+# shows in that alarm.
+MAX_DEFERRALS = 5
+REQUEUE_DELAY = timedelta(minutes=1)  # long enough for the busy batch to end first
 
 
 class _OutOfTime(Exception):
@@ -90,6 +98,7 @@ class FeedOutcome:
     problems: tuple[str, ...] = ()
     paused: bool = False  # this failure paused the feed
     retry: str | None = None  # why the job must run again (the store failed, or no time was left)
+    requeued: bool = False  # deferred, and queued again as a new job
     created: list[Delivery] = field(default_factory=list, repr=False)
 
 
@@ -121,6 +130,7 @@ class Ports:
     publisher: AlertPublisher
     archive: ItemArchive
     folds: FoldIndex
+    requeue: JobQueue | None = None  # where deferred jobs go back; without one they are retried
 
 
 def _wall_clock() -> datetime:
@@ -269,8 +279,30 @@ class Poller:
             delivered.errors,
             delivered.sent_keys,
         )
+        self._requeue_deferred(jobs, report.feeds)
         self.last_report = report
         return report
+
+    def _requeue_deferred(self, jobs: Sequence[PollJob], outcomes: Sequence[FeedOutcome]) -> None:
+        """Queue the deferred jobs again as new jobs; those that cannot be stay to be retried."""
+        if self.ports.requeue is None:
+            return
+        deferred = [
+            (job, outcome)
+            for job, outcome in zip(jobs, outcomes, strict=True)
+            if outcome.status == "deferred" and outcome.retry and job.deferrals < MAX_DEFERRALS
+        ]
+        if not deferred:
+            return
+        # Without the state snapshot: by the time the job runs, it may be stale.
+        again = [replace(job, state=None, deferrals=job.deferrals + 1) for job, _ in deferred]
+        try:
+            self.ports.requeue.send(again, delay=REQUEUE_DELAY)
+        except StoreError as exc:
+            log.warning("could not queue deferred jobs again; SQS retries them", extra={"error": str(exc)})
+            return
+        for _, outcome in deferred:
+            outcome.retry, outcome.requeued = None, True
 
     def _poll_feed(
         self, feed: FeedSource, state: FeedState, job: PollJob, stories: StoryResolver, deadline: float | None

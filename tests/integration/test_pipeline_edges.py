@@ -5,15 +5,17 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from wirewatch import service
 from wirewatch.adapters.dynamodb import feed_key
+from wirewatch.adapters.sqs import decode_job
 from wirewatch.bootstrap import build_poller
-from wirewatch.core.ports import PollJob
+from wirewatch.core.ports import FeedState, PollJob
 from wirewatch.runner import invoke_poll
 from wirewatch.settings import Settings
 
@@ -154,12 +156,57 @@ def test_a_304_after_errors_ends_the_backoff_and_keeps_the_error_on_record(pipel
     assert item["last_error"]["S"] == "timeout: read"  # history, for whoever looks at the feed's health
 
 
-def test_jobs_past_the_deadline_are_deferred_for_their_retry(pipeline: Pipeline) -> None:
+def deferred_poll(pipeline: Pipeline, job: PollJob) -> tuple[service.PollReport, list[dict[str, Any]]]:
+    """Poll ``job`` with no time left, recording what the worker sends back to the queue."""
+    sent: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent.extend(params["Entries"])
+
+    with pipeline.fault("sqs.SendMessageBatch", record, stage="before-parameter-build"):
+        report = build_poller(Settings.from_env()).poll([job], deadline=time.monotonic() - 1)
+    return report, sent
+
+
+def test_a_job_past_the_deadline_is_queued_again_not_retried(pipeline: Pipeline) -> None:
+    # Retried, it would use up one of the three receives after which SQS moves it to the
+    # dead-letter queue, whose alarm is for jobs that fail, not for a busy worker.
     pipeline.server.route("/a.xml", rss((HEADLINE, "https://a.example/1", NOW)))
     pipeline.write_config({"feed-a": "/a.xml"})
-    poller = build_poller(Settings.from_env())
+    job = PollJob("feed-a", NOW, ("crimea-strike",), state=FeedState("feed-a"), deferrals=1)
 
-    report = poller.poll([PollJob("feed-a", NOW)], deadline=time.monotonic() - 1)
+    report, sent = deferred_poll(pipeline, job)
 
-    assert [(outcome.status, bool(outcome.retry)) for outcome in report.feeds] == [("deferred", True)]
+    assert [(o.status, o.retry, o.requeued) for o in report.feeds] == [("deferred", None, True)]
     assert pipeline.server.hits["/a.xml"] == 0
+    assert [decode_job(entry["MessageBody"]) for entry in sent] == [
+        PollJob("feed-a", NOW, ("crimea-strike",), state=None, deferrals=2)
+    ]
+    assert [entry["DelaySeconds"] for entry in sent] == [int(service.REQUEUE_DELAY.total_seconds())]
+    queue = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=pipeline.settings.poll_queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )
+    assert queue["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"
+
+
+def test_a_job_deferred_too_often_is_retried_like_a_failure(pipeline: Pipeline) -> None:
+    pipeline.server.route("/a.xml", rss((HEADLINE, "https://a.example/1", NOW)))
+    pipeline.write_config({"feed-a": "/a.xml"})
+
+    report, sent = deferred_poll(pipeline, PollJob("feed-a", NOW, deferrals=service.MAX_DEFERRALS))
+
+    assert [(o.status, bool(o.retry), o.requeued) for o in report.feeds] == [("deferred", True, False)]
+    assert sent == []
+
+
+def test_a_deferred_job_the_queue_refuses_is_retried(pipeline: Pipeline) -> None:
+    pipeline.server.route("/a.xml", rss((HEADLINE, "https://a.example/1", NOW)))
+    pipeline.write_config({"feed-a": "/a.xml"})
+
+    def refuse(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "SendMessageBatch")
+
+    with pipeline.fault("sqs.SendMessageBatch", refuse):
+        report = build_poller(Settings.from_env()).poll([PollJob("feed-a", NOW)], deadline=time.monotonic() - 1)
+
+    assert [(o.status, bool(o.retry), o.requeued) for o in report.feeds] == [("deferred", True, False)]

@@ -1,4 +1,5 @@
-"""A poll job's state is trusted only when the job is fresh from the scheduler."""
+"""Poll jobs on the wire: the state is trusted only when the job is fresh from the scheduler,
+and a job put off keeps count of it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from wirewatch.adapters.sqs import encode_job, job_from_record
+from wirewatch.adapters.sqs import decode_job, encode_job, job_from_record
 from wirewatch.core.ports import FeedState, PollJob
 
 TICK = timedelta(minutes=5)
@@ -34,3 +35,15 @@ def test_a_retried_or_late_job_reads_the_state_instead(receives: int, age: float
     job = job_from_record(record(receives, age), TICK)
     assert job.state == (JOB.state if fresh else None)
     assert (job.feed_id, job.scheduled) == (JOB.feed_id, JOB.scheduled)
+
+
+def test_a_deferred_job_keeps_its_count_and_a_fresh_one_carries_none() -> None:
+    deferred = PollJob("wire", JOB.scheduled, ("rule",), deferrals=3)
+    assert decode_job(encode_job(deferred)) == deferred
+    assert "deferrals" not in encode_job(JOB)  # every message the scheduler sends stays as it was
+
+
+@pytest.mark.parametrize("count", ["-1", "1.5", "true", '"2"'])
+def test_a_bad_deferral_count_is_not_a_job(count: str) -> None:
+    with pytest.raises(ValueError, match="deferral count"):
+        decode_job(f'{{"feed":"wire","scheduled":"2024-06-26T06:00:00+00:00","deferrals":{count}}}')

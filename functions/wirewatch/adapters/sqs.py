@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -15,12 +15,12 @@ from wirewatch.core.ports import FeedState, PollJob
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from datetime import timedelta
 
     from mypy_boto3_sqs.client import SQSClient
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 BATCH_SEND = 10  # SendMessageBatch's limit
+MAX_DELAY = timedelta(minutes=15)  # SQS's limit on DelaySeconds
 _ATTEMPTS = 4
 
 
@@ -32,6 +32,8 @@ def encode_job(job: PollJob) -> str:
     }
     if job.state is not None:
         message["state"] = job.state.as_record()
+    if job.deferrals:
+        message["deferrals"] = job.deferrals
     return json.dumps(message, separators=(",", ":"))
 
 
@@ -57,11 +59,15 @@ def decode_job(body: str) -> PollJob:
     state = data.get("state")
     if state is not None and not isinstance(state, dict):
         raise ValueError(f"bad feed state in {body[:200]!r}")
+    deferrals = data.get("deferrals", 0)
+    if not isinstance(deferrals, int) or isinstance(deferrals, bool) or deferrals < 0:
+        raise ValueError(f"bad deferral count in {body[:200]!r}")
     return PollJob(
         feed_id=data["feed"],
         scheduled=scheduled,
         arming=tuple(arming),
         state=FeedState.from_record(state) if state is not None else None,
+        deferrals=deferrals,
     )
 
 
@@ -90,16 +96,17 @@ class SQSJobQueue:
         self.client = client
         self.queue_url = queue_url
 
-    def send(self, jobs: Sequence[PollJob]) -> None:
-        """Queue every job.
+    def send(self, jobs: Sequence[PollJob], *, delay: timedelta = timedelta(0)) -> None:
+        """Queue every job, each visible after ``delay`` (at most 15 minutes).
 
         Raises:
             StoreError: SQS failed, or kept refusing some entries; the tick is safe to
                 retry (a job queued twice polls a feed twice, harmlessly).
         """
+        seconds = int(max(timedelta(0), min(delay, MAX_DELAY)).total_seconds())
         for start in range(0, len(jobs), BATCH_SEND):
             entries: list[SendMessageBatchRequestEntryTypeDef] = [
-                {"Id": str(number), "MessageBody": encode_job(job)}
+                {"Id": str(number), "MessageBody": encode_job(job), "DelaySeconds": seconds}
                 for number, job in enumerate(jobs[start : start + BATCH_SEND])
             ]
             self._send_batch(entries)

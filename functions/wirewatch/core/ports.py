@@ -164,11 +164,14 @@ class PollJob:
     arming: tuple[str, ...] = ()
     # The feed's state as the scheduler read it a moment before: the worker need not read it again.
     state: FeedState | None = None
+    # How often a worker already put this job off (no time left, no memory for a large feed).
+    deferrals: int = 0
 
 
 class JobQueue(Protocol):
-    def send(self, jobs: Sequence[PollJob]) -> None:
-        """Queue every job (batched). Raises StoreError if some could not be queued."""
+    def send(self, jobs: Sequence[PollJob], *, delay: timedelta = timedelta(0)) -> None:
+        """Queue every job (batched), each visible after ``delay``. Raises StoreError if some
+        could not be queued."""
         ...
 
 
