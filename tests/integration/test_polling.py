@@ -243,7 +243,7 @@ def _peak_memory(work: Callable[[], object]) -> int:
         tracemalloc.stop()
 
 
-def test_a_feed_that_gets_no_large_body_slot_is_retried_not_counted_as_failing(
+def test_a_feed_that_gets_no_large_body_slot_is_queued_again_not_counted_as_failing(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pipeline.server.route("/big.xml", SEED + b" " * (2 * 1024 * 1024))  # past 1 MiB, declared
@@ -259,6 +259,11 @@ def test_a_feed_that_gets_no_large_body_slot_is_retried_not_counted_as_failing(
     monkeypatch.setattr(service.LargeBodies, "lease", no_room)
     result = invoke_poll(now=NOW)
 
-    assert result["jobs_retried"] == 1
-    assert queue_counts(pipeline.settings.poll_queue_url) == (0, 1)  # back after its visibility timeout
+    assert (result["feeds_deferred"], result["jobs_retried"]) == (1, 0)
+    # Its message is done with; the job is back as a new one, a minute later, its receives untouched.
+    assert queue_counts(pipeline.settings.poll_queue_url) == (0, 0)
+    delayed = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=pipeline.settings.poll_queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]["ApproximateNumberOfMessagesDelayed"]
+    assert delayed == "1"
     assert feed_state(pipeline, "big") == {}  # no failure recorded: the feed did nothing wrong
