@@ -428,8 +428,9 @@ class Poller:
             outcome.created += self._match_and_alert(
                 feed, item, stories, arming=arming, now=now, outcome=outcome, edit=editions[key]
             )
-        # Archived before marked seen: a crash in between re-archives, never loses.
-        self.ports.archive.archive(list(fresh.values()), now)
+        # Archived before marked seen: a crash in between re-archives, never loses. An edit is
+        # archived too: a backtest sees the headline rules matched, as the pipeline did.
+        self.ports.archive.archive([*fresh.values(), *edited.values()], now)
         self.ports.seen.mark_items_seen({key: editions[key] for key in [*fresh, *edited]}, now)
         # The first items listed (feeds put the newest first), so that a job, which carries
         # the state, stays far below SQS's message size whatever a feed lists.
@@ -446,11 +447,11 @@ class Poller:
         outcome: FeedOutcome,
         edit: str = "",
     ) -> list[Delivery]:
-        """The deliveries of the alerts ``item`` raises; an ``edit`` alerts only the rules
-        that ask for updates (``on_edit: update``)."""
+        """The deliveries of the alerts ``item`` raises. An ``edit`` of an entry a rule
+        already alerted on sends an update if the rule asks for one (``on_edit: update``)
+        and nothing otherwise; a rule that had not alerted on the entry alerts as on any
+        new item (the edit may be what made it match)."""
         matches = self.index.match(item, feed)
-        if edit:
-            matches = [match for match in matches if match.rule.on_edit == "update"]
         outcome.matches += len(matches)
         settings = self.config.settings
         eligible = alertable(
@@ -485,10 +486,10 @@ class Poller:
         # alert is complete, one read says so, instead of a fold lookup, the conditional
         # writes of the alert and its deliveries, and 32 band claims per copy.
         keys = {match.rule.id: alert_key(match.rule.id, story_id) for match in matches}
-        complete = {} if edit else self.ports.alerts.settled(list(keys.values()))
+        complete = self.ports.alerts.settled(list(keys.values()))
         for match in matches:
             key = keys[match.rule.id]
-            if edit:
+            if edit and key in complete and match.rule.on_edit == "update":
                 # An update is news about the story the rule alerted on: never folded.
                 alert = render(match, feed, update_key(key, edit), update=True)
                 created += self._record(alert, story_id, feed, now, outcome)

@@ -1,6 +1,7 @@
 """One alert per event across outlets: a report of the same event under another headline,
 from another feed, is folded into the rule's first alert and counted there; an entry edited
-under its GUID alerts again only for rules that ask for updates."""
+under its GUID alerts again only for rules that ask for updates, and for rules it matches
+for the first time."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 import boto3
+import pytest
 import yaml
 
 from wirewatch.runner import invoke_poll
@@ -142,6 +144,26 @@ def test_edits_are_ignored_by_default(pipeline: Pipeline) -> None:
 
     assert pipeline.received("security-desk") == []
     assert result["alerts_created"] == 0
+
+
+@pytest.mark.parametrize("on_edit", ["ignore", "update"])
+def test_an_edit_that_makes_a_rule_match_alerts_as_a_new_story_for_it(pipeline: Pipeline, on_edit: str) -> None:
+    # The policy is about news of a story a rule alerted on; a rule that had not, because
+    # the first headline said too little, must not lose the event when the wire says more.
+    pipeline.server.route("/wire.xml", guid_rss("Loud explosions heard overnight", NOW - timedelta(hours=1)))
+    pipeline.write_config({"wire": "/wire.xml"}, rules=yaml_rules(on_edit={"crimea-strike": on_edit}))
+    invoke_poll(now=NOW)
+    before = pipeline.received("security-desk")
+
+    edited = "Ukrainian missile strike on Sevastopol in Crimea"
+    pipeline.server.route("/wire.xml", guid_rss(edited, NOW - timedelta(hours=1)))
+    result = invoke_poll(now=NOW + timedelta(minutes=5))
+    after = pipeline.received("security-desk")
+
+    assert before == []
+    assert [(a["rule"], a["title"]) for a in after] == [("crimea-strike", edited)]
+    assert "UPDATE" not in str(after[0]["subject"])
+    assert result["alerts_created"] == 1
 
 
 def yaml_rules(*, on_edit: dict[str, str]) -> list[dict[str, object]]:
