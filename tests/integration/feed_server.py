@@ -49,6 +49,8 @@ class Route:
     headers: tuple[tuple[str, str], ...] = ()
     stream: Callable[[], Iterable[bytes]] | None = None
     declared_length: int | None = None
+    drip_headers: float | None = None
+    interim_flood: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,8 @@ class FeedServer:
         headers: dict[str, str] | None = None,
         stream: Callable[[], Iterable[bytes]] | None = None,
         declared_length: int | None = None,
+        drip_headers: float | None = None,
+        interim_flood: bool = False,
     ) -> str:
         """Serve ``path``; returns its URL. Replaces an earlier route for the same path.
 
@@ -154,6 +158,11 @@ class FeedServer:
         connection closing ends it. ``declared_length`` is sent as Content-Length
         instead of the real length, and the connection closes after the body, so a
         larger value makes a truncated response.
+
+        Two ways never to finish the headers, each resetting a client's read timeout
+        at every byte: ``drip_headers`` sends the status line, then one byte of an
+        endless header line per ``drip_headers`` seconds; ``interim_flood`` sends
+        ``100 Continue`` interim responses without end.
         """
         if drip is not None and gzip:
             raise ValueError("drip sends raw bytes; it cannot be combined with gzip")
@@ -174,6 +183,8 @@ class FeedServer:
             extra,
             stream,
             declared_length,
+            drip_headers,
+            interim_flood,
         )
         with self._lock:
             self._routes[path] = route
@@ -252,7 +263,11 @@ class _Handler(BaseHTTPRequestHandler):
         if route.delay and self.feeds._stopping.wait(route.delay):
             self.close_connection = True
             return
-        if route.redirect_to is not None:
+        if route.drip_headers is not None:
+            self._endless(b"HTTP/1.1 200 OK\r\nX-Never-Ends: ", b"a", route.drip_headers)
+        elif route.interim_flood:
+            self._endless(b"", b"HTTP/1.1 100 Continue\r\n\r\n" * 50, 0.01)
+        elif route.redirect_to is not None:
             status = route.status if 300 <= route.status < 400 else 302
             self._reply(status, b"", {"Location": route.redirect_to})
         elif route.status == 200 and _not_modified(route, headers):
@@ -298,6 +313,16 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self.wfile.write(chunk)
         self.wfile.flush()
+
+    def _endless(self, head: bytes, piece: bytes, interval: float) -> None:
+        # Raw bytes, not send_response: these are responses http.server would never write.
+        self.close_connection = True
+        self.wfile.write(head)
+        while True:
+            self.wfile.write(piece)
+            self.wfile.flush()
+            if self.feeds._stopping.wait(interval):
+                return
 
     def _drip(self, route: Route, interval: float) -> None:
         # No Content-Length: the body ends when the connection does, which is never on its own.

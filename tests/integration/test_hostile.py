@@ -254,6 +254,10 @@ def serve(case: Case, servers: Servers) -> str:
         options["content_type"] = headers["Content-Type"]
     elif kind == "slow-headers":
         options["delay"] = float(params["delay"])
+    elif kind == "header-drip":
+        options["drip_headers"] = float(params["interval"])
+    elif kind == "interim-flood":
+        options["interim_flood"] = True
     elif kind == "content-length":
         options["declared_length"] = int(params.get("declared", len(body) + int(params.get("missing_bytes", 0))))
     elif kind != "normal":
@@ -350,8 +354,14 @@ def test_manifest_is_complete() -> None:
         assert (case.expect["outcome"] == "error") == ("kind" in case.expect), case.name
 
 
-def test_one_stuck_feed_does_not_hold_up_the_others() -> None:
-    """A slow-drip feed in a concurrent batch: every good feed is done before it is."""
+@pytest.mark.parametrize(
+    "stall",
+    [{"drip": 0.05}, {"drip_headers": 0.05}, {"interim_flood": True}],
+    ids=["body-drip", "header-drip", "interim-flood"],
+)
+def test_one_stuck_feed_does_not_hold_up_the_others(stall: dict[str, Any]) -> None:
+    """A feed that never finishes, in a concurrent batch: every good feed is done before it is,
+    and it ends at its own time cap, whether its body or its headers never end."""
     good = 12
     completed: list[str] = []
     lock = threading.Lock()
@@ -360,7 +370,7 @@ def test_one_stuck_feed_does_not_hold_up_the_others() -> None:
         body = (BODIES / "french-utf8.xml").read_bytes()
         urls = {f"good-{index}": server.route(f"/good-{index}.xml", body) for index in range(good)}
         # Submitted first, so it holds a worker from the start.
-        urls = {"stuck": server.route("/stuck.xml", body, drip=0.05), **urls}
+        urls = {"stuck": server.route("/stuck.xml", body, **stall), **urls}
 
         def run(name: str, fetcher: HttpFeedFetcher) -> None:
             outcome = ingest(fetcher, urls[name], name)

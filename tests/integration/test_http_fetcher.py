@@ -212,6 +212,48 @@ def test_slow_headers_time_out(server: FeedServer, pool: GuardedPoolManager) -> 
     assert kind_of(fetcher, url) == "timeout"
 
 
+@pytest.mark.parametrize("stall", [{"drip_headers": 0.05}, {"interim_flood": True}], ids=["drip", "100-continue"])
+def test_headers_that_never_end_time_out_at_the_total_cap(
+    server: FeedServer, pool: GuardedPoolManager, stall: dict[str, Any]
+) -> None:
+    # Every byte resets urllib3's read timeout; only the fetch's own deadline ends these.
+    url = server.route("/endless.xml", RSS, **stall)
+    fetcher = HttpFeedFetcher(read_timeout=5, total_timeout=0.5, pool=pool)
+
+    assert kind_of(fetcher, url) == "timeout"
+
+
+def test_each_address_of_a_name_is_tried_only_for_the_time_left(
+    pool: GuardedPoolManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A name resolving to six addresses that never answer: urllib3 alone gives each the
+    # whole connect timeout, six seconds here against a total of 2.5.
+    resolve = socket.getaddrinfo
+    addresses = [f"127.0.0.{last}" for last in range(2, 8)]
+
+    def six_addresses(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+        if host != "feeds.example.test":
+            return resolve(host, port, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port)) for address in addresses]
+
+    tried: list[tuple[str, float]] = []
+
+    def silent(address: tuple[str, int], timeout: float, *args: Any, **kwargs: Any) -> socket.socket:
+        tried.append((address[0], timeout))
+        time.sleep(timeout)
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(socket, "getaddrinfo", six_addresses)
+    monkeypatch.setattr(urllib3.connection.connection, "create_connection", silent)
+    fetcher = HttpFeedFetcher(connect_timeout=1, total_timeout=2.5, pool=pool)
+
+    assert kind_of(fetcher, "http://feeds.example.test/feed.xml") == "timeout"
+    assert [address for address, _ in tried] == addresses[: len(tried)]
+    assert 2 <= len(tried) < len(addresses)
+    assert all(timeout <= 1 for _, timeout in tried)
+    assert sum(timeout for _, timeout in tried) <= 2.5
+
+
 def test_redirect_followed_and_final_url_reported(server: FeedServer, fetcher: HttpFeedFetcher) -> None:
     final = server.route("/feed.xml", RSS, etag='"v1"')
     old = server.route("/old.xml", redirect_to="/feed.xml", status=301)

@@ -17,16 +17,19 @@ connections; each connection carries the manager's ``AddressPolicy``.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.util.connection import allowed_gai_family
+
+from wirewatch.adapters.socket_deadline import remaining, watch_socket
 
 if TYPE_CHECKING:
-    import socket
     from collections.abc import Callable, Iterable
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -163,6 +166,9 @@ def _check_peer(conn: HTTPConnection, policy: AddressPolicy, sock: socket.socket
 
 
 class GuardedHTTPConnection(HTTPConnection):
+    """Checked against the address policy once connected; within a fetch's deadline
+    (``socket_deadline``) from the first connect to the last header."""
+
     def __init__(self, *args: Any, address_policy: AddressPolicy | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # No policy means the strictest one: a connection made outside a guarded manager is still guarded.
@@ -172,9 +178,42 @@ class GuardedHTTPConnection(HTTPConnection):
         # For HTTPS, connect() gets its TCP socket here and only then starts TLS (SNI and
         # certificate checks with the hostname), so the check precedes the handshake.
         _check_literal(self, self.address_policy)
-        sock = super()._new_conn()
+        sock = self._connect_in_time()
         _check_peer(self, self.address_policy, sock)
+        watch_socket(sock)  # the TLS handshake and the response's headers are read on it
         return sock
+
+    def _connect_in_time(self) -> socket.socket:
+        """urllib3's connect, one resolved address at a time, each for no longer than the
+        fetch has left: urllib3 gives every address the whole connect timeout."""
+        if remaining() is None:
+            return super()._new_conn()
+        name, timeout = self._dns_host, self.timeout
+        try:
+            addresses = socket.getaddrinfo(name.strip("[]"), self.port, allowed_gai_family(), socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc
+        failure: ConnectTimeoutError | None = None
+        try:
+            for address in dict.fromkeys(str(info[4][0]) for info in addresses):
+                left = remaining() or 0.0
+                if left <= 0:
+                    break
+                # An address, not a name: urllib3 resolves nothing more and tries it alone.
+                self._dns_host = address
+                self.timeout = min(timeout, left) if isinstance(timeout, (int, float)) else left
+                try:
+                    return super()._new_conn()
+                except ConnectTimeoutError as exc:  # NewConnectionError included: refused, unreachable
+                    failure = exc
+        finally:
+            self._dns_host, self.timeout = name, timeout
+        raise failure or ConnectTimeoutError(self, f"Connection to {self.host} ran out of the fetch's time")
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        # A reused connection was connected by an earlier fetch: its socket is watched here.
+        watch_socket(self.sock)
+        return super().getresponse(*args, **kwargs)
 
 
 class GuardedHTTPSConnection(GuardedHTTPConnection, HTTPSConnection):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from contextlib import suppress
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from http.client import HTTPException
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urljoin, urlsplit
 
@@ -22,6 +21,7 @@ from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 
 from wirewatch import __version__
 from wirewatch.adapters.address_guard import AddressPolicy, ForbiddenAddressError, GuardedPoolManager
+from wirewatch.adapters.socket_deadline import SocketDeadline, socket_deadline
 from wirewatch.core.errors import FeedError
 from wirewatch.core.ports import FetchResult, Validators
 
@@ -192,21 +192,30 @@ class HttpFeedFetcher:
             read=min(self._read_timeout, remaining),
             total=remaining,
         )
-        try:
-            # redirect=False: redirects are followed in fetch() so each hop is counted,
-            # loops are caught and every hop's scheme is checked.
-            return self._pool.urlopen(
-                "GET",
-                url,
-                headers=headers,
-                preload_content=False,
-                decode_content=True,
-                redirect=False,
-                retries=False,
-                timeout=timeout,
-            )
-        except (HTTPError, OSError) as exc:
-            raise _translated(exc) from exc
+        too_slow = FeedError("timeout", f"no complete response headers within {self._total_timeout}s")
+        # urllib3's timeouts are per address and per socket read: a server dripping its headers
+        # (or "100 Continue" without end) would hold the fetch forever without this.
+        with socket_deadline(deadline) as guard:
+            try:
+                # redirect=False: redirects are followed in fetch() so each hop is counted,
+                # loops are caught and every hop's scheme is checked.
+                response = self._pool.urlopen(
+                    "GET",
+                    url,
+                    headers=headers,
+                    preload_content=False,
+                    decode_content=True,
+                    redirect=False,
+                    retries=False,
+                    timeout=timeout,
+                )
+            except (HTTPError, OSError, HTTPException) as exc:
+                raise (too_slow if guard.fired else _translated(exc)) from exc
+            guard.stop()
+        if guard.fired:
+            _discard(response)
+            raise too_slow
+        return response
 
     def _finish(
         self,
@@ -274,7 +283,7 @@ class HttpFeedFetcher:
         if on_large_body is not None and declared is not None and declared > self._large_body:
             deadline = _waited_for_memory(on_large_body, deadline)
             on_large_body = None
-        watchdog = _Watchdog(response, deadline - time.monotonic())
+        watchdog = _watchdog(response, deadline)
         chunks: list[bytes] = []
         size = 0
         try:
@@ -290,7 +299,7 @@ class HttpFeedFetcher:
                     # watchdog stands down: the wait is not the server's time.
                     watchdog.stop()
                     deadline = _waited_for_memory(on_large_body, deadline)
-                    watchdog = _Watchdog(response, deadline - time.monotonic())
+                    watchdog = _watchdog(response, deadline)
                     on_large_body = None
                 if time.monotonic() > deadline:
                     raise too_slow
@@ -305,6 +314,18 @@ class HttpFeedFetcher:
         return b"".join(chunks)
 
 
+def _watchdog(response: BaseHTTPResponse, deadline: float) -> SocketDeadline:
+    """Shuts the response down at ``deadline`` if a single read is still blocked then.
+
+    The deadline check in the read loop only runs between reads; urllib3 can keep
+    reading inside one call (a compressed stream that decodes to nothing, dripped),
+    so this makes ``total_timeout`` hold for the body whatever the server sends.
+    """
+    watchdog = SocketDeadline(deadline)
+    watchdog.interrupt(response.shutdown)
+    return watchdog
+
+
 def _waited_for_memory(on_large_body: Callable[[float], None], deadline: float) -> float:
     """Call the hook; the fetch's deadline, moved on by however long it waited.
 
@@ -315,39 +336,6 @@ def _waited_for_memory(on_large_body: Callable[[float], None], deadline: float) 
     started = time.monotonic()
     on_large_body(deadline)
     return deadline + (time.monotonic() - started)
-
-
-class _Watchdog:
-    """Shuts the socket down at the deadline if a single read is still blocked then.
-
-    The deadline check in the read loop only runs between reads; urllib3 can keep
-    reading inside one call (a compressed stream that decodes to nothing, dripped),
-    so this makes ``total_timeout`` hold for the body whatever the server sends.
-    """
-
-    def __init__(self, response: BaseHTTPResponse, seconds: float) -> None:
-        self.fired = False
-        self._response = response
-        self._lock = threading.Lock()
-        self._done = False
-        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _fire(self) -> None:
-        # The lock keeps a late timer from shutting down a connection already back in the pool.
-        with self._lock:
-            if self._done:
-                return
-            self.fired = True
-            # Already closed or released means nothing is left to interrupt.
-            with suppress(ValueError, RuntimeError, OSError):
-                self._response.shutdown()
-
-    def stop(self) -> None:
-        self._timer.cancel()
-        with self._lock:
-            self._done = True
 
 
 def _checked_url(url: str) -> str:
@@ -491,7 +479,7 @@ _KINDS: Final[tuple[tuple[type[BaseException] | tuple[type[BaseException], ...],
 )
 
 
-def _translated(exc: HTTPError | OSError) -> FeedError:
+def _translated(exc: HTTPError | OSError | HTTPException) -> FeedError:
     """The FeedError for a urllib3 or socket failure; the detail never holds a body."""
     if isinstance(exc, ForbiddenAddressError):
         return FeedError("forbidden-address", f"{exc.host} connects to {exc.address} ({exc.reason}); not allow-listed")
