@@ -38,9 +38,6 @@ def _config(settings: Settings) -> WatchConfig | ConfigSource:
     return load_watch(Path(settings.config_path).read_text(encoding="utf-8"), str(settings.config_path))
 
 
-FOLD_BANDS_KEPT = timedelta(days=7)
-
-
 def _policy(settings: Settings) -> PollPolicy:
     return PollPolicy(tick=settings.cycle_period)
 
@@ -75,8 +72,8 @@ def build_poller(settings: Settings, *, fetcher: FeedFetcher | None = None) -> P
         alerts=DynamoDBAlertStore(dynamodb, settings.alerts_table, settings.retention),
         publisher=SNSAlertPublisher(aws.sns_client(), settings.topic_arn),
         archive=DynamoDBItemArchive(dynamodb, settings.items_table, settings.retention),
-        # Bands outlive any fold window a watch file sets (neardup.first_reports applies it).
-        folds=DynamoDBFoldIndex(dynamodb, settings.seen_table, FOLD_BANDS_KEPT),
+        # Bands live as long as the alerts they point at; the poller caps the fold window below that.
+        folds=DynamoDBFoldIndex(dynamodb, settings.seen_table, settings.retention),
         requeue=SQSJobQueue(aws.sqs_client(), settings.poll_queue_url),
     )
     # A day's margin: an item is forgotten a little before its records expire.

@@ -539,7 +539,9 @@ class Poller:
 
     def _folded(self, key: str, seen_as: Report, bands: list[str], feed: FeedSource, now: datetime) -> bool:
         """Whether this rule's alert on an earlier report of the same event absorbed this one."""
-        window = self.config.settings.fold_window
+        # Past forget_after the first report's alert and bands may have expired: a longer
+        # window in the watch file could not be kept, so it is not promised either.
+        window = min(self.config.settings.fold_window, self.forget_after)
         for original in first_reports(seen_as, self.ports.folds.find(bands), now, window):
             if original.alert_key == key:
                 return False  # this report's own earlier attempt: its alert is the one to write

@@ -91,6 +91,43 @@ def test_two_strikes_the_same_evening_are_two_alerts(pipeline: Pipeline) -> None
     assert result["reports_folded"] == 0
 
 
+def example_settings(**changes: str) -> dict[str, object]:
+    settings: dict[str, object] = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))["settings"]
+    return {**settings, **changes}
+
+
+def test_fold_bands_last_as_long_as_the_fold_window(pipeline: Pipeline) -> None:
+    # TTL deletes a band once it expires: one that expired inside the window would let a
+    # later report of the event alert again.
+    pipeline.server.route("/wire.xml", rss(*REUTERS, "https://wire.example/austin-belousov", NOW - timedelta(hours=2)))
+    pipeline.write_config({"wire": "/wire.xml"}, settings=example_settings(fold_window="10d"))
+    invoke_poll(now=NOW)
+
+    bands = [
+        item
+        for item in boto3.client("dynamodb").scan(TableName=pipeline.settings.seen_table)["Items"]
+        if item["pk"]["S"].startswith("band#")
+    ]
+    assert bands
+    assert min(int(item["expires_at"]["N"]) for item in bands) >= (NOW + timedelta(days=10)).timestamp()
+
+
+def test_a_fold_window_longer_than_the_stores_remember_is_cut_to_what_they_do(pipeline: Pipeline) -> None:
+    # Past the retention (30 days here) the first alert and its bands may be gone: folding
+    # into them cannot be promised, so a report 40 days on alerts, whatever the file says.
+    pipeline.server.route("/wire.xml", rss(*REUTERS, "https://wire.example/austin-belousov", NOW - timedelta(hours=2)))
+    pipeline.write_config({"wire": "/wire.xml"}, settings=example_settings(fold_window="60d"))
+    invoke_poll(now=NOW)
+    contact_alerts(pipeline)
+
+    later = NOW + timedelta(days=40)
+    pipeline.server.route("/kyiv.xml", rss(*KYIV, "https://kyiv.example/pentagon-chief", later - timedelta(hours=1)))
+    pipeline.write_config({"wire": "/wire.xml", "kyiv": "/kyiv.xml"}, settings=example_settings(fold_window="60d"))
+    invoke_poll(now=later)
+
+    assert [a["title"] for a in contact_alerts(pipeline)] == [KYIV[0]]
+
+
 def test_a_similar_report_outside_the_fold_window_alerts_again(pipeline: Pipeline) -> None:
     pipeline.server.route("/wire.xml", rss(*REUTERS, "https://wire.example/june", NOW - timedelta(hours=2)))
     pipeline.write_config({"wire": "/wire.xml"})
