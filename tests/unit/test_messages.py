@@ -158,6 +158,17 @@ def test_render_crimea_match_names_its_terms(seed_matches: dict[str, Match]) -> 
     assert "crimea-strike" in alert.email
 
 
+def test_email_says_why_it_matched_with_each_clause_highlighted_where_it_fired(
+    seed_matches: dict[str, Match],
+) -> None:
+    email = render(seed_matches["crimea-strike"], seed_feed(), "alert#crimea-strike#abc").email
+    why = email.split("Why it matched:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+
+    assert [line.split(" in ", 1)[0] for line in why] == ["  - Crimée", "  - attaqu*", "  - missile*"]
+    assert all(" in content: " in line for line in why)  # the seed names Crimea only in its body
+    assert "*Crimée*" in why[0] and "*attaque*" in why[1] and "*missiles*" in why[2]
+
+
 def test_render_undated_item_without_link(seed_matches: dict[str, Match]) -> None:
     match = seed_matches["crimea-strike"]
     bare = replace(match, item=replace(match.item, published=None, link="", summary="", content=""))
