@@ -61,12 +61,13 @@ def build_scheduler(settings: Settings) -> Scheduler:
 def build_poller(settings: Settings, *, fetcher: FeedFetcher | None = None) -> Poller:
     """A poll worker wired to AWS (or whatever AWS_ENDPOINT_URL points at)."""
     from wirewatch.adapters.dynamodb_bands import DynamoDBFoldIndex
-    from wirewatch.adapters.http_fetcher import HttpFeedFetcher
+    from wirewatch.adapters.http_fetcher import HttpFeedFetcher, user_agent
     from wirewatch.service import Poller, Ports
 
     dynamodb = aws.dynamodb_client()
     ports = Ports(
-        fetcher=fetcher or HttpFeedFetcher(allowed_networks=settings.allowed_networks),
+        fetcher=fetcher
+        or HttpFeedFetcher(allowed_networks=settings.allowed_networks, user_agent=user_agent(settings.feed_contact)),
         state=DynamoDBStateStore(dynamodb, settings.state_table),
         seen=DynamoDBSeenStore(dynamodb, settings.seen_table, settings.retention),
         alerts=DynamoDBAlertStore(dynamodb, settings.alerts_table, settings.retention),

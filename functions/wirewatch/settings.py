@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,6 +14,9 @@ from wirewatch.core.errors import WirewatchError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
+
+
+_CONTACT = re.compile(r"[!-'*-~][ -'*-~]{0,198}[!-'*-~]|[!-'*-~]")  # printable ASCII but ( and )
 
 
 class SettingsError(WirewatchError):
@@ -36,6 +40,7 @@ class Settings:
     allowed_networks: tuple[str, ...] = ()
     poll_concurrency: int = 50  # fetches side by side in one worker: a whole SQS batch at once
     per_host: int = 2  # of which at most this many to one host
+    feed_contact: str | None = None  # the operator's URL or address, in every fetch's User-Agent
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -62,6 +67,15 @@ class Settings:
                 problems.append(f"WIREWATCH_CONFIG_S3 must be s3://bucket/key, got {uri!r}")
             return uri or None
 
+        def contact() -> str | None:
+            value = env.get("FEED_CONTACT", "").strip()
+            # Printable ASCII only, and no parentheses: it goes inside the User-Agent's comment,
+            # and a CR or LF there would let it write headers of its own.
+            if value and not _CONTACT.fullmatch(value):
+                problems.append(f"FEED_CONTACT must be a URL or address in printable ASCII without (), got {value!r}")
+                return None
+            return value or None
+
         config = Path(env.get("WIREWATCH_CONFIG", "watch.yaml"))
         if not config.is_absolute():
             config = Path(env.get("LAMBDA_TASK_ROOT", ".")) / config
@@ -81,6 +95,7 @@ class Settings:
             ),
             poll_concurrency=positive_int("POLL_CONCURRENCY", 50),
             per_host=positive_int("HOST_CONCURRENCY", 2),
+            feed_contact=contact(),
         )
         if problems:
             raise SettingsError("; ".join(problems))
@@ -102,6 +117,7 @@ class Settings:
             "HOST_CONCURRENCY": str(self.per_host),
             **({"WIREWATCH_CONFIG_S3": self.config_s3_uri} if self.config_s3_uri else {}),
             **({"WIREWATCH_ALLOWED_NETWORKS": ",".join(self.allowed_networks)} if self.allowed_networks else {}),
+            **({"FEED_CONTACT": self.feed_contact} if self.feed_contact else {}),
         }
 
 

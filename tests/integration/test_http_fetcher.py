@@ -15,7 +15,7 @@ import urllib3
 
 from wirewatch import __version__
 from wirewatch.adapters.address_guard import AddressPolicy, GuardedPoolManager
-from wirewatch.adapters.http_fetcher import DEFAULT_USER_AGENT, HttpFeedFetcher
+from wirewatch.adapters.http_fetcher import DEFAULT_USER_AGENT, PROJECT_URL, HttpFeedFetcher, user_agent
 from wirewatch.core.errors import FeedError
 from wirewatch.core.ports import Validators
 
@@ -90,8 +90,9 @@ def test_headers_sent(server: FeedServer, fetcher: HttpFeedFetcher) -> None:
     fetcher.fetch(url, NO_VALIDATORS)
 
     headers = server.last_request("/feed.xml").headers
-    assert headers["user-agent"] == DEFAULT_USER_AGENT
-    assert DEFAULT_USER_AGENT.startswith(f"wirewatch/{__version__} (+https://")
+    assert headers["user-agent"] == DEFAULT_USER_AGENT == f"wirewatch/{__version__} (+{PROJECT_URL})"
+    with_contact = user_agent("mailto:desk@example.org")
+    assert with_contact == f"wirewatch/{__version__} (+{PROJECT_URL}; mailto:desk@example.org)"
     assert headers["accept"].startswith("application/rss+xml")
     assert headers["accept-encoding"] == "gzip, deflate"
     assert "if-none-match" not in headers

@@ -210,3 +210,16 @@ def test_a_deferred_job_the_queue_refuses_is_retried(pipeline: Pipeline) -> None
         report = build_poller(Settings.from_env()).poll([PollJob("feed-a", NOW)], deadline=time.monotonic() - 1)
 
     assert [(o.status, bool(o.retry), o.requeued) for o in report.feeds] == [("deferred", True, False)]
+
+
+def test_the_operators_contact_is_in_every_fetchs_user_agent(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline.server.route("/a.xml", rss((HEADLINE, "https://a.example/1", NOW)))
+    pipeline.write_config({"feed-a": "/a.xml"})
+    monkeypatch.setenv("FEED_CONTACT", "mailto:newsdesk@example.org")
+
+    build_poller(Settings.from_env()).poll([PollJob("feed-a", NOW)])
+
+    sent = pipeline.server.last_request("/a.xml").headers["user-agent"]
+    assert sent.endswith("; mailto:newsdesk@example.org)")

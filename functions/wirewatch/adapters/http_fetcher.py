@@ -31,7 +31,16 @@ if TYPE_CHECKING:
 
     from urllib3.response import BaseHTTPResponse
 
-DEFAULT_USER_AGENT: Final = f"wirewatch/{__version__} (+https://github.com/wirewatch/wirewatch)"
+PROJECT_URL: Final = "https://github.com/wirewatch/wirewatch"
+
+
+def user_agent(contact: str | None = None) -> str:
+    """``wirewatch/<version> (+<project URL>; <contact>)``: publishers see what polls them and
+    whom to tell (the operator's ``FeedContact``, if set) before they block it."""
+    return f"wirewatch/{__version__} (+{PROJECT_URL}" + (f"; {contact})" if contact else ")")
+
+
+DEFAULT_USER_AGENT: Final = user_agent()
 
 # Feed types first, generic XML next, anything last: many publishers serve feeds as
 # text/html or octet-stream, and the parser, not the header, decides what a feed is.
