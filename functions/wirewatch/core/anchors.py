@@ -15,9 +15,10 @@ them, and deciders check them before running what needs word positions.
 A term needs each of its tokens (a prefix phrase its first words exactly and its
 last as a prefix). In a stemming rule a word is needed as itself *or* as its stem
 in one of the rule's languages: the evaluator stems the words as written, accents
-included (``attaquée`` → attaqu, but ``attaquee`` → attaque), so the exact word
-must stay an anchor, and the item's words are stemmed as the evaluator stems them,
-as written (``FieldText.stemmable``). ``all`` needs what each positive child needs; ``any`` needs
+included (``attaquée`` → attaqu, but ``attaquee`` → attaque), and without them, on
+both sides (``term_stem_forms``, ``FieldText.stem_views``), so the exact word must
+stay an anchor, a term brings the stems of both its forms, and an item those of its
+words as written (``FieldText.stemmable``) and folded. ``all`` needs what each positive child needs; ``any`` needs
 nothing if a child needs nothing, else the union of its children's best clauses
 (and that of their second best); ``none`` needs nothing (it constrains, it does not
 anchor); NEAR needs both sides; a field scope what its child needs, or can never
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from wirewatch.core.itemtext import term_stems
+from wirewatch.core.itemtext import term_stem_forms
 from wirewatch.core.model import Near, Pattern, Scoped, Term
 
 if TYPE_CHECKING:
@@ -98,19 +99,21 @@ def _term(term: Term, languages: Sequence[str]) -> list[Clause]:
     if not term.tokens:
         return []  # nothing to anchor on; the evaluator decides what such a term means
     last = len(term.tokens) - 1
-    stems = [term_stems(term, language) for language in languages] if languages and not term.prefix else []
+    stems = (
+        [(language, form) for language in languages for form in term_stem_forms(term, language)]
+        if languages and not term.prefix
+        else []
+    )
     clauses = []
     for position, token in enumerate(term.tokens):
         if term.prefix and position == last:
             clauses.append(frozenset((prefix_anchor(token),)))
         elif stems:
-            # The word itself or its stem in one of the languages. The word is needed
-            # too: "attaquee" matches "attaquée" exactly, yet their stems differ
-            # (Snowball reads accents), so the stem alone would miss it.
+            # The word itself or one of its stems in one of the languages. The word is
+            # needed too: "attaquee" matches "attaquée" exactly, yet their stems differ
+            # (Snowball reads accents), so the stems alone would miss it.
             anchors = {token}
-            anchors.update(
-                stem_anchor(language, words[position]) for language, words in zip(languages, stems, strict=True)
-            )
+            anchors.update(stem_anchor(language, words[position]) for language, words in stems)
             clauses.append(frozenset(anchors))
         else:
             # A prefix phrase's first words are matched exactly even in a stemming rule.

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from wirewatch.core.anchors import pattern_anchor, prefix_anchor, requirements, stem_anchor, word_anchor
 from wirewatch.core.evaluators import compile_node
-from wirewatch.core.itemtext import ItemText, term_stems
+from wirewatch.core.itemtext import ItemText, term_stem_forms
 from wirewatch.core.model import Field, Group, Pattern, Term
 
 if TYPE_CHECKING:
@@ -164,7 +164,7 @@ def _exact_anchors(node: Node, fields: tuple[Field, ...], languages: tuple[str, 
     (token,) = node.tokens
     if node.prefix:
         return frozenset((prefix_anchor(token),))
-    stems = (stem_anchor(language, term_stems(node, language)[0]) for language in languages)
+    stems = (stem_anchor(language, form[0]) for language in languages for form in term_stem_forms(node, language))
     return frozenset((word_anchor(token), *stems))
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
-from wirewatch.core.itemtext import Hit, compile_pattern, term_stems
+from wirewatch.core.itemtext import Hit, compile_pattern, term_stem_forms
 from wirewatch.core.model import Group, Near, Pattern, Scoped, Term
 
 if TYPE_CHECKING:
@@ -141,14 +141,15 @@ def _locator(term: Term, languages: tuple[str, ...]) -> Callable[[FieldText], Sp
         return lambda field_text: _single(field_text.first_with_prefix(start))
     if len(tokens) == 1:
         word = tokens[0]
-        stems = tuple((language, term_stems(term, language)[0]) for language in languages)
+        stems = tuple((language, tuple(form[0] for form in term_stem_forms(term, language))) for language in languages)
 
         def locate_word(field_text: FieldText) -> Span | None:
             position = field_text.plain.first.get(word)
-            for language, stemmed in stems:
-                if position is not None:
-                    break
-                position = field_text.stemmed(language).first.get(stemmed)
+            for language, forms in stems:
+                for view in field_text.stem_views(language):
+                    for stemmed in forms:
+                        if position is None:
+                            position = view.first.get(stemmed)
             return _single(position)
 
         return locate_word
@@ -156,19 +157,23 @@ def _locator(term: Term, languages: tuple[str, ...]) -> Callable[[FieldText], Sp
     # the phrase's first word occurs at all; the earliest span found in any of them.
     views: tuple[tuple[str | None, tuple[str, ...]], ...] = (
         (None, tokens),
-        *(() if term.prefix else ((language, term_stems(term, language)) for language in languages)),
+        *(
+            ()
+            if term.prefix
+            else ((language, form) for language in languages for form in term_stem_forms(term, language))
+        ),
     )
     prefix = term.prefix
 
     def locate_phrase(field_text: FieldText) -> Span | None:
         best: Span | None = None
         for language, key in views:
-            words = field_text.plain if language is None else field_text.stemmed(language)
-            if key[0] not in words.first:
-                continue
-            spans = words.spans(key, prefix)
-            if spans and (best is None or spans[0] < best):
-                best = spans[0]
+            for words in (field_text.plain,) if language is None else field_text.stem_views(language):
+                if key[0] not in words.first:
+                    continue
+                spans = words.spans(key, prefix)
+                if spans and (best is None or spans[0] < best):
+                    best = spans[0]
         return best
 
     return locate_phrase

@@ -243,7 +243,8 @@ class RuleIndex:
         if self._prefix_keys is not None:
             present.update(self._prefix_keys.anchors(words))
         if self._stem_keys is not None:
-            present.update(self._stem_keys.anchors(_stemmable_words(text)))
+            # Stems of the words as written and without accents (``FieldText.stem_views``).
+            present.update(self._stem_keys.anchors(_stemmable_words(text) | words))
         if self._patterns is not None:
             present.update(self._patterns.anchors(text))
         return present

@@ -59,6 +59,15 @@ def term_stems(term: Term, language: str) -> tuple[str, ...]:
     return tuple(stem(language, word) for word in words)
 
 
+@lru_cache(maxsize=16384)
+def term_stem_forms(term: Term, language: str) -> tuple[tuple[str, ...], ...]:
+    """A term's words as stems: of the term as written, then, if they differ, of its words
+    without accents (``attaquee``, typed without them, stems to attaque, not attaqu)."""
+    written = term_stems(term, language)
+    folded = tuple(stem(language, word) for word in term.tokens)
+    return (written,) if folded == written or len(folded) != len(written) else (written, folded)
+
+
 # PyStemmer's stemmers keep state between calls and are not safe to share between
 # threads; a poll worker matches from several. One stemmer per language per thread.
 _STEMMERS = threading.local()
@@ -143,7 +152,7 @@ class Words:
 class FieldText:
     """One field of an item, tokenised once; stems and the sorted vocabulary on demand."""
 
-    __slots__ = ("_stemmable", "_stems", "_vocabulary", "folded", "plain", "raw")
+    __slots__ = ("_folded_stems", "_stemmable", "_stems", "_vocabulary", "folded", "plain", "raw")
 
     def __init__(self, text: str) -> None:
         self.raw = text
@@ -152,6 +161,7 @@ class FieldText:
         self.plain = Words(tuple(tokens_of_folded(self.folded)))
         self._vocabulary: list[str] | None = None
         self._stems: dict[str, Words] = {}
+        self._folded_stems: dict[str, tuple[Words, ...]] = {}
         self._stemmable: Sequence[str] | None = None
 
     @property
@@ -192,6 +202,20 @@ class FieldText:
             found = self._stems[language] = Words(tuple(map(stemmer_of(language), self.stemmable)))
         return found
 
+    def stem_views(self, language: str) -> tuple[Words, ...]:
+        """The field's stems in ``language``: of its words as written, then, in text with
+        accents, of its words without them (``attaquées`` stems to attaqu, ``attaquees`` to
+        attaque). A stemmed term matches where any of its forms meets any of these."""
+        views = self._folded_stems.get(language)
+        if views is None:
+            written = self.stemmed(language)
+            if self.raw.isascii():
+                views = (written,)  # no accents: the words as written are the folded words
+            else:
+                views = (written, Words(tuple(map(stemmer_of(language), self.plain.words))))
+            self._folded_stems[language] = views
+        return views
+
     def spans(self, term: Term, languages: Sequence[str] = ()) -> list[Span]:
         """Every place the term occurs, as word spans; stemmed matching if ``languages``."""
         found: set[Span] = set()
@@ -208,9 +232,10 @@ class FieldText:
                 return None if position is None else (position, position)
             position = self.plain.first.get(word)
             for language in languages:
-                if position is not None:
-                    break
-                position = self.stemmed(language).first.get(term_stems(term, language)[0])
+                for view in self.stem_views(language):
+                    for form in term_stem_forms(term, language):
+                        if position is None:
+                            position = view.first.get(form[0])
             return None if position is None else (position, position)
         spans = self.spans(term, languages)
         return spans[0] if spans else None
@@ -233,7 +258,9 @@ class FieldText:
         if term.prefix:
             return  # a prefix is already a family of forms; stems would widen it twice
         for language in languages:
-            yield self.stemmed(language), term_stems(term, language)
+            for view in self.stem_views(language):
+                for form in term_stem_forms(term, language):
+                    yield view, form
 
 
 @dataclass
@@ -247,4 +274,15 @@ class ItemText:
         self.fields = {part: FieldText(self.item.text(part)) for part in Field}
 
 
-__all__ = ["FieldText", "Hit", "ItemText", "Span", "Words", "compile_pattern", "stem", "stemmer_of", "term_stems"]
+__all__ = [
+    "FieldText",
+    "Hit",
+    "ItemText",
+    "Span",
+    "Words",
+    "compile_pattern",
+    "stem",
+    "stemmer_of",
+    "term_stem_forms",
+    "term_stems",
+]
