@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from wirewatch.core.model import Item, Match, WatchConfig
+
+# template.yaml's default RetentionDays: how long the deployed stores keep items, alerts and fold bands.
+RETENTION = timedelta(days=30)
 
 
 def _load(path: str) -> WatchConfig:
@@ -155,9 +158,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _parse_time(text: str) -> datetime:
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return _iso_time(text)
     except ValueError as exc:
         raise WirewatchError(f"--at: not an ISO-8601 time: {text!r}") from exc
+
+
+def _iso_time(text: str) -> datetime:
+    """An ISO-8601 date or time, UTC unless it says otherwise.
+
+    Raises:
+        ValueError: not such a time.
+    """
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -167,7 +179,14 @@ def _since(text: str, now: datetime) -> datetime:
     try:
         return now - parse_duration(text)
     except ValueError:
-        return _parse_time(text)
+        pass
+    try:
+        return _iso_time(text)
+    except ValueError:
+        raise WirewatchError(
+            f"--since: {text!r} is neither a duration back from now (30m, 24h, 7d) "
+            "nor an ISO-8601 date or time (2024-06-01, 2024-06-01T08:00Z)"
+        ) from None
 
 
 def _feed_items(config: WatchConfig, sources: Sequence[str], now: datetime) -> list[tuple[FeedSource, Item]]:
@@ -184,13 +203,11 @@ def _feed_items(config: WatchConfig, sources: Sequence[str], now: datetime) -> l
 
 
 def _archived_items(config: WatchConfig, stack: str, since: datetime, now: datetime) -> list[tuple[FeedSource, Item]]:
-    from datetime import timedelta
-
     from wirewatch.adapters import aws
     from wirewatch.adapters.dynamodb import DynamoDBItemArchive
     from wirewatch.runner import stack_outputs
 
-    archive = DynamoDBItemArchive(aws.dynamodb_client(), stack_outputs(stack)["ItemsTableName"], timedelta(days=30))
+    archive = DynamoDBItemArchive(aws.dynamodb_client(), stack_outputs(stack)["ItemsTableName"], RETENTION)
     known = {feed.id: feed for feed in config.feeds}
     return [
         (known.get(item.feed_id) or FeedSource(id=item.feed_id, url=""), item)
@@ -201,6 +218,8 @@ def _archived_items(config: WatchConfig, stack: str, since: datetime, now: datet
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Count the alerts each rule would have sent per day, with sample matches.
 
+    Stories and rewritten reports of one event are folded as the pipeline folds them
+    (the watch file's story_window and fold_window); folded reports are counted apart.
     Runs over the items the deployed pipeline archived (--stack), or over feed files
     or URLs (--feed, repeatable; a file named <feed-id>.xml counts as that feed).
 
@@ -214,11 +233,21 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     since = _since(args.since, now)
     items = _feed_items(config, args.feed, now) if args.feed else _archived_items(config, args.stack, since, now)
-    report = backtest(items, config.rules, since=since, story_window=config.settings.story_window)
+    settings = config.settings
+    report = backtest(
+        items,
+        config.rules,
+        since=since,
+        story_window=settings.story_window,
+        fold_window=settings.fold_window,
+        # Bands live as long as the alerts they name (bootstrap); an archive backtest spans
+        # less than that, a long run over feed files sees old bands expire as they would.
+        band_retention=RETENTION,
+    )
     print(f"{report.items} items since {since.date().isoformat()} ({report.undated} undated, left out)")
     for result in report.rules:
         days = len(result.per_day)
-        print(f"\n{result.rule.id}: {result.total} alert(s) on {days} day(s)")
+        print(f"\n{result.rule.id}: {result.total} alert(s) on {days} day(s), {result.folded} folded report(s)")
         for day, count in sorted(result.per_day.items()):
             print(f"  {day.isoformat()}  {count:4d}  {'#' * min(count, 60)}")
         for sample in result.samples:
@@ -316,7 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     back = commands.add_parser("backtest", help="alerts rules would have sent", description=cmd_backtest.__doc__)
     back.add_argument("config", help="watch file")
     back.add_argument("--rule", action="append", metavar="ID", help="only this rule (repeatable)")
-    back.add_argument("--since", default="30d", help="a duration back from now (30d, 12h) or a date (default 30d)")
+    back.add_argument(
+        "--since",
+        default="30d",
+        help="a duration back from now (30m, 24h, 7d) or an ISO-8601 date or time (default 30d)",
+    )
     source = back.add_mutually_exclusive_group()
     source.add_argument("--feed", action="extend", nargs="+", help="feed files or URLs instead of the archive")
     source.add_argument("--stack", default="wirewatch", help="deployed stack whose archive to read (default wirewatch)")

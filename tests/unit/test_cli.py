@@ -97,3 +97,13 @@ def test_test_command_explains_one_rule(capsys: pytest.CaptureFixture[str]) -> N
 def test_test_command_names_an_unknown_rule(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["test", str(EXAMPLE_WATCH), "--feed", str(SEED_FEED), "--rule", "nope"]) == 1
     assert "no rule nope" in capsys.readouterr().err
+
+
+def test_backtest_names_since_and_what_it_accepts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backtest", str(EXAMPLE_WATCH), "--since", "3w", "--feed", str(SEED_FEED)]) == 1
+
+    err = capsys.readouterr().err
+    assert "--since: '3w'" in err
+    assert "--at" not in err
+    assert "30m, 24h, 7d" in err
+    assert "ISO-8601 date or time" in err
