@@ -78,6 +78,7 @@ class Scheduler:
         arming = tuple(sorted(set(rule_ids) - self.ports.state.armed_rules(rule_ids)))
         # All at once: a Query per shard costs far less than a keyed read per feed.
         states = self.ports.state.all_feeds()
+        queued_at = self.clock()
         jobs = []
         for feed in config.feeds:
             state = states.get(feed.id) or FeedState(feed.id)
@@ -89,7 +90,7 @@ class Scheduler:
             if state.consecutive_failures and state.last_error:
                 report.failing[feed.id] = state.last_error
             if poll_all or is_due(feed, state, now, self.policy):
-                jobs.append(PollJob(feed.id, now, arming, state))
+                jobs.append(PollJob(feed.id, now, arming, state, queued_at=queued_at))
         self.ports.queue.send(jobs)
         report.queued = [job.feed_id for job in jobs]
         if arming:

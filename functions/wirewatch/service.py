@@ -325,7 +325,7 @@ class Poller:
                 state,
                 error=str(exc),
                 gone=exc.kind == "http-410",
-                retry_after=exc.retry_after,
+                retry_after=self._from_tick(exc.retry_after, job),
                 now=now,
                 policy=self.policy,
                 jitter=self.jitter(),
@@ -342,6 +342,15 @@ class Poller:
         except StoreError as exc:
             return FeedOutcome(feed.id, "error", error=error, retry=str(exc))
         return FeedOutcome(feed.id, "error", error=error, paused=failed.paused and not state.paused)
+
+    def _from_tick(self, retry_after: float | None, job: PollJob) -> float | None:
+        """A Retry-After, counted from the response, as seconds from the job's tick: a job
+        retried or queued again runs minutes after its tick, and the server's wait starts
+        when it answered, not when the tick was."""
+        if retry_after is None or job.queued_at is None:
+            return retry_after
+        late = (self.clock() - job.queued_at).total_seconds()
+        return retry_after + max(late, 0.0)
 
     def _poll_feed_unguarded(
         self,

@@ -223,3 +223,34 @@ def test_the_operators_contact_is_in_every_fetchs_user_agent(
 
     sent = pipeline.server.last_request("/a.xml").headers["user-agent"]
     assert sent.endswith("; mailto:newsdesk@example.org)")
+
+
+@pytest.mark.parametrize("late", [timedelta(0), timedelta(minutes=24)])
+def test_retry_after_counts_from_the_answer_even_when_the_job_runs_late(pipeline: Pipeline, late: timedelta) -> None:
+    # A job retried or queued again runs minutes after its tick; the server asked for an hour
+    # from its answer, so the next poll waits an hour from then, not from the tick.
+    pipeline.server.route("/a.xml", b"busy", status=503, headers={"Retry-After": "3600"})
+    pipeline.write_config({"feed-a": "/a.xml"})
+    job = PollJob("feed-a", NOW, queued_at=datetime.now(UTC) - late)
+
+    build_poller(Settings.from_env()).poll([job])
+
+    item = boto3.client("dynamodb").get_item(TableName=pipeline.settings.state_table, Key=feed_key("feed-a"))["Item"]
+    waited = datetime.fromisoformat(item["not_before"]["S"]) - NOW
+    assert timedelta(hours=1) + late <= waited < timedelta(hours=1) + late + timedelta(minutes=1)
+
+
+def test_the_scheduler_stamps_each_job_with_the_real_time_it_queued_it(pipeline: Pipeline) -> None:
+    from wirewatch.handlers import schedule_feeds
+    from wirewatch.runner import LocalContext
+
+    pipeline.server.route("/a.xml", rss((HEADLINE, "https://a.example/1", NOW)))
+    pipeline.write_config({"feed-a": "/a.xml"})
+    before = datetime.now(UTC).replace(microsecond=0)
+
+    schedule_feeds.lambda_handler({"source": "wirewatch.schedule", "scheduled_time": NOW.isoformat()}, LocalContext())
+
+    [message] = boto3.client("sqs").receive_message(QueueUrl=pipeline.settings.poll_queue_url)["Messages"]
+    job = decode_job(message["Body"])
+    assert job.scheduled == NOW  # the tick's time, replayable
+    assert job.queued_at is not None and before <= job.queued_at <= datetime.now(UTC)

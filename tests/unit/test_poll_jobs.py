@@ -38,7 +38,9 @@ def test_a_retried_or_late_job_reads_the_state_instead(receives: int, age: float
 
 
 def test_a_deferred_job_keeps_its_count_and_a_fresh_one_carries_none() -> None:
-    deferred = PollJob("wire", JOB.scheduled, ("rule",), deferrals=3)
+    deferred = PollJob(
+        "wire", JOB.scheduled, ("rule",), deferrals=3, queued_at=datetime(2024, 6, 26, 6, 0, 2, tzinfo=UTC)
+    )
     assert decode_job(encode_job(deferred)) == deferred
     assert "deferrals" not in encode_job(JOB)  # every message the scheduler sends stays as it was
 
@@ -47,3 +49,9 @@ def test_a_deferred_job_keeps_its_count_and_a_fresh_one_carries_none() -> None:
 def test_a_bad_deferral_count_is_not_a_job(count: str) -> None:
     with pytest.raises(ValueError, match="deferral count"):
         decode_job(f'{{"feed":"wire","scheduled":"2024-06-26T06:00:00+00:00","deferrals":{count}}}')
+
+
+@pytest.mark.parametrize("queued", ['"2024-06-26T06:00:02"', '"yesterday"', "1719381602"])
+def test_a_bad_queued_time_is_not_a_job(queued: str) -> None:
+    with pytest.raises(ValueError, match="queued time"):
+        decode_job(f'{{"feed":"wire","scheduled":"2024-06-26T06:00:00+00:00","queued":{queued}}}')

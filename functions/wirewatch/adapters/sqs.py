@@ -34,6 +34,8 @@ def encode_job(job: PollJob) -> str:
         message["state"] = job.state.as_record()
     if job.deferrals:
         message["deferrals"] = job.deferrals
+    if job.queued_at is not None:
+        message["queued"] = job.queued_at.isoformat(timespec="seconds")
     return json.dumps(message, separators=(",", ":"))
 
 
@@ -53,9 +55,10 @@ def decode_job(body: str) -> PollJob:
     arming = data.get("arming", [])
     if not isinstance(arming, list) or not all(isinstance(rule, str) for rule in arming):
         raise ValueError(f"bad arming list in {body[:200]!r}")
-    scheduled = datetime.fromisoformat(data["scheduled"])
-    if scheduled.tzinfo is None:
-        raise ValueError(f"scheduled time without a time zone in {body[:200]!r}")
+    scheduled = _aware(data["scheduled"], "scheduled", body)
+    queued = data.get("queued")
+    if queued is not None and not isinstance(queued, str):
+        raise ValueError(f"bad queued time in {body[:200]!r}")
     state = data.get("state")
     if state is not None and not isinstance(state, dict):
         raise ValueError(f"bad feed state in {body[:200]!r}")
@@ -68,7 +71,18 @@ def decode_job(body: str) -> PollJob:
         arming=tuple(arming),
         state=FeedState.from_record(state) if state is not None else None,
         deferrals=deferrals,
+        queued_at=_aware(queued, "queued", body) if queued is not None else None,
     )
+
+
+def _aware(text: str, name: str, body: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"bad {name} time in {body[:200]!r}") from exc
+    if moment.tzinfo is None:
+        raise ValueError(f"{name} time without a time zone in {body[:200]!r}")
+    return moment
 
 
 def job_from_record(record: Mapping[str, Any], tick: timedelta) -> PollJob:

@@ -166,6 +166,9 @@ class PollJob:
     state: FeedState | None = None
     # How often a worker already put this job off (no time left, no memory for a large feed).
     deferrals: int = 0
+    # Real time when the scheduler queued it: how late the job runs is measured from this, on
+    # the same clock as the worker's (``scheduled`` is the tick's time, replayable).
+    queued_at: datetime | None = None
 
 
 class JobQueue(Protocol):
