@@ -15,7 +15,7 @@ from wirewatch.core.feeds import parse_feed
 from wirewatch.core.itemtext import ItemText
 from wirewatch.core.matching import evaluate
 from wirewatch.core.model import ALL_FIELDS, Field, Group, Near, Pattern, Scoped, Term
-from wirewatch.core.query import QuerySyntaxError, parse_query
+from wirewatch.core.query import NeverMatchesError, QuerySyntaxError, parse_query
 from wirewatch.core.watchfile import compile_term
 
 from .helpers import FEEDS_DIR, make_feed, make_item
@@ -426,6 +426,14 @@ def test_the_crimea_exclusion_holds() -> None:
         ("a $empty", "list $empty is empty", 3),
         ("a $blank", "list $blank: term '--' has no word to match", 3),
         ("a" + "(" * 65 + "b" + ")" * 65, "more than 64 nested parentheses", 66),
+        ("a**", "'a**' has a '*' before its end: a '*' only ends a prefix (entret*)", 1),
+        ('a "pont de Crim *"', "'\"pont de Crim *\"' has a space before its '*': a prefix is written entret*", 3),
+        (
+            "Crimea /F-16/",
+            "regex /F-16/ never matches: patterns are matched against lower-case text without accents: write /f-16/",
+            8,
+        ),
+        ("title:(a OR summary:b)", "'summary:' never matches inside 'title:'", 13),
     ],
 )
 def test_errors_name_the_mistake_and_its_column(query: str, message: str, column: int) -> None:
@@ -448,6 +456,15 @@ def test_unknown_list_without_lists() -> None:
 
 def test_columns_count_characters_not_bytes() -> None:
     assert error("Crimée Sébastopol )").column == 19
+
+
+def test_a_field_prefix_outside_the_given_fields_never_matches() -> None:
+    with pytest.raises(NeverMatchesError) as caught:
+        parse_query("Crimea content:strike", fields=[Field.TITLE, Field.SUMMARY])
+    assert (caught.value.message, caught.value.column) == (
+        "'content:' never matches: the rule searches only its fields (title, summary)",
+        8,
+    )
 
 
 # ---------------------------------------------------------------- robustness

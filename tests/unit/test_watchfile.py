@@ -18,6 +18,7 @@ from wirewatch.core.watchfile import compile_group, compile_term, load_watch, pa
 from .helpers import EXAMPLE_WATCH, ROOT, RULE_FIXTURES
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 SCHEMA = ROOT / "schemas" / "watch.schema.json"
@@ -66,6 +67,26 @@ def test_schema_is_a_valid_draft_2020_12_schema() -> None:
     document = json.loads(SCHEMA.read_text("utf-8"))
     jsonschema.Draft202012Validator.check_schema(document)
     assert document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def properties(node: object, where: str = "") -> Iterator[tuple[str, dict[str, object]]]:
+    """Every property an object of the schema declares, with where it is."""
+    if isinstance(node, dict):
+        for name, spec in node.get("properties", {}).items():
+            yield f"{where}/properties/{name}", spec
+        for key, child in node.items():
+            yield from properties(child, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            yield from properties(child, f"{where}/{index}")
+
+
+def test_every_property_of_the_schema_has_its_own_description() -> None:
+    # Editors show a property's own description as help; one only on a $ref'd definition is not always shown.
+    document = json.loads(SCHEMA.read_text("utf-8"))
+    declared = list(properties(document))
+    assert len(declared) > 50  # the walk reaches nested objects and $defs
+    assert [where for where, spec in declared if not spec.get("description")] == []
 
 
 def test_example_watch_file_points_editors_at_the_schema() -> None:

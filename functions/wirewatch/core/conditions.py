@@ -7,16 +7,24 @@ point at the line; compiling assumes the problems were absent.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from wirewatch.core.model import Field, Group, Near, Node, Pattern, Scoped, Term
-from wirewatch.core.terms import compile_term
+from wirewatch.core.model import ALL_FIELDS, Field, Group, Near, Node, Pattern, Scoped, Term
+from wirewatch.core.pattern_literals import pattern_fold_problem
+from wirewatch.core.terms import compile_term, term_problem
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+
+    # For a string of the document (by its path) and an offset in it, the (line, column)
+    # of that character in the file; None where the string's own columns are the
+    # file's (a string on one line) or it cannot be traced there.
+    Locate = Callable[[tuple[str | int, ...], int], tuple[int, int] | None]
 
 Path = tuple[str | int, ...]
 _OPS = ("all", "any", "none")
+_FIELD_NAMES = frozenset(part.value for part in Field)
 
 
 def compile_rule_condition(rule: Mapping[str, Any], lists: Mapping[str, Sequence[str]]) -> Node:
@@ -84,71 +92,110 @@ def _requires_presence(spec: Any, lists: Mapping[str, Any]) -> bool:
     return requires_presence(node)
 
 
-def condition_problems(path: Path, rule: Mapping[str, Any], lists: Mapping[str, Any]) -> Iterator[tuple[Path, str]]:
-    """What would stop a rule's condition from compiling or running."""
+def condition_problems(
+    path: Path, rule: Mapping[str, Any], lists: Mapping[str, Any], locate: Locate | None = None
+) -> Iterator[tuple[Path, str]]:
+    """What would stop a rule's condition from compiling, running, or ever matching."""
     known = {name for name, terms in lists.items() if isinstance(terms, list)}
+    rule_id = rule.get("id") if isinstance(rule.get("id"), str) else None
+    searched = _searched_fields(rule)
     if "query" in rule and isinstance(rule["query"], str):
-        yield from _query_problems((*path, "query"), rule["query"], lists)
+        yield from _query_problems((*path, "query"), rule["query"], lists, _Scope(rule_id, known, searched), locate)
     elif "match" in rule:
-        problems = list(_spec_problems((*path, "match"), rule["match"], known))
+        problems = list(_spec_problems((*path, "match"), rule["match"], _Scope(rule_id, known, searched)))
         yield from problems
         if not problems and not _requires_presence(rule["match"], lists):
             yield (*path, "match"), f"{_where((*path, 'match'))}: a rule needs at least one term that must be present"
 
 
-def _query_problems(path: Path, query: str, lists: Mapping[str, Any]) -> Iterator[tuple[Path, str]]:
-    from wirewatch.core.query import QuerySyntaxError, parse_query
+@dataclass(frozen=True)
+class _Scope:
+    """What a clause of a rule is checked against: the rule, its lists, the fields it can see."""
+
+    rule_id: str | None
+    lists: set[str]
+    fields: tuple[Field, ...]
+    enclosing: str | None = None  # the field prefix, as written, the clause sits in
+
+    def named(self, message: str) -> str:
+        return f"rule {self.rule_id}: {message}" if self.rule_id else message
+
+
+def _searched_fields(rule: Mapping[str, Any]) -> tuple[Field, ...]:
+    declared = rule.get("fields")
+    if isinstance(declared, list) and declared and all(_is_field(name) for name in declared):
+        return tuple(Field(name) for name in declared)
+    return ALL_FIELDS  # a misspelt field is the schema's problem, not a reason for more
+
+
+def _is_field(name: Any) -> bool:
+    return isinstance(name, str) and name in _FIELD_NAMES
+
+
+def _query_problems(
+    path: Path, query: str, lists: Mapping[str, Any], scope: _Scope, locate: Locate | None
+) -> Iterator[tuple[Path, str]]:
+    from wirewatch.core.query import NeverMatchesError, QuerySyntaxError, parse_query
 
     try:
-        node = parse_query(query, {k: v for k, v in lists.items() if isinstance(v, list)})
+        parse_query(query, {k: v for k, v in lists.items() if isinstance(v, list)}, fields=scope.fields)
     except QuerySyntaxError as exc:
-        yield path, f"{_where(path)}: {exc}"
-        return
-    for pattern in _patterns(node):
-        yield from _pattern_problems(path, pattern.text)
+        position = locate(path, exc.column - 1) if locate is not None else None
+        found = str(exc) if position is None else f"{exc.message} at line {position[0]}, column {position[1]}"
+        yield path, f"{_where(path)}: {scope.named(found) if isinstance(exc, NeverMatchesError) else found}"
 
 
-def _patterns(node: Node) -> Iterator[Pattern]:
-    if isinstance(node, Pattern):
-        yield node
-    elif isinstance(node, Scoped):
-        yield from _patterns(node.child)
-    elif isinstance(node, Group):
-        for child in node.children:
-            yield from _patterns(child)
-
-
-def _spec_problems(path: Path, spec: Any, lists: set[str]) -> Iterator[tuple[Path, str]]:
+def _spec_problems(path: Path, spec: Any, scope: _Scope) -> Iterator[tuple[Path, str]]:
     if isinstance(spec, str):
-        yield from _term_text_problems(path, spec, lists)
+        yield from _term_text_problems(path, spec, scope.lists)
     elif isinstance(spec, dict):
         if isinstance(spec.get("regex"), str):
-            yield from _pattern_problems((*path, "regex"), spec["regex"])
+            yield from _pattern_problems((*path, "regex"), spec["regex"], scope)
         for index, side in enumerate(spec.get("near", []) if isinstance(spec.get("near"), list) else []):
             if isinstance(side, str):
-                yield from _term_text_problems((*path, "near", index), side, lists)
+                yield from _term_text_problems((*path, "near", index), side, scope.lists)
+        if _is_field(spec.get("in")):
+            written = f"in: {spec['in']}"
+            problem = field_scope_problem(written, Field(spec["in"]), scope.fields, scope.enclosing)
+            if problem:
+                yield (*path, "in"), f"{_where((*path, 'in'))}: {scope.named(problem)}"
+            scope = replace(scope, fields=(Field(spec["in"]),), enclosing=written)
         for op in _OPS:
             children = spec.get(op)
             if isinstance(children, list):
                 for index, child in enumerate(children):
-                    yield from _spec_problems((*path, op, index), child, lists)
+                    yield from _spec_problems((*path, op, index), child, scope)
 
 
 def _term_text_problems(path: Path, text: str, lists: set[str]) -> Iterator[tuple[Path, str]]:
     if text.startswith("$"):
         if text[1:] not in lists:
             yield path, f"{_where(path)}: no list {text!r} is defined under lists"
-    elif not compile_term(text).tokens:
-        yield path, f"{_where(path)}: term {text!r} has no word to match"
+    elif problem := term_problem(text):
+        yield path, f"{_where(path)}: term {text!r} {problem}"
 
 
-def _pattern_problems(path: Path, pattern: str) -> Iterator[tuple[Path, str]]:
+def _pattern_problems(path: Path, pattern: str, scope: _Scope) -> Iterator[tuple[Path, str]]:
     from wirewatch.core.itemtext import compile_pattern
 
     try:
         compile_pattern(pattern)
     except ValueError as exc:
         yield path, f"{_where(path)}: {exc} (patterns run in linear time; backreferences and lookarounds are refused)"
+        return
+    if problem := pattern_fold_problem(pattern, repr):
+        yield path, f"{_where(path)}: {scope.named(problem)}"
+
+
+def field_scope_problem(written: str, field: Field, searched: Sequence[Field], enclosing: str | None) -> str | None:
+    """Why a clause restricted to ``field`` (``written`` as in the rule) can never be looked
+    for, with ``searched`` the fields the rule looks at there; None when it can."""
+    if field in searched:
+        return None
+    if enclosing is not None:
+        return f"{written!r} never matches inside {enclosing!r}"
+    names = ", ".join(part.value for part in searched)
+    return f"{written!r} never matches: the rule searches only its fields ({names})"
 
 
 def _where(path: Path) -> str:

@@ -54,8 +54,10 @@ A word or phrase is compiled by ``terms.compile_term``, exactly as a term of the
 inner apostrophe or hyphen (``États-Unis``, ``F-35``) is one operand whose
 tokens make a phrase. ``$name`` stands for any term of the named list;
 ``/pattern/`` is an RE2 regular expression over the folded text (lower case, no
-accents), checked when the query is parsed. A field prefix applies to the
-operand or parenthesised group that follows it.
+accents), checked when the query is parsed: one with a letter folded text never
+holds (``/F-16/``, ``/crimée/``) is refused. A field prefix applies to the
+operand or parenthesised group that follows it; one outside the rule's fields,
+or inside another prefix (``title:(summary:a)``), is refused.
 
 The tree is kept small and canonical: nested groups of the same operator are
 flattened (``a AND b AND c`` is one ``all`` of three), a group of one child is
@@ -63,7 +65,8 @@ the child, the ``none`` children of an ``all`` merge into one, ``NOT (a OR b)``
 is none(a, b) and ``NOT NOT a`` is ``a``. A query must need something to be
 present (``NOT crimea`` or ``a OR NOT b`` alone is refused).
 
-Every mistake raises ``QuerySyntaxError`` with the 1-based column it is at.
+Every mistake raises ``QuerySyntaxError`` with the 1-based column it is at;
+a clause that parses but can never match raises its subclass ``NeverMatchesError``.
 """
 
 from __future__ import annotations
@@ -71,9 +74,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from wirewatch.core.conditions import requires_presence
-from wirewatch.core.model import Field, Group, Near, Pattern, Scoped, Term
-from wirewatch.core.terms import compile_term
+from wirewatch.core.conditions import field_scope_problem, requires_presence
+from wirewatch.core.model import ALL_FIELDS, Field, Group, Near, Pattern, Scoped, Term
+from wirewatch.core.pattern_literals import pattern_fold_problem
+from wirewatch.core.terms import compile_term, term_problem
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -103,14 +107,23 @@ class QuerySyntaxError(ValueError):
         self.column = column
 
 
-def parse_query(text: str, lists: Mapping[str, Sequence[str]] | None = None) -> Node:
-    """Compile a query string to the rule tree; ``lists`` resolves ``$name`` references.
+class NeverMatchesError(QuerySyntaxError):
+    """A clause that parses but can never match: a field prefix outside the fields the
+    rule searches there, a regex with letters folded text never holds."""
+
+
+def parse_query(
+    text: str, lists: Mapping[str, Sequence[str]] | None = None, fields: Sequence[Field] = ALL_FIELDS
+) -> Node:
+    """Compile a query string to the rule tree; ``lists`` resolves ``$name`` references,
+    ``fields`` are those the rule searches.
 
     Raises:
         QuerySyntaxError: the query is malformed, refers to an unknown list, has a
             term with no word, a regex RE2 cannot run, or nothing positive.
+        NeverMatchesError: a clause can never match.
     """
-    node = _Parser(text, _tokenize(text), lists or {}).parse()
+    node = _Parser(text, _tokenize(text), lists or {}, tuple(fields)).parse()
     if not requires_presence(node):
         raise QuerySyntaxError("a query needs at least one positive term", 1)
     return node
@@ -258,12 +271,16 @@ _NOT_A_SIDE = {
 
 
 class _Parser:
-    def __init__(self, text: str, tokens: list[_Token], lists: Mapping[str, Sequence[str]]) -> None:
+    def __init__(
+        self, text: str, tokens: list[_Token], lists: Mapping[str, Sequence[str]], fields: tuple[Field, ...]
+    ) -> None:
         self.text = text
         self.tokens = tokens
         self.lists = lists
         self.position = 0
         self.depth = 0
+        self.fields = fields  # those searched where the parser is: the rule's, or a prefix's
+        self.enclosing: str | None = None  # the field prefix the parser is in, as written
 
     @property
     def token(self) -> _Token:
@@ -327,8 +344,15 @@ class _Parser:
         if self.token.kind != _FIELD:
             return self.primary(after, opener)
         prefix = self.advance()
+        field, written = Field(prefix.value), self.text[prefix.start : prefix.end]
+        problem = field_scope_problem(written, field, self.fields, self.enclosing)
+        if problem:
+            raise NeverMatchesError(problem, prefix.column)
+        outside = self.fields, self.enclosing
+        self.fields, self.enclosing = (field,), written
         operand = self.primary(f"{prefix.value}:", None)
-        return _Operand(Scoped(Field(prefix.value), operand.node), prefix.start, "field")
+        self.fields, self.enclosing = outside
+        return _Operand(Scoped(field, operand.node), prefix.start, "field")
 
     def primary(self, after: str | None, opener: _Token | None) -> _Operand:
         token = self.token
@@ -381,10 +405,10 @@ class _Parser:
     # ------------------------------------------------------------ operands
 
     def _term(self, written: str, token: _Token) -> Term:
-        term = compile_term(written)
-        if not term.tokens:
-            raise QuerySyntaxError(f"{self.text[token.start : token.end]!r} has no word to match", token.column)
-        return term
+        problem = term_problem(written)
+        if problem:
+            raise QuerySyntaxError(f"{self.text[token.start : token.end]!r} {problem}", token.column)
+        return compile_term(written)
 
     def _list(self, token: _Token) -> tuple[Term, ...]:
         entries = self.lists.get(token.value)
@@ -394,10 +418,10 @@ class _Parser:
         for entry in entries:
             if not isinstance(entry, str):
                 raise QuerySyntaxError(f"list ${token.value}: {entry!r} is not a term", token.column)
-            term = compile_term(entry)
-            if not term.tokens:
-                raise QuerySyntaxError(f"list ${token.value}: term {entry!r} has no word to match", token.column)
-            terms.append(term)
+            problem = term_problem(entry)
+            if problem:
+                raise QuerySyntaxError(f"list ${token.value}: term {entry!r} {problem}", token.column)
+            terms.append(compile_term(entry))
         if not terms:
             raise QuerySyntaxError(f"list ${token.value} is empty", token.column)
         return tuple(terms)
@@ -409,6 +433,9 @@ class _Parser:
             compile_pattern(token.value)
         except ValueError as exc:
             raise QuerySyntaxError(f"invalid regex: {exc}", token.column) from exc
+        problem = pattern_fold_problem(token.value, _as_written)
+        if problem:
+            raise NeverMatchesError(problem, token.column)
         return Pattern(token.value)
 
     def _near(self, left: _Operand, right: _Operand, distance: int) -> _Operand:
@@ -421,6 +448,11 @@ class _Parser:
         text = f"{left.written} NEAR/{distance} {right.written}"
         clauses = [Near(one, other, distance, text) for one in left.terms for other in right.terms]
         return _Operand(_group("any", clauses), left.start, "near")
+
+
+def _as_written(pattern: str) -> str:
+    """A pattern as a query writes it: between slashes, its own slashes escaped."""
+    return "/" + pattern.replace("/", "\\/") + "/"
 
 
 # ---------------------------------------------------------------- tree
@@ -453,4 +485,4 @@ def _negate(node: Node) -> Node:
     return Group("none", (node,))
 
 
-__all__ = ["NEAR_MAX", "QuerySyntaxError", "parse_query"]
+__all__ = ["NEAR_MAX", "NeverMatchesError", "QuerySyntaxError", "parse_query"]

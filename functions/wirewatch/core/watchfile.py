@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from datetime import time, timedelta
 from functools import lru_cache
 from importlib import resources
@@ -33,13 +34,14 @@ from wirewatch.core.model import (
     WatchConfig,
     WatchSettings,
 )
-from wirewatch.core.terms import compile_term
+from wirewatch.core.terms import compile_term, term_problem  # noqa: F401 - callers import compile_term from here
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
 
     import jsonschema
 
+    from wirewatch.core.conditions import Locate
     from wirewatch.core.model import Node
 
 Path = tuple[str | int, ...]
@@ -74,12 +76,13 @@ def load_watch(text: str, source: str = "<watch>") -> WatchConfig:
     Raises:
         RulesError: with every problem found, each naming ``source`` and a line.
     """
-    lines, data = _parse_yaml(text, source)
+    document, data = _parse_yaml(text, source)
+    lines = document.lines
     # Several schema keywords can say the same thing about one place: say it once.
     problems = list(
         dict.fromkeys(
             Problem(source, _line_of(lines, path), message)
-            for path, message in [*_schema_problems(data), *_semantic_problems(data)]
+            for path, message in [*_schema_problems(data), *_semantic_problems(data, document.locate)]
         )
     )
     if not problems:
@@ -97,7 +100,53 @@ def load_watch(text: str, source: str = "<watch>") -> WatchConfig:
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _parse_yaml(text: str, source: str) -> tuple[dict[Path, int], Any]:
+@dataclass
+class _Document:
+    """Where each part of the YAML document is in the file."""
+
+    text: str
+    lines: dict[Path, int] = field(default_factory=dict)  # line of each key and value
+    # Strings spread over several lines (a query written with >-): a column in the
+    # loaded string is no column of the file there.
+    spread: dict[Path, yaml.ScalarNode] = field(default_factory=dict)
+
+    def locate(self, path: Path, offset: int) -> tuple[int, int] | None:
+        """The (line, column) in the file of character ``offset`` of the string at ``path``,
+        or of the place just after the last character before it when it is white space
+        or the end; None when the string is on one line or cannot be traced.
+
+        Folding and chomping only change white space, so the string's other characters
+        are the source's between the scalar's marks, in order: the n-th of them in the
+        string is the n-th in the source. A quoted string with escapes ('' or a
+        backslash) differs from its source and is not traced.
+        """
+        node = self.spread.get(path)
+        if node is None:
+            return None
+        start, end = node.start_mark.index, node.end_mark.index
+        if node.style in ("|", ">"):
+            start = _next_line(self.text, start)  # past the header, which may hold a comment
+        elif node.style in ("'", '"'):
+            start, end = start + 1, end - 1
+        written = [index for index in range(start, end) if not self.text[index].isspace()]
+        value: str = node.value
+        if [self.text[index] for index in written] != [char for char in value if not char.isspace()]:
+            return None
+        before = sum(not char.isspace() for char in value[:offset])
+        if offset < len(value) and not value[offset].isspace():
+            index = written[before]
+        else:
+            index = written[before - 1] + 1 if before else start
+        line_start = self.text.rfind("\n", 0, index) + 1
+        return self.text.count("\n", 0, index) + 1, index - line_start + 1
+
+
+def _next_line(text: str, index: int) -> int:
+    found = text.find("\n", index)
+    return len(text) if found < 0 else found + 1
+
+
+def _parse_yaml(text: str, source: str) -> tuple[_Document, Any]:
     try:
         root, data = _compose_and_load(text, _LOADER)
     except yaml.YAMLError:
@@ -112,12 +161,12 @@ def _parse_yaml(text: str, source: str) -> tuple[dict[Path, int], Any]:
             raise RulesError([Problem(source, None, f"invalid YAML: {exc}")]) from exc
     if root is None:
         raise RulesError([Problem(source, 1, "the file is empty")])
-    lines: dict[Path, int] = {}
+    document = _Document(text)
     duplicates: list[Problem] = []
-    _index(root, (), lines, duplicates, source)
+    _index(root, (), document, duplicates, source)
     if duplicates:
         raise RulesError(duplicates)
-    return lines, data
+    return document, data
 
 
 def _compose_and_load(text: str, loader_class: Any) -> tuple[yaml.Node | None, Any]:
@@ -146,9 +195,12 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, source: str) -> Problem:
     return Problem(source, mark.line + 1 if mark is not None else None, f"invalid YAML: {reason}")
 
 
-def _index(node: yaml.Node, path: Path, lines: dict[Path, int], duplicates: list[Problem], source: str) -> None:
+def _index(node: yaml.Node, path: Path, document: _Document, duplicates: list[Problem], source: str) -> None:
+    lines = document.lines
     lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
+    if isinstance(node, yaml.ScalarNode) and (node.style in ("|", ">") or node.end_mark.line > node.start_mark.line):
+        document.spread[path] = node
+    elif isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
             key = str(key_node.value)
@@ -157,10 +209,10 @@ def _index(node: yaml.Node, path: Path, lines: dict[Path, int], duplicates: list
                 duplicates.append(Problem(source, key_node.start_mark.line + 1, f"duplicate key {key!r}"))
             seen.add(key)
             lines[(*path, key)] = key_node.start_mark.line + 1
-            _index(value_node, (*path, key), lines, duplicates, source)
+            _index(value_node, (*path, key), document, duplicates, source)
     elif isinstance(node, yaml.SequenceNode):
         for index, child in enumerate(node.value):
-            _index(child, (*path, index), lines, duplicates, source)
+            _index(child, (*path, index), document, duplicates, source)
 
 
 def _line_of(lines: dict[Path, int], path: Path) -> int | None:
@@ -226,7 +278,7 @@ def _enum_choice(rule: dict[str, Any]) -> list[str]:
 # ---------------------------------------------------------------- what a schema cannot say
 
 
-def _semantic_problems(data: Any) -> Iterator[tuple[Path, str]]:
+def _semantic_problems(data: Any, locate: Locate) -> Iterator[tuple[Path, str]]:
     if not isinstance(data, dict):
         return
     sections = {name: _entries(data.get(name)) for name in ("feeds", "rules", "subscribers")}
@@ -246,13 +298,13 @@ def _semantic_problems(data: Any) -> Iterator[tuple[Path, str]]:
         for index, term in enumerate(terms if isinstance(terms, list) else []):
             if isinstance(term, str) and term.strip().startswith("$"):
                 yield ("lists", name, index), f"lists.{name}[{index}]: a list holds terms, not other lists ({term!r})"
-            elif isinstance(term, str) and not compile_term(term).tokens:
-                yield ("lists", name, index), f"lists.{name}[{index}]: term {term!r} has no word to match"
+            elif isinstance(term, str) and (problem := term_problem(term)):
+                yield ("lists", name, index), f"lists.{name}[{index}]: term {term!r} {problem}"
     for index, rule in sections["rules"]:
         yield from _reference_problems(("rules", index, "notify"), rule.get("notify"), ids["subscribers"], "subscriber")
         yield from _reference_problems(("rules", index, "feeds"), rule.get("feeds"), ids["feeds"], "feed")
         yield from _reference_problems(("rules", index, "tags"), rule.get("tags"), feed_tags, "feed tag")
-        yield from condition_problems(("rules", index), rule, lists)
+        yield from condition_problems(("rules", index), rule, lists, locate)
     for index, subscriber in sections["subscribers"]:
         wanted = [r for r in subscriber.get("rules", []) if r != "*"]
         yield from _reference_problems(("subscribers", index, "rules"), wanted, ids["rules"], "rule")

@@ -1,0 +1,158 @@
+"""Which characters a regular expression matches as written, and whether folded text can hold them.
+
+Rule patterns run on ``normalize.fold``'s output (lower case, no accents): ``F-16`` or
+``crimée`` written in a pattern can never match, and RE2 has no reason to refuse them.
+RE2's Python binding exposes no parse tree, so the few constructs that hold written
+characters are read here: literals, escapes (``\\x{C9}``, octal, ``\\.``), ``\\Q…\\E``,
+class members and range ends, with the ``(?i)`` flag in force at each. Everything
+else (``\\pL``, ``\\S``, ``\\b``, group names, flags) is syntax and left alone. Only
+patterns RE2 accepted are read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from wirewatch.core.normalize import fold
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+_FLAG_GROUP = re.compile(r"\(\?([imsU]*(?:-[imsU]*)?)([:)])")  # (?i) (?i:…) (?-i) (?:…)
+_NAMED_GROUP = re.compile(r"\(\?P?<[^>]*>")
+_NAMED_SET = re.compile(r"\\[pP](?:\{[^}]*\}|.)")  # \pL \p{Lu} \PN
+_HEX = re.compile(r"\\x(?:\{([0-9A-Fa-f]+)\}|([0-9A-Fa-f]{2}))")
+_OCTAL = re.compile(r"\\([0-7]{1,3})")
+_POSIX_CLASS = re.compile(r"\[:\^?[a-z]+:\]")
+# What a folded character must be escaped as to stay a character (NFKD turns "（" into "(").
+_METACHARACTERS = frozenset("\\.+*?()|[]{}^$-")
+
+
+@dataclass(frozen=True)
+class _Written:
+    """A character a pattern matches as written: its span in the pattern and context."""
+
+    start: int
+    end: int
+    char: str
+    ignore_case: bool  # under (?i), where RE2 matches the lower case too
+    quoted: bool  # inside \Q…\E, where a backslash is a backslash
+
+
+def folded_pattern(pattern: str) -> str | None:
+    """The pattern with each written character folded text never holds replaced by its
+    folded form (``F-16`` → ``f-16``); None when the pattern needs no change.
+
+    ``pattern`` must be one RE2 accepts. Under ``(?i)`` an upper-case letter matches its
+    lower case, so only what is still not folded text then (an accent, ``ß``) counts.
+    """
+    fixed: list[str] = []
+    copied = 0
+    for written in _written_characters(pattern):
+        seen = written.char.lower() if written.ignore_case else written.char
+        folded = fold(seen)
+        if folded == seen:
+            continue
+        if not written.quoted:
+            folded = "".join(f"\\{char}" if char in _METACHARACTERS else char for char in folded)
+        fixed += [pattern[copied : written.start], folded]
+        copied = written.end
+    return "".join([*fixed, pattern[copied:]]) if fixed else None
+
+
+def pattern_fold_problem(pattern: str, shown: Callable[[str], str]) -> str | None:
+    """Why a pattern RE2 accepts can never match, with the pattern to write instead (both
+    shown by ``shown``, as the rule form writes patterns); None if it can.
+
+    Patterns run on ``normalize.fold``'s output: a letter fold changes (F, É, ß) is
+    never there to match, and RE2 has no reason to complain about it.
+    """
+    fixed = folded_pattern(pattern)
+    if fixed is None:
+        return None
+    return (
+        f"regex {shown(pattern)} never matches: patterns are matched against lower-case text"
+        f" without accents: write {shown(fixed)}"
+    )
+
+
+def _written_characters(pattern: str) -> Iterator[_Written]:
+    """The characters a pattern RE2 accepts matches as written: literals, escaped and
+    quoted characters, class members and range ends, with the (?i) flag in force there.
+
+    Escapes naming a set or a position (``\\pL``, ``\\S``, ``\\b``), group names and
+    flags are syntax, not text, and are left out. Operators (``.``, ``*``, ``|``…) come
+    through too: ``fold`` leaves them as they are.
+    """
+    ignore_case = False
+    outside: list[bool] = []  # ignore_case outside each open group, restored at its ')'
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if pattern.startswith("\\Q", index):
+            close = pattern.find("\\E", index + 2)
+            close = len(pattern) if close < 0 else close
+            for position in range(index + 2, close):
+                yield _Written(position, position + 1, pattern[position], ignore_case, quoted=True)
+            index = close + 2
+        elif char in "\\[":
+            written, index = (_escape if char == "\\" else _class)(pattern, index, ignore_case)
+            yield from written
+        elif flags := _FLAG_GROUP.match(pattern, index):
+            on, _, off = flags.group(1).partition("-")
+            if flags.group(2) == ":":
+                outside.append(ignore_case)
+            ignore_case = "i" in on or (ignore_case and "i" not in off)
+            index = flags.end()
+        elif named := _NAMED_GROUP.match(pattern, index):
+            outside.append(ignore_case)
+            index = named.end()
+        else:
+            if char == "(":
+                outside.append(ignore_case)
+            elif char == ")" and outside:
+                ignore_case = outside.pop()
+            yield _Written(index, index + 1, char, ignore_case, quoted=False)
+            index += 1
+
+
+def _class(pattern: str, start: int, ignore_case: bool) -> tuple[list[_Written], int]:
+    """The members and range ends of the class opening at ``start``, and where it ends."""
+    index = start + (2 if pattern.startswith("[^", start) else 1)
+    members: list[_Written] = []
+    if pattern.startswith("]", index):  # first in a class, ']' is a member
+        members.append(_Written(index, index + 1, "]", ignore_case, quoted=False))
+        index += 1
+    while pattern[index] != "]":  # RE2 accepted the pattern: the class is closed
+        if posix := _POSIX_CLASS.match(pattern, index):
+            index = posix.end()  # [:alpha:], whose ']' does not close the class
+        elif pattern[index] == "\\":
+            escaped, index = _escape(pattern, index, ignore_case)
+            members += escaped
+        else:
+            members.append(_Written(index, index + 1, pattern[index], ignore_case, quoted=False))
+            index += 1
+    return members, index + 1
+
+
+def _escape(pattern: str, start: int, ignore_case: bool) -> tuple[list[_Written], int]:
+    """The character the escape at ``start`` stands for (none for a set or a position:
+    ``\\pL``, ``\\S``, ``\\b``), and where the escape ends."""
+    if hexadecimal := _HEX.match(pattern, start):
+        end, meant = hexadecimal.end(), chr(int(hexadecimal.group(1) or hexadecimal.group(2), 16))
+    elif octal := _OCTAL.match(pattern, start):
+        end, meant = octal.end(), chr(int(octal.group(1), 8))
+    elif named_set := _NAMED_SET.match(pattern, start):
+        return [], named_set.end()
+    elif pattern[start + 1].isascii() and pattern[start + 1].isalpha():
+        # \d \S \b \A \z \C, or a control character (\n, \t) fold leaves alone. RE2 refuses
+        # any other letter (\F), so an escaped upper-case letter is never a literal here.
+        return [], start + 2
+    else:
+        end, meant = start + 2, pattern[start + 1]  # \. \\ \- … stand for themselves
+    return [_Written(start, end, meant, ignore_case, quoted=False)], end
+
+
+__all__ = ["folded_pattern", "pattern_fold_problem"]
