@@ -12,6 +12,8 @@ import threading
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import compress
+from operator import ne
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from wirewatch.core.model import Field
@@ -209,10 +211,17 @@ class FieldText:
         views = self._folded_stems.get(language)
         if views is None:
             written = self.stemmed(language)
-            if self.raw.isascii():
-                views = (written,)  # no accents: the words as written are the folded words
+            plain, stemmable = self.plain.words, self.stemmable
+            # Only the words folding changed are stemmed again (in C up to there): French
+            # text is mostly unaccented words between accented ones, quotes and guillemets.
+            changed = list(compress(range(len(plain)), map(ne, plain, stemmable)))
+            if not changed:
+                views = (written,)
             else:
-                views = (written, Words(tuple(map(stemmer_of(language), self.plain.words))))
+                stems, stemmer = list(written.words), stemmer_of(language)
+                for position in changed:
+                    stems[position] = stemmer(plain[position])
+                views = (written, Words(tuple(stems)))
             self._folded_stems[language] = views
         return views
 
