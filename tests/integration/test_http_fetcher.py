@@ -621,6 +621,19 @@ def test_https_keeps_sni_and_certificate_checks_on_the_hostname(
     assert "localhost" in names
 
 
+def test_https_headers_that_never_end_time_out_at_the_total_cap(
+    tls_server: tuple[FeedServer, list[str | None]], tls_files: tuple[Path, Path]
+) -> None:
+    # Over TLS the socket the headers are read from is the wrapped one, not the one
+    # connected first: it is the one watched.
+    https, _ = tls_server
+    https.route("/endless.xml", RSS, drip_headers=0.05)
+    pool = GuardedPoolManager(AddressPolicy.allowing(LOCAL), ca_certs=str(tls_files[0]))
+
+    with HttpFeedFetcher(read_timeout=5, total_timeout=1.0, pool=pool) as fetcher:
+        assert kind_of(fetcher, f"https://localhost:{https.port}/endless.xml") == "timeout"
+
+
 def test_https_refused_before_the_tls_handshake(
     tls_server: tuple[FeedServer, list[str | None]], tls_files: tuple[Path, Path]
 ) -> None:
