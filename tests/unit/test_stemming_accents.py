@@ -48,3 +48,15 @@ def test_a_stemmed_term_typed_without_accents_catches_the_accented_forms(term: s
 def test_stemming_without_accents_does_not_widen_to_other_words() -> None:
     assert fired(watch("frappee"), "Le frappeur de l'équipe") == (False, False)
     assert fired(watch("attaquee"), "Une attaque de drones") == (False, False)  # attaque stems to attaqu
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Villes attaque\u0301es sous 40℃",  # an NFD accent splits a word as written, ℃ one folded
+        "Villes attaque\u0301es, 1½ million d'habitants",
+    ],
+)
+def test_index_and_naive_loop_agree_where_written_and_folded_words_do_not_align(title: str) -> None:
+    naive, indexed = fired(watch("attaquee"), title)
+    assert naive == indexed

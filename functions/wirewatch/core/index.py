@@ -62,7 +62,6 @@ from wirewatch.core.deciders import Decider, compile_decider, named_anchors
 from wirewatch.core.evaluators import explainer
 from wirewatch.core.itemtext import ItemText, stem
 from wirewatch.core.model import Match
-from wirewatch.core.normalize import fold
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -244,7 +243,11 @@ class RuleIndex:
         if self._prefix_keys is not None:
             present.update(self._prefix_keys.anchors(words))
         if self._stem_keys is not None:
-            present.update(self._stem_keys.anchors(_stemmable_words(text)))
+            # The stems of the words as written and of the folded words, which are the
+            # field's two stem views (``FieldText.stem_views``) whatever the alignment.
+            stemmable = _stemmable_words(text)
+            stemmable.update(words)
+            present.update(self._stem_keys.anchors(stemmable))
         if self._patterns is not None:
             present.update(self._patterns.anchors(text))
         return present
@@ -254,10 +257,8 @@ class RuleIndex:
         return tuple(anchor for _, anchor in self._prefixes.iter(" " + word))
 
     def _stems_of(self, word: str) -> tuple[str, ...]:
-        # The stems of the word as written and without accents (``FieldText.stem_views``),
-        # only those some rule names: most words' tuple is empty.
-        forms = {word, fold(word)}
-        keys = {stem_anchor(language, stem(language, form)) for language in self._languages for form in forms}
+        # Only the stems some rule names: most words' tuple is empty.
+        keys = (stem_anchor(language, stem(language, word)) for language in self._languages)
         return tuple(key for key in keys if key in self._stems)
 
     def candidate_ids(self, text: ItemText) -> list[int]:

@@ -212,7 +212,8 @@ class FieldText:
         if views is None:
             written = self.stemmed(language)
             plain, stemmable = self.plain.words, self.stemmable
-            # Only the words folding changed are stemmed again (in C up to there): French
+            # The stems of the folded words, position by position; only where a word differs
+            # from the one as written is it stemmed again (found in C up to there): French
             # text is mostly unaccented words between accented ones, quotes and guillemets.
             changed = list(compress(range(len(plain)), map(ne, plain, stemmable)))
             if not changed:
