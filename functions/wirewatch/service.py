@@ -466,7 +466,9 @@ class Poller:
         eligible = alertable(
             matches,
             item,
-            arming_rules=arming,
+            # An edit is judged as a feed's first poll judges its backlog: a publisher fixing
+            # a typo in a ten-day-old headline must not page anyone about that story now.
+            arming_rules=frozenset(match.rule.id for match in matches) if edit else arming,
             max_age=settings.arming_max_age,
             forget_after=self.forget_after,
             now=now,

@@ -203,6 +203,21 @@ def test_an_edit_that_makes_a_rule_match_alerts_as_a_new_story_for_it(pipeline: 
     assert result["alerts_created"] == 1
 
 
+@pytest.mark.parametrize("on_edit", ["ignore", "update"])
+def test_an_edit_of_an_old_entry_pages_nobody(pipeline: Pipeline, on_edit: str) -> None:
+    # Armed silently on the feed's first poll, ten days old: a fixed typo is no news.
+    old = NOW - timedelta(days=10)
+    pipeline.server.route("/wire.xml", guid_rss("Missile strike on Sevastopol in Crimea", old))
+    pipeline.write_config({"wire": "/wire.xml"}, rules=yaml_rules(on_edit={"crimea-strike": on_edit}))
+    invoke_poll(now=NOW)
+
+    pipeline.server.route("/wire.xml", guid_rss("Missile strike on Sevastopol, Crimea", old))
+    result = invoke_poll(now=NOW + timedelta(minutes=5))
+
+    assert pipeline.received("security-desk") == []
+    assert result["alerts_created"] == 0
+
+
 def yaml_rules(*, on_edit: dict[str, str]) -> list[dict[str, object]]:
     """The example watch file's rules, with ``on_edit`` set where named."""
     data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
