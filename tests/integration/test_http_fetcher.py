@@ -255,6 +255,12 @@ def test_each_address_of_a_name_is_tried_only_for_the_time_left(
     assert sum(timeout for _, timeout in tried) <= 2.5
 
 
+@pytest.mark.parametrize("url", ["http://a..example.com/feed", "http://.example.com/", f"http://{'x' * 64}.example/"])
+def test_a_name_idna_cannot_encode_is_a_bad_url(pool: GuardedPoolManager, url: str) -> None:
+    fetcher = HttpFeedFetcher(total_timeout=2, pool=pool)
+    assert kind_of(fetcher, url) == "bad-url"
+
+
 def test_redirect_followed_and_final_url_reported(server: FeedServer, fetcher: HttpFeedFetcher) -> None:
     final = server.route("/feed.xml", RSS, etag='"v1"')
     old = server.route("/old.xml", redirect_to="/feed.xml", status=301)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, LocationParseError, NameResolutionError, NewConnectionError
 from urllib3.util.connection import allowed_gai_family
 
 from wirewatch.adapters.socket_deadline import remaining, watch_socket
@@ -193,6 +193,9 @@ class GuardedHTTPConnection(HTTPConnection):
             addresses = socket.getaddrinfo(name.strip("[]"), self.port, allowed_gai_family(), socket.SOCK_STREAM)
         except socket.gaierror as exc:
             raise NameResolutionError(self.host, self, exc) from exc
+        except UnicodeError:
+            # What urllib3's own connect says of a name IDNA cannot encode (an empty label).
+            raise LocationParseError(f"'{name}', label empty or too long") from None
         failure: ConnectTimeoutError | None = None
         try:
             for address in dict.fromkeys(str(info[4][0]) for info in addresses):

@@ -48,8 +48,9 @@ class _Watcher:
         with self._wake:
             heapq.heappush(self._due, (guard.deadline, next(self._order), guard))
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="fetch-deadlines", daemon=True)
-                self._thread.start()
+                thread = threading.Thread(target=self._run, name="fetch-deadlines", daemon=True)
+                thread.start()
+                self._thread = thread  # only once it runs: a failed start is tried again next time
             self._wake.notify()
 
     def _run(self) -> None:
