@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 from wirewatch.core.arming import alertable
 from wirewatch.core.dedupe import alert_key, edition, fingerprint, item_key, update_key
-from wirewatch.core.errors import FeedError, StoreError
+from wirewatch.core.errors import FeedError, JobsNotQueued, StoreError
 from wirewatch.core.feeds import parse_feed
 from wirewatch.core.index import RuleIndex
 from wirewatch.core.messages import render
@@ -296,13 +296,19 @@ class Poller:
             return
         # Without the state snapshot: by the time the job runs, it may be stale.
         again = [replace(job, state=None, deferrals=job.deferrals + 1) for job, _ in deferred]
+        unsent: frozenset[int] = frozenset()
         try:
             self.ports.requeue.send(again, delay=REQUEUE_DELAY)
+        except JobsNotQueued as exc:
+            log.warning("could not queue some deferred jobs again; SQS retries those", extra={"error": str(exc)})
+            unsent = frozenset(exc.unsent)
         except StoreError as exc:
             log.warning("could not queue deferred jobs again; SQS retries them", extra={"error": str(exc)})
             return
-        for _, outcome in deferred:
-            outcome.retry, outcome.requeued = None, True
+        # Only the jobs queued again are done with: the others come back from SQS.
+        for position, (_, outcome) in enumerate(deferred):
+            if position not in unsent:
+                outcome.retry, outcome.requeued = None, True
 
     def _poll_feed(
         self, feed: FeedSource, state: FeedState, job: PollJob, stories: StoryResolver, deadline: float | None

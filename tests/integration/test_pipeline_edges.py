@@ -212,6 +212,28 @@ def test_a_deferred_job_the_queue_refuses_is_retried(pipeline: Pipeline) -> None
     assert [(o.status, bool(o.retry), o.requeued) for o in report.feeds] == [("deferred", True, False)]
 
 
+def test_deferred_jobs_the_queue_took_are_not_retried_as_well(pipeline: Pipeline) -> None:
+    # Fifteen jobs go back ten to a request; the second request fails. Retrying all fifteen
+    # would run the ten queued again twice, and each copy could be deferred again.
+    feeds = {f"feed-{n}": f"/{n}.xml" for n in range(15)}
+    for path in feeds.values():
+        pipeline.server.route(path, rss((HEADLINE, f"https://a.example{path}", NOW)))
+    pipeline.write_config(feeds)
+    requests: list[int] = []
+
+    def second_fails(**_: Any) -> None:
+        requests.append(1)
+        if len(requests) == 2:
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "SendMessageBatch")
+
+    with pipeline.fault("sqs.SendMessageBatch", second_fails):
+        report = build_poller(Settings.from_env()).poll(
+            [PollJob(feed, NOW) for feed in feeds], deadline=time.monotonic() - 1
+        )
+
+    assert [(o.requeued, bool(o.retry)) for o in report.feeds] == [(True, False)] * 10 + [(False, True)] * 5
+
+
 def test_the_operators_contact_is_in_every_fetchs_user_agent(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:

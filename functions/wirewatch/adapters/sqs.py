@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from wirewatch.core.errors import StoreError
+from wirewatch.core.errors import JobsNotQueued
 from wirewatch.core.ports import FeedState, PollJob
 
 if TYPE_CHECKING:
@@ -114,16 +114,21 @@ class SQSJobQueue:
         """Queue every job, each visible after ``delay`` (at most 15 minutes).
 
         Raises:
-            StoreError: SQS failed, or kept refusing some entries; the tick is safe to
-                retry (a job queued twice polls a feed twice, harmlessly).
+            JobsNotQueued: SQS failed, or kept refusing some entries; ``unsent`` says which
+                jobs are not queued (the others are). The tick is safe to retry (a job
+                queued twice polls a feed twice, harmlessly).
         """
         seconds = int(max(timedelta(0), min(delay, MAX_DELAY)).total_seconds())
         for start in range(0, len(jobs), BATCH_SEND):
             entries: list[SendMessageBatchRequestEntryTypeDef] = [
                 {"Id": str(number), "MessageBody": encode_job(job), "DelaySeconds": seconds}
-                for number, job in enumerate(jobs[start : start + BATCH_SEND])
+                for number, job in enumerate(jobs[start : start + BATCH_SEND], start)
             ]
-            self._send_batch(entries)
+            try:
+                self._send_batch(entries)
+            except JobsNotQueued as exc:
+                later = tuple(range(start + BATCH_SEND, len(jobs)))
+                raise JobsNotQueued(str(exc), exc.unsent + later) from exc
 
     def _send_batch(self, entries: list[SendMessageBatchRequestEntryTypeDef]) -> None:
         for attempt in range(_ATTEMPTS):
@@ -135,10 +140,15 @@ class SQSJobQueue:
                     if isinstance(exc, ClientError)
                     else type(exc).__name__
                 )
-                raise StoreError(f"SQS SendMessageBatch failed: {code}") from exc
+                raise JobsNotQueued(f"SQS SendMessageBatch failed: {code}", _positions(entries)) from exc
             failed = {entry["Id"] for entry in response.get("Failed", [])}
             if not failed:
                 return
             entries = [entry for entry in entries if entry["Id"] in failed]
             time.sleep(min(0.1 * 2**attempt, 2.0))
-        raise StoreError(f"SQS refused {len(entries)} poll jobs after {_ATTEMPTS} attempts")
+        raise JobsNotQueued(f"SQS refused {len(entries)} poll jobs after {_ATTEMPTS} attempts", _positions(entries))
+
+
+def _positions(entries: Sequence[SendMessageBatchRequestEntryTypeDef]) -> tuple[int, ...]:
+    # An entry's Id is its job's position in what send was given.
+    return tuple(int(entry["Id"]) for entry in entries)

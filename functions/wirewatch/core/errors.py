@@ -48,5 +48,13 @@ class StoreError(WirewatchError):
     """The state store failed in a way a retry of the whole cycle may fix."""
 
 
+class JobsNotQueued(StoreError):
+    """A send queued some jobs and not others: ``unsent`` are the positions of the others."""
+
+    def __init__(self, message: str, unsent: tuple[int, ...]) -> None:
+        super().__init__(message)
+        self.unsent = unsent
+
+
 class PublishError(WirewatchError):
     """The alert could not be published; it stays pending and is retried next cycle."""

@@ -173,8 +173,8 @@ class PollJob:
 
 class JobQueue(Protocol):
     def send(self, jobs: Sequence[PollJob], *, delay: timedelta = timedelta(0)) -> None:
-        """Queue every job (batched), each visible after ``delay``. Raises StoreError if some
-        could not be queued."""
+        """Queue every job (batched), each visible after ``delay``. Raises JobsNotQueued (a
+        StoreError) naming the jobs that could not be queued; the others are."""
         ...
 
 
