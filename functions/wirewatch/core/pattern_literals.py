@@ -12,7 +12,7 @@ patterns RE2 accepted are read.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from wirewatch.core.normalize import fold
@@ -39,6 +39,8 @@ class _Written:
     char: str
     ignore_case: bool  # under (?i), where RE2 matches the lower case too
     quoted: bool  # inside \Q…\E, where a backslash is a backslash
+    kind: str = "plain"  # plain, escaped, quoted, class (a member or range end), negated (of [^…])
+    depth: int = 0  # groups open around it
 
 
 def folded_pattern(pattern: str) -> str | None:
@@ -50,11 +52,10 @@ def folded_pattern(pattern: str) -> str | None:
     """
     fixed: list[str] = []
     copied = 0
-    for written in _written_characters(pattern):
-        seen = written.char.lower() if written.ignore_case else written.char
-        folded = fold(seen)
-        if folded == seen:
-            continue
+    for written in _unfolded(pattern):
+        if written.kind == "negated":
+            continue  # [^A-Z] holds for every folded letter: folding it would turn it around
+        folded = fold(written.char.lower() if written.ignore_case else written.char)
         if not written.quoted:
             folded = "".join(f"\\{char}" if char in _METACHARACTERS else char for char in folded)
         fixed += [pattern[copied : written.start], folded]
@@ -67,8 +68,16 @@ def pattern_fold_problem(pattern: str, shown: Callable[[str], str]) -> str | Non
     shown by ``shown``, as the rule form writes patterns); None if it can.
 
     Patterns run on ``normalize.fold``'s output: a letter fold changes (F, É, ß) is
-    never there to match, and RE2 has no reason to complain about it.
+    never there to match, and RE2 has no reason to complain about it. Only a pattern
+    every match of which needs such a letter is refused: one outside any group and
+    class, not made optional by its quantifier, in a pattern with no top-level ``|``.
+    ``[Kk]yiv``, ``attaqu[eé]es?``, ``café|cafe``, ``[^A-Z]`` and ``(F-16)?`` can all
+    match something, and a watch file that worked before must keep loading.
     """
+    if not any(_required(pattern, written) for written in _unfolded(pattern)):
+        return None
+    if any(w.kind == "plain" and w.char == "|" and w.depth == 0 for w in _written_characters(pattern)):
+        return None  # another branch may match
     fixed = folded_pattern(pattern)
     if fixed is None:
         return None
@@ -76,6 +85,22 @@ def pattern_fold_problem(pattern: str, shown: Callable[[str], str]) -> str | Non
         f"regex {shown(pattern)} never matches: patterns are matched against lower-case text"
         f" without accents: write {shown(fixed)}"
     )
+
+
+def _unfolded(pattern: str) -> Iterator[_Written]:
+    """The written characters folded text never holds (``F``, ``é``; ``F`` not under (?i))."""
+    for written in _written_characters(pattern):
+        seen = written.char.lower() if written.ignore_case else written.char
+        if fold(seen) != seen:
+            yield written
+
+
+def _required(pattern: str, written: _Written) -> bool:
+    """Whether every match of ``pattern`` needs ``written`` (as far as this reading tells)."""
+    if written.kind not in ("plain", "escaped", "quoted") or written.depth:
+        return False
+    following = pattern[written.end : written.end + 2]
+    return not (following[:1] in ("?", "*") or following in ("{0", "{,"))
 
 
 def _written_characters(pattern: str) -> Iterator[_Written]:
@@ -95,11 +120,11 @@ def _written_characters(pattern: str) -> Iterator[_Written]:
             close = pattern.find("\\E", index + 2)
             close = len(pattern) if close < 0 else close
             for position in range(index + 2, close):
-                yield _Written(position, position + 1, pattern[position], ignore_case, quoted=True)
+                yield _Written(position, position + 1, pattern[position], ignore_case, True, "quoted", len(outside))
             index = close + 2
         elif char in "\\[":
             written, index = (_escape if char == "\\" else _class)(pattern, index, ignore_case)
-            yield from written
+            yield from (replace(each, depth=len(outside)) for each in written)
         elif flags := _FLAG_GROUP.match(pattern, index):
             on, _, off = flags.group(1).partition("-")
             if flags.group(2) == ":":
@@ -110,29 +135,31 @@ def _written_characters(pattern: str) -> Iterator[_Written]:
             outside.append(ignore_case)
             index = named.end()
         else:
+            if char == ")" and outside:
+                ignore_case = outside.pop()
+            yield _Written(index, index + 1, char, ignore_case, False, "plain", len(outside))
             if char == "(":
                 outside.append(ignore_case)
-            elif char == ")" and outside:
-                ignore_case = outside.pop()
-            yield _Written(index, index + 1, char, ignore_case, quoted=False)
             index += 1
 
 
 def _class(pattern: str, start: int, ignore_case: bool) -> tuple[list[_Written], int]:
     """The members and range ends of the class opening at ``start``, and where it ends."""
-    index = start + (2 if pattern.startswith("[^", start) else 1)
+    negated = pattern.startswith("[^", start)
+    kind = "negated" if negated else "class"
+    index = start + (2 if negated else 1)
     members: list[_Written] = []
     if pattern.startswith("]", index):  # first in a class, ']' is a member
-        members.append(_Written(index, index + 1, "]", ignore_case, quoted=False))
+        members.append(_Written(index, index + 1, "]", ignore_case, False, kind))
         index += 1
     while pattern[index] != "]":  # RE2 accepted the pattern: the class is closed
         if posix := _POSIX_CLASS.match(pattern, index):
             index = posix.end()  # [:alpha:], whose ']' does not close the class
         elif pattern[index] == "\\":
             escaped, index = _escape(pattern, index, ignore_case)
-            members += escaped
+            members += (replace(each, kind=kind) for each in escaped)
         else:
-            members.append(_Written(index, index + 1, pattern[index], ignore_case, quoted=False))
+            members.append(_Written(index, index + 1, pattern[index], ignore_case, False, kind))
             index += 1
     return members, index + 1
 
@@ -152,7 +179,7 @@ def _escape(pattern: str, start: int, ignore_case: bool) -> tuple[list[_Written]
         return [], start + 2
     else:
         end, meant = start + 2, pattern[start + 1]  # \. \\ \- … stand for themselves
-    return [_Written(start, end, meant, ignore_case, quoted=False)], end
+    return [_Written(start, end, meant, ignore_case, False, "escaped")], end
 
 
 __all__ = ["folded_pattern", "pattern_fold_problem"]
