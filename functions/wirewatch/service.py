@@ -355,7 +355,9 @@ class Poller:
         when it answered, not when the tick was."""
         if retry_after is None or job.queued_at is None:
             return retry_after
-        late = (self.clock() - job.queued_at).total_seconds()
+        # In whole minutes: the queue's seconds of latency are no lateness for a schedule of
+        # minute ticks, and a wait the server gave to the second stays that wait.
+        late = (self.clock() - job.queued_at).total_seconds() // 60 * 60
         return retry_after + max(late, 0.0)
 
     def _poll_feed_unguarded(

@@ -211,27 +211,34 @@ def test_poll_jobs_carry_the_feed_state_so_workers_do_not_read_it(pipeline: Pipe
     assert len(job["state"]["recent_items"]) == 2 * 16  # the two items' fingerprints
 
 
-def test_large_bodies_are_held_two_at_a_time_so_a_batch_of_them_stays_in_memory(pipeline: Pipeline) -> None:
+def test_large_bodies_are_held_two_at_a_time_so_a_batch_of_them_stays_in_memory(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Sixteen 4 MB bodies on eight hosts, fetched side by side, would each be held whole
     # (chunks, then joined, then decoded) at once. Past 1 MiB a body waits for one of
-    # two slots, kept until its feed is done: the batch then peaks near two feeds' worth,
-    # and the fourteen others' first MiB (measured: 75-83 MB against 25 for one feed;
-    # 135 MB without the slots).
+    # two slots, kept until its feed is done: the batch then peaks near two feeds' worth
+    # (measured: 75-95 MB, 23-25 for one feed, 135 with a slot for every feed). Compared
+    # with a slot for every feed in the same run: the peak moves with garbage collection's
+    # timing, the comparison much less.
     body = b"not a feed " * (4 * 1024 * 1024 // 11)
+    slots = service.LargeBodies
     with contextlib.ExitStack() as hosts:
         servers = [hosts.enter_context(FeedServer(host=f"127.0.0.{n}")) for n in range(2, 10)]
         for n in range(16):
             servers[n % 8].route(f"/big{n}", body=body, content_type="text/plain")
-        pipeline.write_config({"big-0": servers[0].url("/big0")})
-        one = _peak_memory(lambda: invoke_poll(now=NOW))
-        pipeline.write_config({f"big-{n}": servers[n % 8].url(f"/big{n}") for n in range(16)})
+        feeds = {f"big-{n}": servers[n % 8].url(f"/big{n}") for n in range(16)}
+        with monkeypatch.context() as unbounded:
+            unbounded.setattr(service, "LargeBodies", lambda _: slots(16))
+            pipeline.write_config(feeds)
+            everyone = _peak_memory(lambda: invoke_poll(now=NOW))
+        pipeline.write_config({**feeds, "trigger": servers[0].url("/none")})  # a new config: a new poller
         result: dict[str, Any] = {}
         batch = _peak_memory(lambda: result.update(invoke_poll(now=NOW + timedelta(hours=1))))
 
-    assert result["feeds_polled"] == 16
+    assert result["feeds_polled"] == 17
     # Each one read whole, then reported as no feed: none deferred, none cut short.
     assert all(feed_state(pipeline, f"big-{n}")["last_error"]["S"].startswith("not-a-feed") for n in range(16))
-    assert batch < 4 * one, (batch / 2**20, one / 2**20)
+    assert batch < 0.8 * everyone, (batch / 2**20, everyone / 2**20)
 
 
 def _peak_memory(work: Callable[[], object]) -> int:
