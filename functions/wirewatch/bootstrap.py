@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +15,7 @@ from wirewatch.adapters.dynamodb_alerts import DynamoDBAlertStore
 from wirewatch.adapters.s3_config import S3ConfigSource
 from wirewatch.adapters.sns import SNSAlertPublisher
 from wirewatch.adapters.sqs import SQSJobQueue
+from wirewatch.core.arming import remembered
 from wirewatch.core.schedule import PollPolicy
 from wirewatch.core.watchfile import load_watch
 
@@ -77,8 +77,7 @@ def build_poller(settings: Settings, *, fetcher: FeedFetcher | None = None) -> P
         folds=DynamoDBFoldIndex(dynamodb, settings.seen_table, settings.retention),
         requeue=SQSJobQueue(aws.sqs_client(), settings.poll_queue_url),
     )
-    # A day's margin: an item is forgotten a little before its records expire.
-    forget_after = max(settings.retention - timedelta(days=1), timedelta(days=1))
+    forget_after = remembered(settings.retention)
     return Poller(
         _config(settings),
         ports,

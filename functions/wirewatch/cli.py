@@ -225,6 +225,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
     Example: wirewatch backtest examples/watch.yaml --since 2024-06-01 --feed examples/feeds/boursorama-reuters.xml
     """
+    from wirewatch.core.arming import remembered
     from wirewatch.core.backtest import backtest
 
     config = _load(args.config)
@@ -239,7 +240,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         config.rules,
         since=since,
         story_window=settings.story_window,
-        fold_window=settings.fold_window,
+        # As the poller caps it: past what the stores remember, no fold can be promised.
+        fold_window=min(settings.fold_window, remembered(RETENTION)),
         # Bands live as long as the alerts they name (bootstrap); an archive backtest spans
         # less than that, a long run over feed files sees old bands expire as they would.
         band_retention=RETENTION,

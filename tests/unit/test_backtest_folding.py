@@ -153,6 +153,26 @@ def test_the_command_counts_one_alert_and_one_folded_report(tmp_path: Path, caps
     assert f"{CONTACT}: 1 alert(s) on 1 day(s), 1 folded report(s)" in capsys.readouterr().out
 
 
+def test_the_command_caps_the_fold_window_as_the_pipeline_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A 60-day window in the file, the stores remembering 29 days: the pipeline would alert
+    # on the rewrite 40 days on, so the backtest counts two alerts.
+    watch = tmp_path / "watch.yaml"
+    watch.write_text(
+        EXAMPLE_WATCH.read_text(encoding="utf-8").replace("fold_window: 24h", "fold_window: 60d"), encoding="utf-8"
+    )
+    wire, kyiv = tmp_path / "wire.xml", tmp_path / "kyiv.xml"
+    wire.write_text(_rss(*JUNE_CALL, "https://wire.example/austin-belousov", T0), encoding="utf-8")
+    later = T0 + timedelta(days=40)
+    kyiv.write_text(_rss(*JUNE_CALL_REWRITTEN, "https://kyiv.example/pentagon-chief", later), encoding="utf-8")
+    argv = ["backtest", str(watch), "--since", "2024-06-01", "--feed", str(wire), str(kyiv), "--rule", CONTACT]
+
+    assert main(argv) == 0
+
+    assert f"{CONTACT}: 2 alert(s) on 2 day(s), 0 folded report(s)" in capsys.readouterr().out
+
+
 # --- the in-memory fold index ------------------------------------------------------------
 
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
-    from datetime import datetime, timedelta
+    from datetime import datetime
 
     from wirewatch.core.model import Item, Match
+
+
+def remembered(retention: timedelta) -> timedelta:
+    """How far back the stores are sure to remember an item or an alert: a day less than
+    they keep records (DynamoDB's TTL deletes a record up to about two days late, never
+    early, but a day's margin keeps an item from alerting on the eve of its expiry)."""
+    return max(retention - timedelta(days=1), timedelta(days=1))
 
 
 def alertable(
