@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -253,6 +254,31 @@ def test_each_address_of_a_name_is_tried_only_for_the_time_left(
     assert 2 <= len(tried) < len(addresses)
     assert all(timeout <= 1 for _, timeout in tried)
     assert sum(timeout for _, timeout in tried) <= 2.5
+
+
+def test_a_name_server_that_does_not_answer_costs_the_fetch_its_cap_only(
+    pool: GuardedPoolManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # getaddrinfo has no timeout: without a wait of its own, the fetch would sit out the
+    # resolver's retries (here: until the test lets the lookup go).
+    release = threading.Event()
+    answered: list[str] = []
+    resolve = socket.getaddrinfo
+
+    def stuck(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+        if host != "stuck.example.test":
+            return resolve(host, port, *args, **kwargs)
+        release.wait(10)
+        answered.append(host)
+        return resolve("127.0.0.1", port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", stuck)
+    try:
+        fetcher = HttpFeedFetcher(total_timeout=0.5, pool=pool)
+        assert kind_of(fetcher, "http://stuck.example.test/feed.xml") == "timeout"
+        assert answered == []  # the fetch gave up while the lookup was still waiting
+    finally:
+        release.set()
 
 
 @pytest.mark.parametrize("url", ["http://a..example.com/feed", "http://.example.com/", f"http://{'x' * 64}.example/"])

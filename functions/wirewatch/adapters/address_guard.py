@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -165,6 +167,12 @@ def _check_peer(conn: HTTPConnection, policy: AddressPolicy, sock: socket.socket
         raise ForbiddenAddressError(conn, conn.host, address, reason)
 
 
+# Name lookups, each waited for only as long as its fetch has left. A lookup that outlives
+# its wait keeps a thread until the resolver gives up: a few threads bound what a burst of
+# slow names can hold, and the fetches beyond them wait their turn within their own time.
+_RESOLVER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="resolve")
+
+
 class GuardedHTTPConnection(HTTPConnection):
     """Checked against the address policy once connected; within a fetch's deadline
     (``socket_deadline``) from the first connect to the last header."""
@@ -189,8 +197,16 @@ class GuardedHTTPConnection(HTTPConnection):
         if remaining() is None:
             return super()._new_conn()
         name, timeout = self._dns_host, self.timeout
+        lookup = _RESOLVER.submit(
+            socket.getaddrinfo, name.strip("[]"), self.port, allowed_gai_family(), socket.SOCK_STREAM
+        )
         try:
-            addresses = socket.getaddrinfo(name.strip("[]"), self.port, allowed_gai_family(), socket.SOCK_STREAM)
+            # getaddrinfo has no timeout of its own: a feed's domain whose name server
+            # answers slowly would hold the fetch for the resolver's retries, at every hop.
+            addresses = lookup.result(timeout=max(remaining() or 0.0, 0.0))
+        except FutureTimeout:
+            lookup.cancel()  # if it has not started; a started lookup ends on the resolver's own timeout
+            raise ConnectTimeoutError(self, f"resolving {self.host} ran out of the fetch's time") from None
         except socket.gaierror as exc:
             raise NameResolutionError(self.host, self, exc) from exc
         except UnicodeError:
