@@ -467,7 +467,8 @@ class Poller:
         """The deliveries of the alerts ``item`` raises. An ``edit`` of an entry a rule
         already alerted on sends an update if the rule asks for one (``on_edit: update``)
         and nothing otherwise; a rule that had not alerted on the entry alerts as on any
-        new item (the edit may be what made it match)."""
+        new item (the edit may be what made it match). Either way only if the entry is
+        younger than ``arming_max_age``, as for a feed's backlog on its first poll."""
         matches = self.index.match(item, feed)
         outcome.matches += len(matches)
         settings = self.config.settings
