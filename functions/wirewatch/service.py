@@ -19,6 +19,7 @@ same story, whichever worker finds it.
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 import threading
@@ -193,6 +194,10 @@ class LargeBodies:
             yield take
         finally:
             if held:
+                # A parsed feed leaves reference cycles that only the collector frees, and it
+                # runs when allocations say so, not when a feed is done: until then the garbage
+                # of every large feed so far counts as the worker's memory, whatever the slots.
+                gc.collect()
                 self._slots.release()
 
 

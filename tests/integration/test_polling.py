@@ -216,10 +216,10 @@ def test_large_bodies_are_held_two_at_a_time_so_a_batch_of_them_stays_in_memory(
 ) -> None:
     # Sixteen 4 MB bodies on eight hosts, fetched side by side, would each be held whole
     # (chunks, then joined, then decoded) at once. Past 1 MiB a body waits for one of
-    # two slots, kept until its feed is done: the batch then peaks near two feeds' worth
-    # (measured: 75-95 MB, 23-25 for one feed, 135 with a slot for every feed). Compared
-    # with a slot for every feed in the same run: the peak moves with garbage collection's
-    # timing, the comparison much less.
+    # two slots, kept until its feed is done and its garbage collected: the batch then
+    # peaks near two feeds' worth (measured: 47-51 MB against 142-158 with a slot for every
+    # feed; 75-100 MB before slots were released through a collection, when the garbage of
+    # every large feed so far waited for the collector's own timing).
     body = b"not a feed " * (4 * 1024 * 1024 // 11)
     slots = service.LargeBodies
     with contextlib.ExitStack() as hosts:
@@ -238,7 +238,7 @@ def test_large_bodies_are_held_two_at_a_time_so_a_batch_of_them_stays_in_memory(
     assert result["feeds_polled"] == 17
     # Each one read whole, then reported as no feed: none deferred, none cut short.
     assert all(feed_state(pipeline, f"big-{n}")["last_error"]["S"].startswith("not-a-feed") for n in range(16))
-    assert batch < 0.8 * everyone, (batch / 2**20, everyone / 2**20)
+    assert batch < 0.6 * everyone, (batch / 2**20, everyone / 2**20)
 
 
 def _peak_memory(work: Callable[[], object]) -> int:

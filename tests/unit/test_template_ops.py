@@ -35,9 +35,10 @@ def _one_alarm_on(metric: str) -> dict[str, Any]:
     return found[0]
 
 
-def test_six_alarms_each_on_one_metric() -> None:
-    # 0.10 USD a month each: a new alarm should be a decision, not an accident.
-    assert len(ALARMS) == 6
+def test_seven_alarms_each_on_one_metric() -> None:
+    # 0.10 USD a month each: a new alarm should be a decision, not an accident. The seventh
+    # (ConfigRejected) was one: rules pushed and refused are rules silently not running.
+    assert len(ALARMS) == 7
     for alarm in ALARMS.values():
         assert "Metrics" not in alarm  # metric math would bill every metric it reads
 
@@ -45,7 +46,12 @@ def test_six_alarms_each_on_one_metric() -> None:
 def test_every_wirewatch_alarm_reads_a_metric_the_code_sends_with_its_dimensions() -> None:
     wirewatch = [alarm for alarm in ALARMS.values() if alarm["Namespace"] == "Wirewatch"]
     assert metrics.namespace == "Wirewatch"
-    assert {alarm["MetricName"] for alarm in wirewatch} == {"FeedsFailing", "PublishErrors", "ItemsFetched"}
+    assert {alarm["MetricName"] for alarm in wirewatch} == {
+        "FeedsFailing",
+        "PublishErrors",
+        "ItemsFetched",
+        "ConfigRejected",
+    }
     for alarm in wirewatch:
         assert alarm["MetricName"] in SENT
         # Powertools adds the service dimension, and only that one; an alarm on other
@@ -79,6 +85,14 @@ def test_publish_errors_alarm() -> None:
     assert "PublishErrors" in _POLL_METRICS
     assert "PublishErrors" in _TICK_METRICS
     assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == ("Sum", "GreaterThanThreshold", 0)
+
+
+def test_config_rejected_alarm_fires_on_any_refusal_from_ticks_or_batches() -> None:
+    alarm = _one_alarm_on("ConfigRejected")
+    assert "ConfigRejected" in _POLL_METRICS
+    assert "ConfigRejected" in _TICK_METRICS
+    assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == ("Sum", "GreaterThanThreshold", 0)
+    assert alarm["AlarmActions"] == [{"Ref": "OperatorAlarmsTopic"}]
 
 
 def test_no_item_fetched_in_an_hour_alarm() -> None:
