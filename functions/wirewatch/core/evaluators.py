@@ -146,10 +146,9 @@ def _locator(term: Term, languages: tuple[str, ...]) -> Callable[[FieldText], Sp
         def locate_word(field_text: FieldText) -> Span | None:
             position = field_text.plain.first.get(word)
             for language, forms in stems:
-                for view in field_text.stem_views(language):
-                    for stemmed in forms:
-                        if position is None:
-                            position = view.first.get(stemmed)
+                if position is not None:
+                    break  # found as written: the stem views need not be built
+                position = field_text.stem_position(language, forms)
             return _single(position)
 
         return locate_word

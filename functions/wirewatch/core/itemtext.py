@@ -226,6 +226,15 @@ class FieldText:
             self._folded_stems[language] = views
         return views
 
+    def stem_position(self, language: str, stems: Sequence[str]) -> int | None:
+        """The first index of a word having one of ``stems`` in one of the stem views."""
+        for view in self.stem_views(language):
+            for stemmed in stems:
+                position = view.first.get(stemmed)
+                if position is not None:
+                    return position
+        return None
+
     def spans(self, term: Term, languages: Sequence[str] = ()) -> list[Span]:
         """Every place the term occurs, as word spans; stemmed matching if ``languages``."""
         found: set[Span] = set()
@@ -242,10 +251,9 @@ class FieldText:
                 return None if position is None else (position, position)
             position = self.plain.first.get(word)
             for language in languages:
-                for view in self.stem_views(language):
-                    for form in term_stem_forms(term, language):
-                        if position is None:
-                            position = view.first.get(form[0])
+                if position is not None:
+                    break  # found as written: the stem views need not be built
+                position = self.stem_position(language, [form[0] for form in term_stem_forms(term, language)])
             return None if position is None else (position, position)
         spans = self.spans(term, languages)
         return spans[0] if spans else None
