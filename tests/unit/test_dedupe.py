@@ -257,6 +257,16 @@ def test_url_guid_matches_the_link_whatever_its_spelling() -> None:
     assert keys_of(with_guid, "guid") == keys_of(plain, "link") != []
 
 
+def test_a_query_on_the_home_page_names_an_article() -> None:
+    # WordPress's plain permalinks: the article is in the query, the path is "/".
+    first = make_item("Frappe en Crimée", link="http://blog.example.fr/?p=42", feed_id="a")
+    respelled = make_item("Crimée : une frappe", link="https://www.blog.example.fr/?p=42&utm_source=rss", feed_id="b")
+    other = make_item("Autre chose", link="https://blog.example.fr/?p=43", feed_id="a")
+    assert keys_of(first, "link") == keys_of(respelled, "link") != []
+    assert keys_of(other, "link") != keys_of(first, "link")
+    assert keys_of(make_item("x", link="https://blog.example.fr/?utm_source=rss"), "link") == []
+
+
 def test_amp_home_page_gives_no_link_key() -> None:
     assert keys_of(make_item("x", link="https://amp.lemonde.fr/amp/"), "link") == []
 

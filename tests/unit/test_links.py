@@ -207,6 +207,14 @@ def test_feedparser_entries_are_unwrapped_to_the_publisher() -> None:
         ("https://x.example/a?_hsenc=p2A&_hsmi=1&__hstc=2&mc_cid=3&mc_eid=4&igshid=5", "https://x.example/a"),
         ("https://x.example/a?WT.mc_id=rss&ns_source=x&__twitter_impression=true", "https://x.example/a"),
         ("https://x.example/a/?b=2&a=1", "https://x.example/a/?b=2&a=1"),  # slash and order as published
+        # Queries that are no key=value pairs, and Latin-1 escapes, kept byte for byte.
+        (
+            "https://x.example/index.php?/archives/123-titre.html",
+            "https://x.example/index.php?/archives/123-titre.html",
+        ),
+        ("https://x.example/article.php?12345&xtor=RSS-1", "https://x.example/article.php?12345"),
+        ("https://x.example/recherche.php?mot=%E9t%E9&utm_source=rss", "https://x.example/recherche.php?mot=%E9t%E9"),
+        ("https://x.example/a?q=a+b&r=a%20b", "https://x.example/a?q=a+b&r=a%20b"),
     ],
 )
 def test_canonical_link_is_the_publisher_url_as_published(link: str, shown: str) -> None:
@@ -259,6 +267,8 @@ def test_identity_ignores_how_the_link_is_spelled(spelling: str) -> None:
         ("https://www.bbc.co.uk/news/amp/world-europe-1", "https://www.bbc.co.uk/news/world-europe-1"),
         ("https://amp.theguardian.com/world/2024/jun/26/x", "https://www.theguardian.com/world/2024/jun/26/x"),
         ("https://blog.example.org/2024/06/x/amp/", "https://blog.example.org/2024/06/x/"),
+        ("https://x.example/a.php?t=%e9&xtor=RSS-1", "https://x.example/a.php?t=%E9"),
+        ("http://www.blog.example.fr/?p=42&utm_medium=rss", "https://blog.example.fr/?p=42"),
     ],
 )
 def test_identity_of_equivalent_links(first: str, second: str) -> None:
@@ -276,6 +286,9 @@ def test_identity_of_equivalent_links(first: str, second: str) -> None:
         ("https://www2.x.example/a", "https://x.example/a"),
         ("https://x.example:8443/a", "https://x.example/a"),
         ("https://x.example/a%2Fb", "https://x.example/a/b"),  # an escaped slash is not a slash
+        ("https://x.example/a.php?t=%E9", "https://x.example/a.php?t=%E8"),  # Latin-1 escapes: é is not è
+        ("https://x.example/index.php?/archives/1", "https://x.example/index.php?/archives/2"),
+        ("https://x.example/a.php?12345", "https://x.example/a.php?12346"),
     ],
 )
 def test_identity_keeps_what_names_another_page(first: str, second: str) -> None:

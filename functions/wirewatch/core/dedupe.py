@@ -103,8 +103,12 @@ def _globally_unique(guid: str) -> bool:
 
 
 def _is_article_link(identity: str) -> bool:
-    """A home page link (path ``/``) is shared by unrelated entries; it identifies nothing."""
-    return bool(identity) and urlsplit(identity).path != "/"
+    """A home page link (path ``/``, no query) is shared by unrelated entries; it identifies
+    nothing. ``/?p=42`` (WordPress's plain permalinks) is an article."""
+    if not identity:
+        return False
+    parts = urlsplit(identity)
+    return parts.path != "/" or bool(parts.query)
 
 
 def alert_key(rule_id: str, story_id: str) -> str:

@@ -12,7 +12,7 @@ import base64
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote_plus, urljoin, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -49,6 +49,7 @@ _AMP_SUFFIX = re.compile(r"\.amp(?=\.html?$|$)")
 _PERCENT_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _PATH_SAFE = "%!$&'()*+,;=:@"
+_QUERY_SAFE = _PATH_SAFE + "/?"
 
 # A wrapper inside a wrapper is real (a Safe Link to a Google Alert); a deeper chain
 # is not a publisher's link, and is left alone.
@@ -229,12 +230,22 @@ def canonical_link(link: str, base: str = "") -> str:
     parts = urlsplit(unwrap(absolute))
     if parts.scheme.lower() not in _WEB_SCHEMES or not parts.netloc:
         return ""
-    query = urlencode(_untracked(parts.query))
+    query = "&".join(_untracked(parts.query))
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", query, ""))
 
 
-def _untracked(query: str) -> list[tuple[str, str]]:
-    return [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if not _TRACKING_PARAM.fullmatch(k)]
+def _untracked(query: str) -> list[str]:
+    """The query's parameters as published, tracking ones dropped.
+
+    Kept byte for byte rather than decoded and encoded again: a query is not always
+    ``key=value`` pairs (``index.php?/archives/123``, ``article.php?12345``), and old
+    sites escape Latin-1 (``?mot=%E9t%E9``), which a UTF-8 round trip would garble.
+    """
+    return [pair for pair in query.split("&") if pair and not _TRACKING_PARAM.fullmatch(_parameter_name(pair))]
+
+
+def _parameter_name(pair: str) -> str:
+    return unquote_plus(pair.partition("=")[0], errors="replace")
 
 
 # ---------------------------------------------------------------- identity
@@ -266,10 +277,10 @@ def _identity_form(link: str) -> str:
         return ""
     if parts.scheme.lower() not in _WEB_SCHEMES or not netloc:
         return ""
-    query = sorted((k, v) for k, v in _untracked(parts.query) if not _is_amp_marker(k, v))
+    query = sorted(_escaped(pair, _QUERY_SAFE) for pair in _untracked(parts.query) if not _is_amp_marker(pair))
     # A URL, and an https one: a link already spelled this way keeps the story key it
     # had when keys hashed the link as shown, so a deploy forgets fewer stories.
-    return urlunsplit(("https", netloc, _identity_path(parts.path), urlencode(query), ""))
+    return urlunsplit(("https", netloc, _identity_path(parts.path), "&".join(query), ""))
 
 
 def _identity_netloc(parts: SplitResult) -> str:
@@ -296,7 +307,7 @@ def _identity_path(path: str) -> str:
     return "/" + "/".join(segment for segment in segments if segment and segment != _AMP_SEGMENT)
 
 
-def _escaped(segment: str) -> str:
+def _escaped(segment: str, safe: str = _PATH_SAFE) -> str:
     """The segment percent-encoded one way: unreserved characters plain, other escapes
     upper-case, non-ASCII as UTF-8 escapes (``é``, ``%c3%a9`` and ``%C3%A9`` agree)."""
 
@@ -304,9 +315,10 @@ def _escaped(segment: str) -> str:
         character = chr(int(escape[1], 16))
         return character if character in _UNRESERVED else escape[0].upper()
 
-    return quote(_PERCENT_ESCAPE.sub(one_way, segment), safe=_PATH_SAFE)
+    return quote(_PERCENT_ESCAPE.sub(one_way, segment), safe=safe)
 
 
-def _is_amp_marker(key: str, value: str) -> bool:
-    name = key.lower()
-    return name == "amp" or (name == "outputtype" and value.lower() == "amp")
+def _is_amp_marker(pair: str) -> bool:
+    name, _, value = pair.partition("=")
+    name = unquote_plus(name, errors="replace").lower()
+    return name == "amp" or (name == "outputtype" and unquote_plus(value, errors="replace").lower() == "amp")
