@@ -362,6 +362,74 @@ def test_relative_links_fall_back_to_the_feed_url_without_channel_link() -> None
     assert item.link == "https://feeds.example.org/une.html"
 
 
+def test_a_relative_channel_link_is_resolved_against_the_feed_url() -> None:
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>/</link>'
+        b"<item><title>Une</title><link>/article/1</link></item></channel></rss>"
+    )
+    (item,) = parse_feed(body, make_feed("x"), now=NOW).items
+    assert item.link == "https://feeds.example.org/article/1"
+
+
+def test_a_json_feed_relative_home_page_is_resolved_against_the_feed_url() -> None:
+    body = json_feed({"id": "1", "title": "Une", "url": "a/1.html"}, home_page_url="/news/")
+    (item,) = parse_feed(body, make_feed(), now=NOW).items
+    assert item.link == "https://feeds.example.org/news/a/1.html"
+
+
+@pytest.mark.parametrize("guid", ["123456", "/article/1"])
+def test_a_guid_that_is_no_web_address_is_not_taken_for_a_link(guid: str) -> None:
+    # feedparser fills a missing <link> with the GUID; resolved against the channel,
+    # "123456" would become a page that does not exist.
+    body = rss(f"<item><title>Une frappe en Crimée</title><guid>{guid}</guid></item>")
+    (item,) = parse_feed(body, make_feed(), now=NOW).items
+    assert (item.link, item.guid) == ("", guid)
+
+
+def test_a_permalink_guid_without_link_is_the_link() -> None:
+    body = rss("<item><title>Une frappe en Crimée</title><guid>https://news.example.org/1</guid></item>")
+    (item,) = parse_feed(body, make_feed(), now=NOW).items
+    assert item.link == "https://news.example.org/1"
+
+
+_FRENCH_RSS = (
+    '<?xml version="1.0" encoding="{encoding}"?><rss version="2.0"><channel><title>T</title>'
+    "<item><title>Arrêtés à Noël…</title><link>https://news.example.org/1</link></item></channel></rss>"
+)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "UTF-16LE", "utf-32"])
+def test_a_utf8_body_declaring_a_wide_encoding_is_read_as_utf8(encoding: str) -> None:
+    # .NET's StringWriter declares utf-16 on what it writes out as UTF-8.
+    parsed = parse_feed(_FRENCH_RSS.format(encoding=encoding).encode(), make_feed(), content_type="text/xml", now=NOW)
+    assert [item.title for item in parsed.items] == ["Arrêtés à Noël…"]
+    assert any(f"declared {encoding}" in problem for problem in parsed.problems)
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_bom_is_read_as_declared(codec: str) -> None:
+    body = _FRENCH_RSS.format(encoding="UTF-16").encode(codec)
+    assert [item.title for item in parse_feed(body, make_feed(), now=NOW).items] == ["Arrêtés à Noël…"]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "content_type"),
+    [("ISO-8859-1", None), ("latin1", "text/xml"), ("us-ascii", None)],
+)
+def test_a_latin1_label_is_read_as_windows_1252(encoding: str, content_type: str | None) -> None:
+    # Publishers who say Latin-1 write the code page's "…" (0x85), which Latin-1 reads as a
+    # line break, as browsers do not (the WHATWG Encoding Standard).
+    body = _FRENCH_RSS.format(encoding=encoding).encode("cp1252")
+    titles = [item.title for item in parse_feed(body, make_feed(), content_type=content_type, now=NOW).items]
+    assert titles == ["Arrêtés à Noël…"]
+
+
+def test_a_latin1_header_on_an_undeclared_document_is_read_as_windows_1252() -> None:
+    body = _FRENCH_RSS.split("?>", 1)[1].encode("cp1252")
+    parsed = parse_feed(body, make_feed(), content_type="application/rss+xml; charset=ISO-8859-1", now=NOW)
+    assert [item.title for item in parsed.items] == ["Arrêtés à Noël…"]
+
+
 def test_implausible_dates_are_treated_as_undated() -> None:
     body = rss(
         "<item><title>Epoch</title><link>https://news.example.org/1</link>"

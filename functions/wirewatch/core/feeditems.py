@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urljoin
 
 from wirewatch.core.links import canonical_link
 from wirewatch.core.normalize import html_to_text
@@ -25,6 +26,7 @@ __all__ = [
     "canonical_link",
     "entry_texts",
     "language",
+    "links_base",
     "plausible",
     "unique_guids",
 ]
@@ -49,6 +51,15 @@ class ParsedFeed:
 TITLE_LIMIT = 1_000
 SUMMARY_LIMIT = 20_000
 CONTENT_LIMIT = 100_000
+
+
+def links_base(feed_url: str, declared: str) -> str:
+    """What an entry's relative links resolve against: the link the feed declares for
+    itself (often relative, "/"), resolved against where the feed was read."""
+    try:
+        return urljoin(feed_url, declared.strip())
+    except ValueError:  # "http://[::1" and such: not a base
+        return feed_url
 
 
 def bounded(text: str, limit: int) -> str:

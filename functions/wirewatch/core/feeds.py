@@ -14,12 +14,21 @@ import re
 import time as _time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from wirewatch.core import sniff
 from wirewatch.core.errors import FeedError
-from wirewatch.core.feeditems import ParsedFeed, canonical_link, entry_texts, language, plausible, unique_guids
+from wirewatch.core.feeditems import (
+    ParsedFeed,
+    canonical_link,
+    entry_texts,
+    language,
+    links_base,
+    plausible,
+    unique_guids,
+)
 from wirewatch.core.jsonfeed import parse_json_feed
-from wirewatch.core.mending import mend
+from wirewatch.core.mending import charset_read_as, mend
 from wirewatch.core.model import FeedSource, Item
 from wirewatch.core.normalize import fold
 
@@ -70,6 +79,7 @@ def parse_feed(body: bytes, feed: FeedSource, *, content_type: str | None = None
 
 
 def _parse_xml(body: bytes, feed: FeedSource, content_type: str | None, head: str, now: datetime) -> ParsedFeed:
+    content_type = charset_read_as(content_type, body)
     headers = {"content-type": content_type} if content_type else {}
     body, problems = mend(body, content_type)
     try:
@@ -85,7 +95,8 @@ def _parse_xml(body: bytes, feed: FeedSource, content_type: str | None, head: st
     channel = parsed.feed
     declared = channel.get("language") or channel.get("title_detail", {}).get("language") or ""
     lang = language(feed.lang or declared)
-    base = channel.get("link") or feed.url
+    # A channel link may be relative ("/"): it is resolved against where the feed was read.
+    base = links_base(feed.url, channel.get("link") or "")
     items, skipped = _items(parsed.entries, feed, base, lang, now)
     return ParsedFeed(items=unique_guids(items), problems=(*problems, *skipped), lang=lang, ttl=_ttl(channel))
 
@@ -128,6 +139,10 @@ def _item(entry: Any, feed: FeedSource, base: str, lang: str, now: datetime) -> 
     title, summary, content = entry_texts(entry.get("title") or "", entry.get("summary") or "", " ".join(content_parts))
     # FeedBurner hides the publisher's URL behind a redirect; the original is the story.
     raw_link = entry.get("feedburner_origlink") or entry.get("link") or ""
+    if raw_link == entry.get("id") and not _is_web_url(raw_link):
+        # feedparser takes a GUID for the link when there is no <link>; "123456" is no
+        # page, and resolved against the channel it would become one that does not exist.
+        raw_link = ""
     link = canonical_link(raw_link, base) if raw_link else ""
     if not title and not link:
         return None
@@ -141,6 +156,14 @@ def _item(entry: Any, feed: FeedSource, base: str, lang: str, now: datetime) -> 
         published=_published(entry, now),
         lang=language(entry.get("language") or "") if entry.get("language") else lang,
     )
+
+
+def _is_web_url(text: str) -> bool:
+    try:
+        parts = urlsplit(text.strip())
+    except ValueError:
+        return False
+    return parts.scheme.lower() in {"http", "https"} and bool(parts.netloc)
 
 
 def _ttl(channel: Any) -> timedelta | None:

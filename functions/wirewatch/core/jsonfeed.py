@@ -12,7 +12,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from wirewatch.core.errors import FeedError
-from wirewatch.core.feeditems import ParsedFeed, canonical_link, entry_texts, language, plausible, unique_guids
+from wirewatch.core.feeditems import (
+    ParsedFeed,
+    canonical_link,
+    entry_texts,
+    language,
+    links_base,
+    plausible,
+    unique_guids,
+)
 from wirewatch.core.model import Item
 
 if TYPE_CHECKING:
@@ -38,7 +46,8 @@ def parse_json_feed(body: bytes, feed: FeedSource, *, now: datetime) -> ParsedFe
     entries = _entries(document)
     top = _Fields(document)
     lang = language(feed.lang or top.text("language"))
-    base = top.text("home_page_url", "feed_url") or feed.url
+    # Either may be relative ("/"): resolved against where the feed was read.
+    base = links_base(feed.url, top.text("home_page_url", "feed_url"))
     items, problems = _items(entries, feed, base, lang, now)
     if top.wrong:
         problems.insert(0, f"feed: ignored {', '.join(top.wrong)} (wrong type)")

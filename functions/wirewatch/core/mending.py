@@ -5,6 +5,12 @@
   windows-1252, and every accented title becomes mojibake ("arrÃªtÃ©s"). Here
   the document is decoded as UTF-8 and only the invalid bytes are read as
   windows-1252 (or U+FFFD where that code page has no character).
+- A declaration of UTF-16 or UTF-32 on a body that has neither a BOM nor the NUL
+  bytes of a wide encoding (.NET's StringWriter writes "utf-16" on UTF-8 output)
+  makes feedparser refuse the whole feed; such a body is read as UTF-8.
+- ISO-8859-1 and US-ASCII labels are read as windows-1252, as browsers read them
+  (the WHATWG Encoding Standard): publishers who say Latin-1 write "…" and "’"
+  from the code page, and feedparser would take 0x85 for a line break.
 - A character reference to a surrogate (``&#xD800;``) makes feedparser fail on
   the whole feed; an emoji written as a pair of them (``&#xD83D;&#xDE00;``) is
   common. Pairs become the one character they stand for, lone ones U+FFFD.
@@ -15,8 +21,14 @@ from __future__ import annotations
 import codecs
 import re
 
-_DECLARED = re.compile(rb"""^\s*<\?xml[^>]*\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_DECLARED = re.compile(rb"""^\s*<\?xml[^>]*\bencoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
 _UTF8_NAMES = frozenset({"utf-8", "utf8"})
+_WIDE_NAME = re.compile(r"(?:utf|ucs)-?(?:16|32|2|4)(?:[-_]?[lb]e)?", re.IGNORECASE)
+# The labels the WHATWG Encoding Standard reads as windows-1252.
+_LATIN1_NAMES = frozenset(
+    {"ascii", "us-ascii", "iso-8859-1", "iso8859-1", "iso88591", "iso_8859-1", "iso-ir-100", "latin1", "l1"}
+    | {"csisolatin1", "cp819", "ibm819", "iso_8859-1:1987", "x-cp1252", "cp1252", "windows-1252", "ansi_x3.4-1968"}
+)
 _WIDE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _REFERENCE = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
 _HIGH = range(0xD800, 0xDC00)
@@ -35,9 +47,15 @@ codecs.register_error("wirewatch-cp1252", _windows_1252_bytes)
 def mend(body: bytes, content_type: str | None) -> tuple[bytes, list[str]]:
     """The body with its invalid UTF-8 bytes (if it is UTF-8) and surrogate references
     repaired, and what was repaired, for the feed's problems."""
-    if body.startswith(_WIDE_BOMS):
-        return body, []  # references and markup are not byte-for-byte ASCII there
+    if body.startswith(_WIDE_BOMS) or b"\x00" in body[:4]:
+        # UTF-16 or UTF-32, with a BOM or without (XML's "<" is then next to a NUL, which
+        # no other encoding of a document has): references and markup are not
+        # byte-for-byte ASCII there.
+        return body, []
     problems = []
+    body, relabelled = _relabelled(body)
+    if relabelled:
+        problems.append(relabelled)
     if _meant_as_utf8(body, content_type):
         try:
             body.decode("utf-8")
@@ -50,6 +68,36 @@ def mend(body: bytes, content_type: str | None) -> tuple[bytes, list[str]]:
             problems.append("character references to surrogates replaced")
             body = mended
     return body, problems
+
+
+def _relabelled(body: bytes) -> tuple[bytes, str]:
+    """The body with its declared encoding replaced where it cannot be, or is read
+    otherwise than, what it says; and the problem to report, "" if none."""
+    offset = len(codecs.BOM_UTF8) if body.startswith(codecs.BOM_UTF8) else 0
+    declared = _DECLARED.match(body, offset, offset + 200)
+    if declared is None:
+        return body, ""
+    name = declared.group(1).decode("ascii")
+    if _WIDE_NAME.fullmatch(name):
+        replacement, problem = b"utf-8", f"encoding: declared {name} without a BOM or wide characters; read as UTF-8"
+    elif name.lower() in _LATIN1_NAMES and name.lower() not in {"windows-1252", "cp1252"}:
+        replacement, problem = b"windows-1252", ""
+    else:
+        return body, ""
+    return body[: declared.start(1)] + replacement + body[declared.end(1) :], problem
+
+
+def charset_read_as(content_type: str | None, body: bytes) -> str | None:
+    """``content_type`` with a Latin-1 or ASCII charset read as windows-1252, as browsers do,
+    if the document declares no encoding of its own. Where it does, feedparser weighs the
+    two (Apache's default ISO-8859-1 on a document declaring UTF-8) and is left to."""
+    if not content_type or _DECLARED.match(body.removeprefix(codecs.BOM_UTF8)[:200]):
+        return content_type
+    media, separator, charset = content_type.lower().partition("charset=")
+    label = charset.strip(" \"';")
+    if separator and label in _LATIN1_NAMES:
+        return f"{content_type[: len(media)]}charset=windows-1252"
+    return content_type
 
 
 def _meant_as_utf8(body: bytes, content_type: str | None) -> bool:
@@ -91,4 +139,4 @@ def _value(reference: re.Match[bytes]) -> int:
     return int(hexadecimal, 16) if hexadecimal else int(decimal)
 
 
-__all__ = ["mend"]
+__all__ = ["charset_read_as", "mend"]
