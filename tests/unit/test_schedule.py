@@ -149,6 +149,27 @@ def test_repeated_failures_pause_the_feed_which_keeps_trying_at_growing_interval
     assert (recovered.paused, recovered.consecutive_failures, recovered.not_before) == (False, 0, None)
 
 
+def test_a_paused_feed_whose_url_the_operator_fixes_is_polled_at_the_next_tick() -> None:
+    state = FeedState("wire")
+    for _ in range(POLICY.failures_to_pause + 2):
+        state = failed(state)  # 404s on a mistyped URL: paused, next try hours away
+    assert state.paused and state.not_before is not None and state.not_before - NOW > timedelta(hours=2)
+    fixed = make_feed("wire", url="https://feeds.example.org/fixed.xml")
+    assert polls(state, TICK * 2, feed=fixed)[0] == NOW
+    assert polls(state, TICK * 2) == []  # the URL that failed still waits
+    # If the new URL fails too, its count starts afresh: one failure, not eight.
+    again = after_failure(fixed, state, error="http-500", now=NOW, policy=POLICY, jitter=0.0)
+    assert (again.consecutive_failures, again.paused, again.failing_url) == (1, False, fixed.url)
+    assert again.not_before == NOW + TICK * 0.5
+
+
+def test_a_failure_records_the_url_it_counts_for_and_a_success_clears_it() -> None:
+    state = failed(FeedState("wire"))
+    assert state.failing_url == FEED.url
+    assert FeedState.from_record(state.as_record()).failing_url == FEED.url
+    assert after_success(FEED, state, ok(), ttl=None, new_items=False, now=NOW, policy=POLICY).failing_url is None
+
+
 def test_a_daily_feed_dead_for_months_keeps_its_capped_wait() -> None:
     daily = make_feed("wire", poll_every=timedelta(days=1))
     state = after_failure(
@@ -211,6 +232,7 @@ FULL_STATE = FeedState(
     moved_from="https://old.example/rss",
     moved_to="https://new.example/rss",
     gone_url="https://gone.example/rss",
+    failing_url="https://old.example/rss",
     last_new_item_at=NOW,
     recent_items=frozenset({"0123456789abcdef", "fedcba9876543210"}),
 )

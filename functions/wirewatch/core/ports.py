@@ -64,6 +64,9 @@ class FeedState:
     moved_from: str | None = None  # the configured URL that answered a permanent redirect
     moved_to: str | None = None  # where it led: polled instead while the configuration names moved_from
     gone_url: str | None = None  # a URL that answered 410: not polled again until the configuration changes
+    # The URL the failures and the wait are counted for: a watch file that names another
+    # URL (the operator's fix) is polled at the next tick, from a clean count.
+    failing_url: str | None = None
     last_new_item_at: datetime | None = None
     # Fingerprints of the item keys in the last full response (``dedupe.fingerprint``):
     # items found here were processed, so an unchanged body costs no read of the seen store.
@@ -85,6 +88,7 @@ class FeedState:
             "moved_from": self.moved_from,
             "moved_to": self.moved_to,
             "gone_url": self.gone_url,
+            "failing_url": self.failing_url,
             "last_new_item_at": _iso(self.last_new_item_at),
             # Fixed-width fingerprints, concatenated in order: compact, and stable for comparison.
             "recent_items": "".join(sorted(self.recent_items)) or None,
@@ -135,6 +139,7 @@ class FeedState:
             moved_from=text("moved_from"),
             moved_to=text("moved_to"),
             gone_url=text("gone_url"),
+            failing_url=text("failing_url"),
             last_new_item_at=moment("last_new_item_at"),
             recent_items=frozenset(recent[start : start + 16] for start in range(0, len(recent), 16)),
         )

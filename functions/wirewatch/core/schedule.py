@@ -61,7 +61,7 @@ def is_due(feed: FeedSource, state: FeedState, now: datetime, policy: PollPolicy
     """Whether the tick at ``now`` polls ``feed``."""
     if is_gone(feed, state):
         return False
-    if state.not_before is not None:
+    if state.not_before is not None and not _waits_for_another_url(feed, state):
         if now < state.not_before:
             return False
         if now - policy.tick < state.not_before:
@@ -71,6 +71,11 @@ def is_due(feed: FeedSource, state: FeedState, now: datetime, policy: PollPolicy
     # falls in the span since the previous tick.
     shifted = now.timestamp() - _phase(feed.id, every)
     return int(shifted // every) != int((shifted - policy.tick.total_seconds()) // every)
+
+
+def _waits_for_another_url(feed: FeedSource, state: FeedState) -> bool:
+    """The wait was earned by a URL the watch file no longer leads to (a fixed typo)."""
+    return state.failing_url is not None and state.failing_url != polled_url(feed, state)
 
 
 def _phase(feed_id: str, every: float) -> float:
@@ -113,6 +118,7 @@ def after_success(
         moved_from=moved[0],
         moved_to=moved[1],
         gone_url=None,
+        failing_url=None,
         last_new_item_at=now if new_items else state.last_new_item_at,
         recent_items=state.recent_items if recent_items is None else recent_items,
     )
@@ -135,8 +141,11 @@ def after_failure(
     is between half and all of the exponential backoff, so feeds that failed together
     spread out.
     """
-    failures = state.consecutive_failures + 1
-    failed = replace(state, last_error=error, last_error_at=now, consecutive_failures=failures)
+    url = polled_url(feed, state)
+    # Failures of another URL (before the operator fixed it) are not this one's.
+    earlier = 0 if _waits_for_another_url(feed, state) else state.consecutive_failures
+    failures = earlier + 1
+    failed = replace(state, last_error=error, last_error_at=now, consecutive_failures=failures, failing_url=url)
     if gone:
         return replace(failed, gone_url=polled_url(feed, state), not_before=None)
     # Capped in seconds before it becomes a timedelta: a daily feed dead for a month
