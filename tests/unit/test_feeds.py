@@ -430,6 +430,25 @@ def test_a_latin1_header_on_an_undeclared_document_is_read_as_windows_1252() -> 
     assert [item.title for item in parsed.items] == ["Arrêtés à Noël…"]
 
 
+def test_an_entry_listed_twice_is_one_entry_that_keeps_its_guid() -> None:
+    # A story in two sections of one feed: dropping its GUID would change its key
+    # whenever the copy came and went, and process it as new each time.
+    entry = "<item><title>Une frappe en Crimée</title><link>https://news.example.org/1</link><guid>g-1</guid></item>"
+    other = "<item><title>Autre</title><link>https://news.example.org/2</link><guid>g-2</guid></item>"
+    twice = parse_feed(rss(entry + other + entry), make_feed(), now=NOW).items
+    once = parse_feed(rss(entry + other), make_feed(), now=NOW).items
+    assert [item.guid for item in twice] == ["g-1", "g-2"]
+    assert [item_key(item) for item in twice] == [item_key(item) for item in once]
+
+
+def test_different_entries_sharing_a_guid_lose_it() -> None:
+    body = rss(
+        "<item><title>Une</title><link>https://news.example.org/1</link><guid>same</guid></item>"
+        "<item><title>Deux</title><link>https://news.example.org/2</link><guid>same</guid></item>"
+    )
+    assert [item.guid for item in parse_feed(body, make_feed(), now=NOW).items] == [None, None]
+
+
 def test_implausible_dates_are_treated_as_undated() -> None:
     body = rss(
         "<item><title>Epoch</title><link>https://news.example.org/1</link>"

@@ -92,6 +92,20 @@ def language(code: str) -> str:
 
 
 def unique_guids(items: list[Item]) -> tuple[Item, ...]:
-    """Drop GUIDs that several entries of one fetch share: they identify nothing."""
-    counts = Counter(item.guid for item in items if item.guid)
-    return tuple(replace(item, guid=None) if item.guid and counts[item.guid] > 1 else item for item in items)
+    """One entry per repeated copy, and no GUID where different entries share one.
+
+    An entry listed twice (the same GUID, title and link: a feed that puts a story in
+    two of its sections) is one entry; were its GUID dropped, its key would change
+    whenever the copy came and went, and it would be processed as new each time.
+    Different entries sharing a GUID identify nothing by it.
+    """
+    seen: set[tuple[str | None, str, str]] = set()
+    copies_dropped = []
+    for item in items:
+        copy = (item.guid, item.title, item.link)
+        if item.guid and copy in seen:
+            continue
+        seen.add(copy)
+        copies_dropped.append(item)
+    counts = Counter(item.guid for item in copies_dropped if item.guid)
+    return tuple(replace(item, guid=None) if item.guid and counts[item.guid] > 1 else item for item in copies_dropped)
