@@ -27,8 +27,13 @@ def test_stray_windows_1252_bytes_in_utf8_are_read_as_windows_1252_only_there() 
 
 
 def test_a_document_declaring_another_encoding_is_not_touched() -> None:
-    body = '<?xml version="1.0" encoding="ISO-8859-1"?><rss><title>Défense</title></rss>'.encode("latin-1")
+    body = '<?xml version="1.0" encoding="ISO-8859-15"?><rss><title>Défense €</title></rss>'.encode("iso-8859-15")
     assert mend(body, None) == (body, [])
+
+
+def test_a_latin1_declaration_is_read_as_windows_1252() -> None:
+    body = '<?xml version="1.0" encoding="ISO-8859-1"?><rss><title>Défense…</title></rss>'.encode("cp1252")
+    assert mend(body, None) == (body.replace(b"ISO-8859-1", b"windows-1252"), [])
 
 
 def test_a_header_naming_another_charset_wins_over_silence() -> None:

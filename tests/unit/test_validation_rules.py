@@ -322,3 +322,46 @@ def test_a_quoted_query_with_escapes_keeps_the_column_in_the_query() -> None:
 def test_a_query_on_one_line_keeps_the_column_in_the_query() -> None:
     rules = "  - id: crimea\n    title: Crimea\n    query: '(Crimea AND strike))'\n"
     assert problems(rules) == [(8, "rules[0].query: unexpected ')' at column 20")]
+
+
+# ---------------------------------------------------------------- stars after no word, and quotes
+
+
+@pytest.mark.parametrize("term", ["Su-*", "MiG-*", "F-*", '"Su-"*', "l'a-*"])
+def test_a_star_after_no_part_of_a_word_is_refused(term: str) -> None:
+    # Hyphens split words: "Su-*" would be the prefix su*, which "sur" and "sud" match.
+    assert "no part of a word" in (term_problem(term) or "")
+    quoted = term.replace('"', '\\"')
+    [(line, message)] = problems(f'  - id: r\n    title: R\n    query: "Crimée AND {quoted}"\n')
+    assert line == 8 and "no part of a word" in message and message.endswith("at column 12")
+
+
+@pytest.mark.parametrize("term", ["Su-3*", "F-16*", '"pont de Crim"*', '"pont de Crim*"', "«pont de Crim*»"])
+def test_a_star_after_a_letter_or_digit_is_a_prefix(term: str) -> None:
+    assert term_problem(term) is None
+
+
+@pytest.mark.parametrize("written", ['"pont de Crim*"', '"pont de Crim"*'])
+def test_a_prefix_phrase_is_accepted_with_its_star_inside_or_outside_the_quotes(written: str) -> None:
+    quoted = written.replace('"', '\\"')
+    rules = f'  - id: r\n    title: R\n    match: {{any: ["{quoted}"]}}\n'
+    lists = f'lists:\n  places: ["{quoted}"]\n'
+    assert fires(rules, "Explosions sur le pont de Crimée")
+    assert not fires(rules, "Le pont de Brooklyn")
+    listed = "  - id: r\n    title: R\n    query: $places\n"
+    assert load_watch(HEAD + listed + lists, "watch.yaml").rules
+
+
+@pytest.mark.parametrize(
+    "phrase", ["«guerre de Crimée»", "« guerre de Crimée »", "“guerre de Crimée”", "„guerre de Crimée“"]
+)
+def test_guillemets_and_curly_quotes_make_a_phrase_in_a_query(phrase: str) -> None:
+    # Pasted from a word processor or typed the French way: the same phrase as "…".
+    rules = f"  - id: r\n    title: R\n    query: 'Crimée NOT {phrase}'\n"
+    assert fires(rules, "Crimée : la guerre des drones s'intensifie")  # "guerre" alone is no exclusion
+    assert not fires(rules, "Il y a 170 ans, la guerre de Crimée")
+
+
+def test_an_unclosed_guillemet_names_the_one_it_needs() -> None:
+    with pytest.raises(QuerySyntaxError, match=r"unclosed quote: « needs its » at column 8"):
+        parse_query("Crimée « guerre")

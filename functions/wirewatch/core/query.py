@@ -77,7 +77,7 @@ from typing import TYPE_CHECKING
 from wirewatch.core.conditions import field_scope_problem, requires_presence
 from wirewatch.core.model import ALL_FIELDS, Field, Group, Near, Pattern, Scoped, Term
 from wirewatch.core.pattern_literals import pattern_fold_problem
-from wirewatch.core.terms import compile_term, term_problem
+from wirewatch.core.terms import OPENING_QUOTES, compile_term, term_problem
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -157,8 +157,8 @@ def _tokenize(text: str) -> list[_Token]:
             raise QuerySyntaxError("unexpected ':'", index + 1)
         if char in "()":
             token = _Token(_LPAREN if char == "(" else _RPAREN, index, index + 1)
-        elif char == '"':
-            token = _phrase(text, index)
+        elif char in OPENING_QUOTES:
+            token = _phrase(text, index, OPENING_QUOTES[char])
         elif char == "/":
             token = _regex(text, index)
         else:
@@ -170,10 +170,11 @@ def _tokenize(text: str) -> list[_Token]:
     return found
 
 
-def _phrase(text: str, start: int) -> _Token:
-    close = text.find('"', start + 1)
+def _phrase(text: str, start: int, closing: str) -> _Token:
+    close = text.find(closing, start + 1)
     if close < 0:
-        raise QuerySyntaxError("unclosed quote", start + 1)
+        shown = "quote" if closing == '"' else f"quote: {text[start]} needs its {closing}"
+        raise QuerySyntaxError(f"unclosed {shown}", start + 1)
     body = text[start + 1 : close]
     end = close + 1
     if text[end : end + 1] == "*":  # "pont de Crim"* reads as "pont de Crim*"

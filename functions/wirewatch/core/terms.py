@@ -5,12 +5,25 @@ from __future__ import annotations
 from wirewatch.core.model import Term
 from wirewatch.core.normalize import tokens
 
+# Phrase quotes as people type them: straight, curly (pasted from a word processor),
+# low-high (German), and French guillemets.
+OPENING_QUOTES = {'"': '"', "\u201c": "\u201d", "\u201e": "\u201c", "\u00ab": "\u00bb"}
+_QUOTES = "".join(OPENING_QUOTES) + "".join(OPENING_QUOTES.values())
+
+
+def _star_outside(raw: str) -> str:
+    """``"pont de Crim*"`` as ``"pont de Crim"*``: a prefix phrase, however it is quoted."""
+    if len(raw) > 2 and raw[-1] in _QUOTES and raw[-2] == "*" and raw[0] in OPENING_QUOTES:
+        return raw[:-2] + raw[-1] + "*"
+    return raw
+
 
 def compile_term(text: str) -> Term:
     """``entret*`` → prefix; ``"chef du Pentagone"`` → phrase; case, accents, elisions folded."""
     raw = text.strip()
-    prefix = raw.endswith("*")
-    body = raw.rstrip("*").strip().strip('"')
+    written = _star_outside(raw)
+    prefix = written.endswith("*")
+    body = written.rstrip("*").strip().strip(_QUOTES)
     return Term(text=raw, tokens=tuple(tokens(body)), prefix=prefix)
 
 
@@ -24,9 +37,17 @@ def term_problem(text: str) -> str | None:
     """
     if not compile_term(text).tokens:
         return "has no word to match"
-    before_prefix_star = text.strip().removesuffix("*")
+    written = _star_outside(text.strip())
+    before_prefix_star = written.removesuffix("*")
     if "*" in before_prefix_star:
         return "has a '*' before its end: a '*' only ends a prefix (entret*)"
     if before_prefix_star != before_prefix_star.rstrip():
         return "has a space before its '*': a prefix is written entret*"
+    last = before_prefix_star.rstrip(_QUOTES)[-1:]
+    if written.endswith("*") and not last.isalnum():
+        # Words split at hyphens: "Su-*" would be the prefix su*, which "sur" and "sud" match.
+        return (
+            f"has a '*' after '{last}', which is no part of a word: a prefix ends on a letter or "
+            "digit (Su-3*); a family such as Su-24, Su-34 is a pattern, /su-\\d+/"
+        )
     return None
