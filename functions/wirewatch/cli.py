@@ -28,13 +28,13 @@ RETENTION = timedelta(days=30)
 
 
 def _load(path: str) -> WatchConfig:
-    from wirewatch.core.watchfile import load_watch
+    from wirewatch.core.watchfile import load_watch_bytes
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise WirewatchError(f"{path}: cannot read: {exc.strerror}") from exc
-    return load_watch(text, path)
+    return load_watch_bytes(data, path)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -42,13 +42,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     Example: wirewatch validate examples/watch.yaml
     """
+    failed = False
     for path in args.config:
-        config = _load(path)
+        try:
+            config = _load(path)
+        except WirewatchError as exc:  # every file's problems, not only the first file's
+            print(exc if isinstance(exc, RulesError) else f"error: {exc}", file=sys.stderr)
+            failed = True
+            continue
         print(
             f"{path}: ok ({len(config.feeds)} feeds, {len(config.rules)} rules, "
             f"{len({s.id for s in config.subscribers})} subscribers)"
         )
-    return 0
+    return 1 if failed else 0
 
 
 def _read_feed(source: str) -> tuple[bytes, str | None]:
@@ -67,6 +73,14 @@ def _read_feed(source: str) -> tuple[bytes, str | None]:
         raise FeedError("unreadable", f"{source}: {exc.strerror}") from exc
 
 
+def _configured_feed(config: WatchConfig, feed_id: str, path: str) -> FeedSource:
+    try:
+        return config.feed(feed_id)
+    except KeyError:
+        known = ", ".join(feed.id for feed in config.feeds)
+        raise WirewatchError(f"{path}: no feed {feed_id!r} (feeds: {known})") from None
+
+
 def cmd_test(args: argparse.Namespace) -> int:
     """Run the rules over a feed (file or URL) without AWS; show what matches and why.
 
@@ -80,7 +94,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     if args.rule:
         config = _only_rules(config, args.rule, args.config)
     # An ad-hoc feed belongs to no configured feed or tag: rules are tried unrestricted.
-    feed = config.feed(args.as_feed) if args.as_feed else FeedSource(id="(test)", url=args.feed)
+    feed = _configured_feed(config, args.as_feed, args.config) if args.as_feed else FeedSource("(test)", args.feed)
     rules = (
         config.rules if args.as_feed else tuple(replace(r, feeds=frozenset(), tags=frozenset()) for r in config.rules)
     )

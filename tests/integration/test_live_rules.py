@@ -102,6 +102,23 @@ def test_a_pushed_version_applies_next_cycle_and_an_invalid_one_is_refused(
     assert [a["link"] for a in pipeline.received("security-desk")] == ["https://a.example/3"]
 
 
+def test_a_version_saved_in_latin1_is_refused_not_run_garbled(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = _push_visits_rule(pipeline, monkeypatch)
+    invoke_poll(now=NOW)
+    assert len(pipeline.received("security-desk")) == 2
+
+    # Read as UTF-8 with replacement characters it validated, and "Crimée" matched nothing.
+    latin1 = yaml.safe_dump(_config(pipeline, "Crimée AND frappe*"), allow_unicode=True).encode("latin-1")
+    boto3.client("s3").put_object(Bucket=bucket, Key="watch.yaml", Body=latin1)
+    pipeline.server.route("/a.xml", NEXT_VISIT)
+    result = invoke_poll(now=NOW.replace(minute=5))
+
+    assert result["config_rejected"] == 2
+    assert [a["link"] for a in pipeline.received("security-desk")] == ["https://a.example/3"]
+
+
 def test_push_validates_then_uploads_to_the_stack_bucket(
     pipeline: Pipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

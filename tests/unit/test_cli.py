@@ -36,6 +36,31 @@ def test_validate_names_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFix
     assert str(missing) in capsys.readouterr().err
 
 
+def test_validate_reports_every_file_before_exiting_1(capsys: pytest.CaptureFixture[str]) -> None:
+    invalid = RULE_FIXTURES / "invalid" / "duplicate-rule-id.yaml"
+
+    assert main(["validate", str(invalid), str(EXAMPLE_WATCH)]) == 1
+
+    out, err = capsys.readouterr()
+    assert f"{invalid}:11: duplicate rule id 'crimea'" in err
+    assert f"{EXAMPLE_WATCH}: ok" in out
+
+
+def test_validate_names_a_file_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(EXAMPLE_WATCH.read_text(encoding="utf-8").encode("latin-1", "replace"))
+
+    assert main(["validate", str(latin1)]) == 1
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"{latin1}:") and "not UTF-8 (byte 0xe9" in err
+
+
+def test_test_command_names_an_unknown_feed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["test", str(EXAMPLE_WATCH), "--feed", str(SEED_FEED), "--as", "nosuchfeed"]) == 1
+    assert "no feed 'nosuchfeed' (feeds: boursorama-reuters," in capsys.readouterr().err
+
+
 def test_test_command_shows_rules_and_terms(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["test", str(EXAMPLE_WATCH), "--feed", str(SEED_FEED)]) == 0
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from wirewatch.core.errors import RulesError
-from wirewatch.core.watchfile import load_watch
+from wirewatch.core.watchfile import load_watch, load_watch_bytes
 
 # Earlier versions tried when the newest is refused at a cold start: enough to skip a
 # few bad uploads in a row, few enough to keep a cold start quick.
@@ -73,9 +73,8 @@ class S3ConfigSource:
         except BotoCoreError as exc:
             return self._unavailable(type(exc).__name__)
         etag = response.get("ETag")
-        text = response["Body"].read().decode("utf-8", errors="replace")
         try:
-            config = load_watch(text, self.uri)
+            config = load_watch_bytes(response["Body"].read(), self.uri)
         except RulesError as exc:
             self.rejected = str(exc)
             self._etag = etag  # not re-read every cycle; a new upload has a new ETag
@@ -99,7 +98,7 @@ class S3ConfigSource:
             for version in sorted(versions, key=lambda v: v["LastModified"], reverse=True)[:_VERSIONS_TRIED]:
                 body = self.client.get_object(Bucket=self.bucket, Key=self.key, VersionId=version["VersionId"])
                 try:
-                    config = load_watch(body["Body"].read().decode("utf-8", errors="replace"), self.uri)
+                    config = load_watch_bytes(body["Body"].read(), self.uri)
                 except RulesError:
                     continue
                 self._config = config

@@ -93,6 +93,24 @@ def load_watch(text: str, source: str = "<watch>") -> WatchConfig:
     raise RulesError(sorted(problems, key=lambda p: (p.line or 0, p.message)))
 
 
+def load_watch_bytes(data: bytes, source: str = "<watch>") -> WatchConfig:
+    """``load_watch`` of a file's bytes, which must be UTF-8 (YAML's own encoding).
+
+    Decoded strictly: a file saved in Latin-1 would otherwise load with every accented
+    term garbled, and its rules go quiet while its examples, garbled alike, still pass.
+
+    Raises:
+        RulesError: the bytes are not UTF-8, or what ``load_watch`` raises.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        message = f"not UTF-8 (byte {data[exc.start]:#04x} at offset {exc.start}): save the file as UTF-8"
+        raise RulesError([Problem(source, line, message)]) from exc
+    return load_watch(text, source)
+
+
 # ---------------------------------------------------------------- YAML with line numbers
 
 # libyaml when PyYAML was built with it (its wheels are): ten times faster on a watch
