@@ -132,6 +132,19 @@ def test_highlight_marks_the_words_with_context() -> None:
     assert highlight(text, 13, 13, context=3) == "…la péninsule de *Crimée*, annexée"
 
 
+@pytest.mark.parametrize(
+    ("text", "first", "shown"),
+    [
+        ("L'Ukraine affirme avoir frappé la Crimée", 3, "L'Ukraine affirme avoir *frappé* la Crimée"),
+        ("Is Crimea next?", 1, "Is *Crimea* next?"),
+        ("« Crimée » : le point", 0, "« *Crimée* » : le point"),
+    ],
+)
+def test_highlight_of_a_whole_headline_adds_no_ellipsis_and_cuts_nothing(text: str, first: int, shown: str) -> None:
+    # The elision before the first word and the punctuation after the last are the headline's.
+    assert highlight(text, first, first) == shown
+
+
 def test_explanation_names_clause_field_and_words() -> None:
     text = watch("  - id: r\n    title: R\n    match: {all: [Crimée, {near: [attaque, ukrainienne], distance: 1}]}\n")
     rule = load_watch(text, "t.yaml").rules[0]

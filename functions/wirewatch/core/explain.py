@@ -17,8 +17,10 @@ def highlight(text: str, first: int, last: int, context: int = CONTEXT_WORDS) ->
     spans = token_spans(text)
     if not spans or last >= len(spans):
         return text[:160]
-    start = spans[max(first - context, 0)][0]
-    end = spans[min(last + context, len(spans) - 1)][1]
+    # Where the context reaches the first or last word, it runs to the text's edge: an
+    # elision before it ("L'Ukraine") or the punctuation after it ("next?") is not cut.
+    start = spans[first - context][0] if first > context else 0
+    end = spans[last + context][1] if last + context < len(spans) - 1 else len(text)
     marked = f"{text[start : spans[first][0]]}*{text[spans[first][0] : spans[last][1]]}*{text[spans[last][1] : end]}"
     return ("…" if start > 0 else "") + " ".join(marked.split()) + ("…" if end < len(text) else "")
 
