@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from datetime import datetime
 
-    from wirewatch.core.model import Delivery, WatchConfig
+    from wirewatch.core.model import Delivery, Subscriber, WatchConfig
     from wirewatch.core.ports import AlertPublisher, AlertStore
+    from wirewatch.core.routing import BudgetWindow
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def _gathered(
     deliveries: Sequence[Delivery], store: AlertStore, config: WatchConfig, now: datetime, done: Deliveries
 ) -> list[Delivery]:
     waiting = [d for d in deliveries if d.mode == "digest" and d.alert is not None and d.due_at <= now]
+    waiting = [d for d in waiting if not _cancelled_as_unwanted(d, store, config, done)]
     if not waiting:
         return []
     # Imported here: digests (time zones, text layout) are rare next to ticks with nothing due.
@@ -87,6 +89,20 @@ def _gathered(
     return collected
 
 
+def _cancelled_as_unwanted(delivery: Delivery, store: AlertStore, config: WatchConfig, done: Deliveries) -> bool:
+    """Cancel a waiting alert its subscriber no longer wants; whether it is out of the digest."""
+    subscriber = config.recipient(delivery.recipient)
+    reason = _no_longer_wanted(delivery, subscriber, config) if subscriber is not None else ""
+    if not reason:
+        return False
+    try:
+        store.cancel(delivery.key, reason)
+    except StoreError as exc:
+        done.errors += 1
+        log.warning("could not cancel a delivery, it waits", extra={"delivery": delivery.key, "error": str(exc)})
+    return True
+
+
 def _send(
     delivery: Delivery,
     *,
@@ -103,16 +119,24 @@ def _send(
         done.errors += 1
         log.warning("could not claim a delivery, it stays pending", extra={"delivery": delivery.key, "error": str(exc)})
         return
+    windows: list[BudgetWindow] = []
     try:
         subscriber = config.recipient(delivery.recipient)
-        if subscriber is None:
-            store.cancel(delivery.key, "the recipient is no longer in the watch file")
+        unwanted = (
+            _no_longer_wanted(delivery, subscriber, config)
+            if subscriber is not None
+            else "the recipient is no longer in the watch file"
+        )
+        if subscriber is None or unwanted:
+            store.cancel(delivery.key, unwanted)
             return
-        if delivery.channel == "sms" and not store.take_sms_budget(budget_windows(subscriber, clock()), clock()):
-            mode, due = after_budget(subscriber, delivery, clock())
-            store.postpone(delivery.key, mode, due)
-            done.postponed += 1
-            return
+        if delivery.channel == "sms":
+            windows = budget_windows(subscriber, clock())
+            if not store.take_sms_budget(windows, clock()):
+                mode, due = after_budget(subscriber, delivery, clock())
+                store.postpone(delivery.key, mode, due)
+                done.postponed += 1
+                return
     except StoreError as exc:
         done.errors += 1
         log.warning("store failed before publishing, delivery stays pending", extra={"delivery": delivery.key})
@@ -124,10 +148,24 @@ def _send(
         done.errors += 1
         log.warning("publish failed, delivery stays pending", extra={"delivery": delivery.key, "error": str(exc)})
         _release(store, delivery, str(exc))
+        _return_budget(store, windows)
         return
     done.sent += 1
     done.sent_keys.append(delivery.key)
     _mark_sent(store, delivery, message_id, clock)
+
+
+def _no_longer_wanted(delivery: Delivery, subscriber: Subscriber, config: WatchConfig) -> str:
+    """Why an alert held back (quiet hours, a digest time) no longer goes to its
+    subscriber, who has since raised the severity or left its rule; "" if it still goes."""
+    alert = delivery.alert
+    if alert is None:
+        return ""  # a digest: its members were checked when it was gathered
+    if alert.severity < subscriber.min_severity:
+        return f"the subscriber now takes {subscriber.min_severity.label} alerts and above"
+    if alert.rule_id not in config.rules_for_subscriber(subscriber):
+        return f"the subscriber no longer takes rule {alert.rule_id}"
+    return ""
 
 
 def _release(store: AlertStore, delivery: Delivery, error: str) -> None:
@@ -136,6 +174,17 @@ def _release(store: AlertStore, delivery: Delivery, error: str) -> None:
     except StoreError:
         # The claim runs out by itself; the delivery is published again after its lease.
         log.warning("could not release a claim, the lease will", extra={"delivery": delivery.key})
+
+
+def _return_budget(store: AlertStore, windows: Sequence[BudgetWindow]) -> None:
+    """An SMS SNS refused was not sent: its retry must not find the budget spent on it."""
+    if not windows:
+        return
+    try:
+        store.return_sms_budget(windows)
+    except StoreError:
+        # The budget stays counted: at worst one SMS fewer this hour, never one too many.
+        log.warning("could not return an SMS to the budget", extra={"windows": [w.key for w in windows]})
 
 
 def _mark_sent(store: AlertStore, delivery: Delivery, message_id: str, clock: Callable[[], datetime]) -> None:

@@ -172,6 +172,21 @@ def test_the_sms_budget_counts_in_every_window_or_none(pipeline: Pipeline) -> No
     assert _record(pipeline, day.key)["sent"]["N"] == "3"
 
 
+def test_an_sms_not_sent_is_returned_to_every_window(pipeline: Pipeline) -> None:
+    worker_a, _ = _stores(pipeline)
+    hour = BudgetWindow("budget#duty/sms#hour#1", 1, NOW + timedelta(hours=1))
+    day = BudgetWindow("budget#duty/sms#day#1", 5, NOW + timedelta(days=1))
+    assert worker_a.take_sms_budget([hour, day], NOW)
+
+    worker_a.return_sms_budget([hour, day])
+
+    assert [_record(pipeline, window.key)["sent"]["N"] for window in (hour, day)] == ["0", "0"]
+    assert worker_a.take_sms_budget([hour, day], NOW)  # the hour's one SMS is there again
+    worker_a.return_sms_budget([hour, day])
+    worker_a.return_sms_budget([hour, day])  # never below zero
+    assert [_record(pipeline, window.key)["sent"]["N"] for window in (hour, day)] == ["0", "0"]
+
+
 def test_folded_reports_are_counted_per_source(pipeline: Pipeline) -> None:
     worker_a, _ = _stores(pipeline)
     worker_a.create(ALERT, "s1", [], NOW)

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from wirewatch.core.errors import PublishError, StoreError
-from wirewatch.core.model import Alert, Delivery, Severity, SmsBudget, Subscriber, WatchConfig
+from wirewatch.core.model import Alert, Delivery, Rule, Severity, SmsBudget, Subscriber, WatchConfig
+from wirewatch.core.terms import compile_term
 from wirewatch.delivery import deliver
 
 if TYPE_CHECKING:
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
 NOW = datetime(2024, 6, 26, 6, 0, tzinfo=UTC)
 DESK = Subscriber("desk", "email", "desk@example.org", rules=("*",))
 PHONE = Subscriber("duty", "sms", "+33612345678", rules=("*",), sms_budget=SmsBudget(per_hour=1))
-CONFIG = WatchConfig(feeds=(), rules=(), subscribers=(DESK, PHONE))
+RULE = Rule("rule", "A rule", Severity.HIGH, compile_term("Crimée"))
+CONFIG = WatchConfig(feeds=(), rules=(RULE,), subscribers=(DESK, PHONE))
 
 
 def alert(key: str) -> Alert:
@@ -28,8 +30,16 @@ def alert(key: str) -> Alert:
     )
 
 
-def delivery(key: str, recipient: str = "desk/email", **changes: object) -> Delivery:
-    made = Delivery(key, recipient, due_at=NOW, created_at=NOW, alert=alert(key))
+def delivery(
+    key: str,
+    recipient: str = "desk/email",
+    *,
+    severity: Severity = Severity.HIGH,
+    rule_id: str = "rule",
+    **changes: object,
+) -> Delivery:
+    of_alert = replace(alert(key), severity=severity, rule_id=rule_id)
+    made = Delivery(key, recipient, due_at=NOW, created_at=NOW, alert=of_alert)
     return replace(made, **changes)  # type: ignore[arg-type]
 
 
@@ -81,6 +91,9 @@ class Store:
             return False
         self.budget -= 1
         return True
+
+    def return_sms_budget(self, windows: Sequence[BudgetWindow]) -> None:
+        self.budget += 1
 
     def fold(self, alert_key: str, feed_id: str, now: datetime) -> None:
         pass
@@ -166,3 +179,32 @@ def test_a_recipient_who_left_the_watch_file_is_cancelled_not_sent() -> None:
     deliver([delivery("a", "gone/email")], store, publisher, CONFIG, lambda: NOW)
     assert publisher.published == []
     assert store.cancelled == ["a"]
+
+
+def test_an_sms_sns_refused_gives_its_budget_back_for_the_retry() -> None:
+    store = Store(budget=1)
+    deliver([delivery("a", "duty/sms")], store, Publisher(refuse="a"), CONFIG, lambda: NOW)
+    assert (store.released, store.budget) == (["a"], 1)
+
+    publisher = Publisher()
+    done = deliver([delivery("a", "duty/sms")], store, publisher, CONFIG, lambda: NOW + timedelta(minutes=1))
+    assert (publisher.keys, done.postponed) == (["a"], 0)
+
+
+def test_a_held_alert_the_subscriber_no_longer_wants_is_cancelled() -> None:
+    held = [delivery("low", severity=Severity.LOW), delivery("gone-rule", rule_id="removed"), delivery("kept")]
+    raised = replace(DESK, min_severity=Severity.MEDIUM)
+    config = replace(CONFIG, subscribers=(raised, PHONE))
+    store, publisher = Store(), Publisher()
+    deliver(held, store, publisher, config, lambda: NOW)
+    assert publisher.keys == ["kept"]
+    assert store.cancelled == ["low", "gone-rule"]
+
+
+def test_an_alert_waiting_for_a_digest_the_subscriber_no_longer_wants_leaves_it() -> None:
+    waiting = [delivery(key, mode="digest") for key in ("a", "b")] + [delivery("c", mode="digest", rule_id="removed")]
+    store, publisher = Store(), Publisher()
+    deliver(waiting, store, publisher, CONFIG, lambda: NOW)
+    [digest] = publisher.published
+    assert digest.digest is not None and sorted(digest.digest.members) == ["a", "b"]
+    assert store.cancelled == ["c"]

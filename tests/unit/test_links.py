@@ -9,7 +9,7 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from wirewatch.core.feeds import parse_feed
-from wirewatch.core.links import canonical_link, identity_key, unwrap
+from wirewatch.core.links import LINK_LIMIT, canonical_link, identity_key, unwrap
 
 from .helpers import NOW, make_feed
 
@@ -220,6 +220,12 @@ def test_feedparser_entries_are_unwrapped_to_the_publisher() -> None:
 def test_canonical_link_is_the_publisher_url_as_published(link: str, shown: str) -> None:
     assert canonical_link(link) == shown
     assert canonical_link(shown) == shown
+
+
+def test_a_link_longer_than_any_server_serves_is_no_link() -> None:
+    base = "https://news.example.org/a?id="
+    assert canonical_link(base + "1" * (LINK_LIMIT - len(base))) != ""
+    assert canonical_link(base + "1" * (LINK_LIMIT - len(base) + 1)) == ""
 
 
 # ---------------------------------------------------------------- identity

@@ -401,6 +401,18 @@ def test_a_digest_slot_at_the_end_of_quiet_hours_is_not_held() -> None:
     assert next_digest(daily, paris(2024, 6, 26, 23, 0)) == paris(2024, 6, 27, 7, 0)
 
 
+@pytest.mark.parametrize("first", [True, False])
+def test_a_daily_digest_in_the_repeated_hour_goes_once(first: bool) -> None:
+    # 02:30 happens twice on 27 October; the digest goes at the first, then the next day.
+    daily = sub(mode="digest", digest=DigestSchedule("daily", time(2, 30)))
+    before = paris(2024, 10, 26, 12, 0)
+    assert next_digest(daily, before) == paris(2024, 10, 27, 2, 30)  # 00:30 UTC, CEST
+    after_first = paris(2024, 10, 27, 2, 30) if first else paris(2024, 10, 27, 2, 45)
+    assert next_digest(daily, after_first) == paris(2024, 10, 28, 2, 30)
+    new_york = sub(mode="digest", timezone="America/New_York", digest=DigestSchedule("daily", time(1, 30)))
+    assert next_digest(new_york, utc(2024, 11, 3, 5, 30)) == utc(2024, 11, 4, 6, 30)
+
+
 def test_hourly_digest_over_the_repeated_hour() -> None:
     after = paris(2024, 10, 27, 2, 30)  # 02:30 CEST, 00:30 UTC
     assert next_digest(sub(mode="digest"), after) == paris(2024, 10, 27, 2, 0, fold=1)  # 01:00 UTC
@@ -502,6 +514,20 @@ def test_a_digest_over_budget_waits_for_the_next_hour_in_its_mode(mode: str) -> 
     phone = sub("ana", "sms", sms_budget=SmsBudget(per_hour=1), digest=DigestSchedule("daily", time(8, 0)))
     assert after_budget(phone, digest_delivery(mode), paris(2024, 6, 26, 10, 20)) == (mode, paris(2024, 6, 26, 11, 0))
     assert after_budget(phone, digest_delivery(mode), paris(2024, 6, 26, 10, 0)) == (mode, paris(2024, 6, 26, 11, 0))
+
+
+def test_a_digest_over_budget_waits_past_quiet_hours() -> None:
+    # Refused at 21:10, its hour ends at 22:00: quiet until 07:00, and the new day's budget
+    # at midnight must not wake anyone.
+    phone = sub("ana", "sms", sms_budget=SmsBudget(per_day=20), quiet_hours=NIGHT)
+    assert after_budget(phone, digest_delivery("digest"), paris(2024, 6, 26, 21, 10)) == (
+        "digest",
+        paris(2024, 6, 27, 7, 0),
+    )
+    assert after_budget(phone, digest_delivery("digest"), paris(2024, 6, 26, 23, 10)) == (
+        "digest",
+        paris(2024, 6, 27, 7, 0),
+    )
 
 
 def test_a_digest_over_budget_in_a_half_hour_zone_waits_for_the_local_hour() -> None:

@@ -38,6 +38,10 @@ def fired(text: str, title: str) -> tuple[bool, bool]:
         ("frappee", "Les zones frappées cette nuit"),
         ('"villes attaquees"', "Deux villes attaquées par des drones"),  # a phrase, word by word
         ("attaquee NEAR/3 drones", "Villes attaquées par des drones"),
+        # A text writing one word with its accents and the next without: word by word.
+        ('"attaquée frappées"', "Villes attaquees frappés"),
+        ('"attaquée frappées"', "Villes attaquées frappes"),
+        ('"villes attaquées"', "Des villes attaquees"),
     ],
 )
 def test_a_stemmed_term_typed_without_accents_catches_the_accented_forms(term: str, title: str) -> None:

@@ -252,7 +252,8 @@ class DynamoDBAlertStore(_Table):
         )
 
     def cancel(self, key: str, reason: str) -> None:
-        """A delivery whose recipient left the watch file: kept, marked, never sent."""
+        """A delivery its recipient no longer wants (left the watch file, raised its severity,
+        left the rule): kept, marked with ``reason``, never sent."""
         self._update_existing(
             key,
             "SET #status = :cancelled, last_error = :reason REMOVE pending",
@@ -315,6 +316,22 @@ class DynamoDBAlertStore(_Table):
             for window in windows
         ]
         return self._transact("TransactWriteItems", updates)
+
+    def return_sms_budget(self, windows: Sequence[BudgetWindow]) -> None:
+        updates: list[TransactWriteItemTypeDef] = [
+            {
+                "Update": {
+                    "TableName": self.name,
+                    "Key": {"pk": _s(window.key)},
+                    "UpdateExpression": "ADD sent :minus_one",
+                    "ConditionExpression": "sent > :zero",
+                    "ExpressionAttributeValues": {":minus_one": _n(-1), ":zero": _n(0)},
+                }
+            }
+            for window in windows
+        ]
+        if updates:
+            self._transact("TransactWriteItems", updates)
 
     def settle(self, alert_key: str, bands_id: str) -> None:
         self._update_existing(alert_key, "SET settled = :bands", {":bands": _s(bands_id or "-")})

@@ -152,27 +152,20 @@ def _locator(term: Term, languages: tuple[str, ...]) -> Callable[[FieldText], Sp
             return _single(position)
 
         return locate_word
-    # A phrase: each view of the field (its words, then its stems per language) where
-    # the phrase's first word occurs at all; the earliest span found in any of them.
-    views: tuple[tuple[str | None, tuple[str, ...]], ...] = (
-        (None, tokens),
-        *(
-            ()
-            if term.prefix
-            else ((language, form) for language in languages for form in term_stem_forms(term, language))
-        ),
-    )
+    # A phrase: in the field's words, then word by word in its stems per language; the
+    # earliest span found.
+    stem_forms = () if term.prefix else tuple((language, term_stem_forms(term, language)) for language in languages)
     prefix = term.prefix
 
     def locate_phrase(field_text: FieldText) -> Span | None:
         best: Span | None = None
-        for language, key in views:
-            for words in (field_text.plain,) if language is None else field_text.stem_views(language):
-                if key[0] not in words.first:
-                    continue
-                spans = words.spans(key, prefix)
-                if spans and (best is None or spans[0] < best):
-                    best = spans[0]
+        if tokens[0] in field_text.plain.first:
+            spans = field_text.plain.spans(tokens, prefix)
+            best = spans[0] if spans else None
+        for language, forms in stem_forms:
+            spans = field_text.stem_spans(language, forms)
+            if spans and (best is None or spans[0] < best):
+                best = spans[0]
         return best
 
     return locate_phrase

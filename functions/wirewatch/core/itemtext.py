@@ -20,7 +20,7 @@ from wirewatch.core.model import Field
 from wirewatch.core.normalize import casefolded_words, fold, stemmable_words, tokens_of_folded
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Sequence
 
     from wirewatch.core.model import Item, Near, Term
 
@@ -237,10 +237,27 @@ class FieldText:
 
     def spans(self, term: Term, languages: Sequence[str] = ()) -> list[Span]:
         """Every place the term occurs, as word spans; stemmed matching if ``languages``."""
-        found: set[Span] = set()
-        for words, key in self._views(term, languages):
-            found.update(words.spans(key, term.prefix))
+        found = set(self.plain.spans(term.tokens, term.prefix))
+        if not term.prefix:  # a prefix is already a family of forms; stems would widen it twice
+            for language in languages:
+                found.update(self.stem_spans(language, term_stem_forms(term, language)))
         return sorted(found)
+
+    def stem_spans(self, language: str, forms: Sequence[tuple[str, ...]]) -> list[Span]:
+        """Where a term's words, one after the other, each meet one of their stems in ``forms``
+        in one of the stem views: word by word, since a text may write one word with its
+        accents and the next without ("attaquées frappes", "attaquees frappées")."""
+        views = self.stem_views(language)
+        length = len(forms[0])
+        wanted = [frozenset(form[index] for form in forms) for index in range(length)]
+        starts = sorted({start for view in views for stem in wanted[0] for start in view.indexes(stem)})
+        last = len(views[0].words) - length
+        return [
+            (start, start + length - 1)
+            for start in starts
+            if start <= last
+            and all(any(view.words[start + index] in wanted[index] for view in views) for index in range(1, length))
+        ]
 
     def first_span(self, term: Term, languages: Sequence[str] = ()) -> Span | None:
         if len(term.tokens) == 1:
@@ -270,15 +287,6 @@ class FieldText:
                 if 0 < gap <= near.distance:
                     return (min(left[0], right[0]), max(left[1], right[1]))
         return None
-
-    def _views(self, term: Term, languages: Sequence[str]) -> Iterable[tuple[Words, tuple[str, ...]]]:
-        yield self.plain, term.tokens
-        if term.prefix:
-            return  # a prefix is already a family of forms; stems would widen it twice
-        for language in languages:
-            for view in self.stem_views(language):
-                for form in term_stem_forms(term, language):
-                    yield view, form
 
 
 @dataclass

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from urllib.parse import SplitResult
 
-__all__ = ["canonical_link", "identity_key", "unwrap"]
+__all__ = ["LINK_LIMIT", "canonical_link", "identity_key", "unwrap"]
 
 _WEB_SCHEMES = frozenset({"http", "https"})
 
@@ -50,6 +50,10 @@ _PERCENT_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _PATH_SAFE = "%!$&'()*+,;=:@"
 _QUERY_SAFE = _PATH_SAFE + "/?"
+
+# Longer links are refused by most servers (8 KiB of request line) and browsers' address
+# bars; in a feed they are junk or hostile, and would swell every message carrying them.
+LINK_LIMIT = 4_096
 
 # A wrapper inside a wrapper is real (a Safe Link to a Google Alert); a deeper chain
 # is not a publisher's link, and is left alone.
@@ -221,7 +225,8 @@ def canonical_link(link: str, base: str = "") -> str:
     parameters; scheme and host lower-cased, but ``http``/``www.`` kept as published.
 
     Only web links are links: ``javascript:``, ``data:``, ``file:`` (also by way of
-    an ``xml:base``) and the like give "", so no alert ever carries one.
+    an ``xml:base``) and the like give "", so no alert ever carries one; nor does a
+    link longer than ``LINK_LIMIT``, which no server serves and no message should carry.
 
     Raises:
         ValueError: the link or base is not a URL (``http://[::1``).
@@ -231,7 +236,8 @@ def canonical_link(link: str, base: str = "") -> str:
     if parts.scheme.lower() not in _WEB_SCHEMES or not parts.netloc:
         return ""
     query = "&".join(_untracked(parts.query))
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", query, ""))
+    shown = urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", query, ""))
+    return shown if len(shown) <= LINK_LIMIT else ""
 
 
 def _untracked(query: str) -> list[str]:

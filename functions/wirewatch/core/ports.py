@@ -263,7 +263,8 @@ class AlertStore(Protocol):
         ...
 
     def cancel(self, key: str, reason: str) -> None:
-        """Mark a delivery that will never be sent (its recipient left the watch file)."""
+        """Mark a delivery that will never be sent: its recipient left the watch file, or no
+        longer takes its rule or severity."""
         ...
 
     def collect(self, digest: Delivery, now: datetime) -> bool:
@@ -272,6 +273,10 @@ class AlertStore(Protocol):
 
     def take_sms_budget(self, windows: Sequence[BudgetWindow], now: datetime) -> bool:
         """Count one SMS in each window; False (and nothing counted) if one is full."""
+        ...
+
+    def return_sms_budget(self, windows: Sequence[BudgetWindow]) -> None:
+        """Uncount the SMS ``take_sms_budget`` counted in ``windows``: it was not sent."""
         ...
 
     def settle(self, alert_key: str, bands_id: str) -> None:

@@ -142,9 +142,11 @@ def next_digest(subscriber: Subscriber, after: datetime) -> datetime:
 def _next_slot(subscriber: Subscriber, after: datetime) -> datetime:
     local = _local(subscriber, after)
     if subscriber.digest.every == "daily":
-        slot = _at(local, subscriber.digest.at, after=after)
+        # One slot a date: on the night the clock falls back, a digest time in the repeated
+        # hour is its first occurrence only, or the daily digest would go out twice.
+        slot = _at(local, subscriber.digest.at)
         if slot <= after:
-            slot = _at(local + timedelta(days=1), subscriber.digest.at, after=after)
+            slot = _at(local + timedelta(days=1), subscriber.digest.at)
         return slot
     # Hourly, on the hour of the subscriber's zone (not UTC's, in half-hour zones).
     return _next_hour(local)
@@ -191,4 +193,6 @@ def after_budget(subscriber: Subscriber, delivery: Delivery, now: datetime) -> t
     is already the overflow) to when the hourly window turns."""
     if delivery.digest is None:
         return "digest", next_digest(subscriber, now)
-    return delivery.mode, _next_hour(_local(subscriber, now))
+    # Quiet hours hold it like any digest: a budget that frees at midnight wakes nobody.
+    due = _next_hour(_local(subscriber, now))
+    return delivery.mode, quiet_until(subscriber, due) or due
