@@ -166,8 +166,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_demo(_repo_file("template.yaml"), config, samples, cycles=args.cycles, start=start)
     from wirewatch.runner import run_on_aws
 
-    config = Path(args.config) if args.config else _repo_file("functions/watch.yaml")
-    return run_on_aws(stack=args.stack, poll_all=args.all_feeds, config=config)
+    named = Path(args.config) if args.config else None
+    bundled = _repo_file("functions/watch.yaml")
+    return run_on_aws(stack=args.stack, poll_all=args.all_feeds, bundled=bundled, config=named)
 
 
 def _parse_time(text: str) -> datetime:
@@ -352,7 +353,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--at", help="--local: time of the first cycle (default 2024-06-26T06:00Z, the morning of the seed wire)"
     )
-    run.add_argument("--config", help="watch file (default examples/watch.yaml, the deployed one)")
+    run.add_argument(
+        "--config",
+        help="watch file (with --local: examples/watch.yaml; with --stack: the stack's, pushed to its bucket, "
+        "else functions/watch.yaml)",
+    )
     run.add_argument("--samples", help="folder of <feed-id>.* captures for --local (default examples/feeds)")
     run.add_argument("--stack", default="wirewatch", help="deployed stack for --once (default wirewatch)")
     run.add_argument("--all-feeds", action="store_true", help="poll every feed, due or not")

@@ -140,16 +140,21 @@ def stack_outputs(stack: str) -> dict[str, str]:
     return values
 
 
-def run_on_aws(*, stack: str, poll_all: bool, config: Path) -> int:
+def run_on_aws(*, stack: str, poll_all: bool, bundled: Path, config: Path | None = None) -> int:
     """One tick from this machine against the deployed stack's tables, queue and topic.
 
     The scheduler's handler queues the due feeds on the stack's queue and the poll
     handler runs here on what it finds there (the stack's own workers may take some
-    of the jobs first: each job runs once either way).
+    of the jobs first: each job runs once either way). The watch file is the stack's,
+    as its functions read it (the one pushed to its bucket, else ``bundled``), unless
+    ``config`` names another.
     """
     outputs = stack_outputs(stack)
+    live = {} if config is not None else {"WIREWATCH_CONFIG_S3": f"s3://{outputs['ConfigBucketName']}/watch.yaml"}
     env = {
-        "WIREWATCH_CONFIG": str(config),
+        **live,
+        "WIREWATCH_CONFIG": str(config or bundled),
+        "FEED_CONTACT": outputs.get("FeedContact", ""),
         "STATE_TABLE": outputs["StateTableName"],
         "SEEN_TABLE": outputs["SeenTableName"],
         "ALERTS_TABLE": outputs["AlertsTableName"],

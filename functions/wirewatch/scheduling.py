@@ -10,11 +10,11 @@ so that a job retried later keeps the same meaning.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from wirewatch.core.ports import FeedState, PollJob
-from wirewatch.core.schedule import is_due, is_gone
+from wirewatch.core.schedule import failing_for, is_due, is_gone
 from wirewatch.delivery import deliver
 from wirewatch.live_config import LiveConfig
 
@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from wirewatch.core.model import WatchConfig
     from wirewatch.core.ports import AlertPublisher, AlertStore, ConfigSource, JobQueue, StateStore
     from wirewatch.core.schedule import PollPolicy
+
+# A feed counts in FeedsFailing once it has failed at least twice in a row for this long:
+# a blip that its next poll clears pages nobody, whatever the feed's interval.
+FAILING_ALARM_AFTER = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,8 @@ class TickReport:
     queued: list[str] = field(default_factory=list)
     paused: list[str] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
-    failing: dict[str, str] = field(default_factory=dict)  # feed id → its last error, for feeds failing now
+    # Feed id → its last error, for feeds failing for an hour or more (FeedsFailing's count).
+    failing: dict[str, str] = field(default_factory=dict)
     messages_sent: int = 0
     publish_errors: int = 0
     sent_keys: list[str] = field(default_factory=list)
@@ -87,7 +92,8 @@ class Scheduler:
                 continue
             if state.paused:
                 report.paused.append(feed.id)
-            if state.consecutive_failures and state.last_error:
+            failing = failing_for(state, now)
+            if failing is not None and failing >= FAILING_ALARM_AFTER and state.last_error:
                 report.failing[feed.id] = state.last_error
             if poll_all or is_due(feed, state, now, self.policy):
                 jobs.append(PollJob(feed.id, now, arming, state, queued_at=queued_at))

@@ -554,6 +554,7 @@ class Poller:
         log.info(
             "alert created",
             extra={
+                "alert": alert.key,
                 "rule": alert.rule_id,
                 "feed": feed.id,
                 "severity": alert.severity.label,

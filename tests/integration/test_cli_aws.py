@@ -99,6 +99,29 @@ def test_run_once_polls_with_the_stack_resources(pipeline: Pipeline, tmp_path: P
     assert {datetime.fromisoformat(d["due_at"]["S"]).astimezone(ZoneInfo("Europe/Paris")).hour for d in waiting} == {8}
 
 
+def test_run_once_reads_the_watch_file_pushed_to_the_stack(pipeline: Pipeline, tmp_path: Path) -> None:
+    # As the stack's functions do: a catch-up run after an outage must not use the rules
+    # of the checkout (functions/watch.yaml names real feeds, unreachable here).
+    from email.utils import format_datetime
+
+    outputs = _deploy_stateful_part("wirewatch")
+    fresh = (
+        (FEEDS / "boursorama-reuters.xml")
+        .read_bytes()
+        .replace(b"Wed, 26 Jun 2024 01:29:00 +0200", format_datetime(datetime.now(UTC)).encode())
+    )
+    pipeline.server.route("/seed.xml", fresh)
+    assert main(["push", str(_config(tmp_path, pipeline)), "--stack", "wirewatch"]) == 0
+
+    assert main(["run", "--once", "--stack", "wirewatch"]) == 0
+
+    alerts = boto3.client("dynamodb").scan(TableName=outputs["AlertsTableName"])["Items"]
+    assert sorted(a["rule_id"]["S"] for a in alerts if a["pk"]["S"].startswith("alert#")) == [
+        "crimea-strike",
+        "defense-minister-contact",
+    ]
+
+
 def test_run_once_on_a_missing_stack_is_a_clear_error(pipeline: Pipeline, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["run", "--once", "--stack", "no-such-stack"])
 

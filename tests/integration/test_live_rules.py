@@ -193,3 +193,38 @@ def test_a_cold_start_on_a_refused_upload_uses_the_last_good_version(
     assert result["config_rejected"] == 2  # the tick and the one poll batch each read it
     # The pushed good version (which wants visits too), not the bundled file.
     assert len(pipeline.received("security-desk")) == 2
+
+
+def test_a_warm_source_stops_reporting_a_rejection_once_s3_answers_again(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from wirewatch.adapters.s3_config import S3ConfigSource
+
+    bucket = _push_visits_rule(pipeline, monkeypatch)
+    s3 = boto3.client("s3")
+    source = S3ConfigSource(s3, f"s3://{bucket}/watch.yaml", pipeline.config_path)
+    source.current()
+    answers = s3.get_object
+
+    def throttled(**_: object) -> None:
+        raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow down"}}, "GetObject")
+
+    monkeypatch.setattr(s3, "get_object", throttled)
+    source.current()
+    assert source.rejected is not None and "SlowDown" in source.rejected
+    monkeypatch.setattr(s3, "get_object", answers)
+    source.current()  # 304: the version in force, unchanged
+    assert source.rejected is None
+
+    # A refused upload stays reported through an outage and after it.
+    _upload(bucket, _config(pipeline, "(Crimée AND frappe*"))
+    source.current()
+    refused = source.rejected
+    assert refused is not None and "unclosed" in refused
+    monkeypatch.setattr(s3, "get_object", throttled)
+    source.current()
+    monkeypatch.setattr(s3, "get_object", answers)
+    source.current()
+    assert source.rejected == refused

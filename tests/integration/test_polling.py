@@ -156,6 +156,22 @@ def test_a_feed_failing_again_and_again_is_paused_then_comes_back_by_itself(pipe
     assert "paused" not in feed_state(pipeline, "feed-a")
 
 
+def test_feeds_failing_counts_a_feed_only_once_it_has_failed_for_an_hour(pipeline: Pipeline) -> None:
+    # FeedsFailing pages the operator: a blip its next poll clears must not.
+    pipeline.server.route("/down.xml", b"oops", status=500)
+    pipeline.write_config({"feed-a": "/down.xml"})
+    counts = []
+    moment = NOW
+    for _ in range(13):  # a tick every 5 minutes, each polling the feed: the first failure at NOW
+        counts.append(invoke_poll(event={"poll_all": True}, now=moment)["feeds_failing"])
+        moment += timedelta(minutes=5)
+    assert counts == [0] * 12 + [1]  # counted from the tick an hour after the first failure
+
+    pipeline.server.route("/down.xml", SEED)
+    invoke_poll(event={"poll_all": True}, now=moment)
+    assert invoke_poll(event={"poll_all": True}, now=moment + timedelta(minutes=5))["feeds_failing"] == 0
+
+
 # ---------------------------------------------------------------- side by side
 
 

@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 
 from wirewatch.adapters.sqs import decode_job, encode_job
 from wirewatch.core.ports import FeedState, FetchResult, PollJob, Validators
-from wirewatch.core.schedule import PollPolicy, after_failure, after_success, interval, is_due, is_gone, polled_url
+from wirewatch.core.schedule import (
+    PollPolicy,
+    after_failure,
+    after_success,
+    failing_for,
+    interval,
+    is_due,
+    is_gone,
+    polled_url,
+)
 
 from .helpers import make_feed
 
@@ -170,6 +179,19 @@ def test_a_failure_records_the_url_it_counts_for_and_a_success_clears_it() -> No
     assert after_success(FEED, state, ok(), ttl=None, new_items=False, now=NOW, policy=POLICY).failing_url is None
 
 
+def test_a_run_of_failures_is_dated_from_its_first_and_a_blip_is_no_run() -> None:
+    once = failed(FeedState("wire"), at=NOW)
+    assert once.failing_since == NOW and failing_for(once, NOW + timedelta(hours=5)) is None
+    twice = failed(once, at=NOW + timedelta(minutes=50))
+    assert twice.failing_since == NOW
+    assert failing_for(twice, NOW + timedelta(hours=1)) == timedelta(hours=1)
+    recovered = after_success(FEED, twice, ok(), ttl=None, new_items=False, now=NOW, policy=POLICY)
+    assert (recovered.failing_since, failing_for(recovered, NOW)) == (None, None)
+    # A state written before failing_since was kept: dated from its last failure.
+    legacy = FeedState("wire", consecutive_failures=3, last_error="timeout", last_error_at=NOW)
+    assert failing_for(legacy, NOW + timedelta(hours=2)) == timedelta(hours=2)
+
+
 def test_a_daily_feed_dead_for_months_keeps_its_capped_wait() -> None:
     daily = make_feed("wire", poll_every=timedelta(days=1))
     state = after_failure(
@@ -233,6 +255,7 @@ FULL_STATE = FeedState(
     moved_to="https://new.example/rss",
     gone_url="https://gone.example/rss",
     failing_url="https://old.example/rss",
+    failing_since=NOW - TICK,
     last_new_item_at=NOW,
     recent_items=frozenset({"0123456789abcdef", "fedcba9876543210"}),
 )

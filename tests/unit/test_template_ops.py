@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from wirewatch.local.template import read_template, resources_of_type
 from wirewatch.observability import _HEARTBEATS, _LOGGED_ONLY, _POLL_METRICS, _TICK_METRICS, metrics
+from wirewatch.scheduling import FAILING_ALARM_AFTER
 
 from .helpers import ROOT
 
@@ -73,10 +75,11 @@ def test_feeds_failing_alarm() -> None:
     assert "FeedsFailing" in _TICK_METRICS
     assert alarm["Threshold"] == {"Ref": "FeedsFailingAlarmThreshold"}
     assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
-    assert alarm["Statistic"] == "Minimum"
-    # Failing for an hour, in quarter hours: a tick every 15 minutes or less fills each.
-    assert alarm["Period"] * alarm["EvaluationPeriods"] == 3600
-    assert alarm["DatapointsToAlarm"] == alarm["EvaluationPeriods"]
+    # The ticks count feeds failing for an hour (scheduling.FAILING_ALARM_AFTER): one
+    # quarter hour at the threshold fires it, in either of the last two.
+    assert timedelta(hours=1) == FAILING_ALARM_AFTER
+    assert (alarm["Statistic"], alarm["Period"]) == ("Maximum", 900)
+    assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (2, 1)
     assert TEMPLATE["Parameters"]["FeedsFailingAlarmThreshold"]["Default"] == 1
 
 

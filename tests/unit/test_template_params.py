@@ -102,3 +102,20 @@ def test_the_poll_sample_is_an_sqs_batch_of_jobs_for_bundled_feeds() -> None:
         job = decode_job(record["body"])
         assert job.feed_id in feeds
         assert job.scheduled.tzinfo is not None
+
+
+def _requirement_names(lines: list[str]) -> set[str]:
+    names = set()
+    for line in lines:
+        requirement = line.split("#", 1)[0].strip()
+        if requirement:
+            names.add(re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0].lower().replace("_", "-"))
+    return names
+
+
+def test_the_functions_are_built_with_the_packages_the_project_depends_on() -> None:
+    # SAM builds from functions/requirements.txt; a package only pyproject.toml names (tzdata,
+    # for subscribers' time zones on runtimes with no tz database) would be missing in AWS.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    built = (ROOT / "functions" / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    assert _requirement_names(built) == _requirement_names(project)

@@ -51,6 +51,8 @@ class S3ConfigSource:
         self._etag: str | None = None
         self._config: WatchConfig | None = None
         self.rejected: str | None = None  # why the newest version was refused, while it is
+        # The rejection is S3 failing to answer, not a refused file: it ends when S3 answers.
+        self._unreachable = False
 
     def current(self) -> WatchConfig:
         """The configuration for this cycle; never fails once any valid one is known.
@@ -66,6 +68,8 @@ class S3ConfigSource:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in {"304", "NotModified"} and self._config is not None:
+                if self._unreachable:  # S3 answers again, with the version in force
+                    self.rejected, self._unreachable = None, False
                 return self._config
             if code in {"NoSuchKey", "404"}:
                 return self._bundled()
@@ -76,15 +80,19 @@ class S3ConfigSource:
         try:
             config = load_watch_bytes(response["Body"].read(), self.uri)
         except RulesError as exc:
-            self.rejected = str(exc)
+            self.rejected, self._unreachable = str(exc), False
             self._etag = etag  # not re-read every cycle; a new upload has a new ETag
             return self._config or self._last_good_version() or self._bundled()
-        self._etag, self._config, self.rejected = etag, config, None
+        self._etag, self._config, self.rejected, self._unreachable = etag, config, None, False
         return config
 
     def _unavailable(self, reason: str) -> WatchConfig:
         # S3 throttling or down must not stop polling: the rules in force stay in force.
-        self.rejected = f"S3 GetObject {self.uri} failed ({reason}); the rules in force are kept"
+        if self.rejected is None or self._unreachable:  # a refused file stays refused meanwhile
+            self.rejected, self._unreachable = (
+                f"S3 GetObject {self.uri} failed ({reason}); the rules in force are kept",
+                True,
+            )
         return self._config or self._last_good_version() or self._bundled()
 
     def _last_good_version(self) -> WatchConfig | None:

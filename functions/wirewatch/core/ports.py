@@ -67,6 +67,7 @@ class FeedState:
     # The URL the failures and the wait are counted for: a watch file that names another
     # URL (the operator's fix) is polled at the next tick, from a clean count.
     failing_url: str | None = None
+    failing_since: datetime | None = None  # the first failure of the current run of them
     last_new_item_at: datetime | None = None
     # Fingerprints of the item keys in the last full response (``dedupe.fingerprint``):
     # items found here were processed, so an unchanged body costs no read of the seen store.
@@ -89,6 +90,7 @@ class FeedState:
             "moved_to": self.moved_to,
             "gone_url": self.gone_url,
             "failing_url": self.failing_url,
+            "failing_since": _iso(self.failing_since),
             "last_new_item_at": _iso(self.last_new_item_at),
             # Fixed-width fingerprints, concatenated in order: compact, and stable for comparison.
             "recent_items": "".join(sorted(self.recent_items)) or None,
@@ -140,6 +142,7 @@ class FeedState:
             moved_to=text("moved_to"),
             gone_url=text("gone_url"),
             failing_url=text("failing_url"),
+            failing_since=moment("failing_since"),
             last_new_item_at=moment("last_new_item_at"),
             recent_items=frozenset(recent[start : start + 16] for start in range(0, len(recent), 16)),
         )

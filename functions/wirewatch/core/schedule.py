@@ -73,6 +73,15 @@ def is_due(feed: FeedSource, state: FeedState, now: datetime, policy: PollPolicy
     return int(shifted // every) != int((shifted - policy.tick.total_seconds()) // every)
 
 
+def failing_for(state: FeedState, now: datetime) -> timedelta | None:
+    """How long a feed has been failing, from the first failure of a run of at least two;
+    None for a feed that works or failed once (a blip its next poll may clear)."""
+    if state.consecutive_failures < 2:
+        return None
+    since = state.failing_since or state.last_error_at  # states written before failing_since
+    return now - since if since is not None else None
+
+
 def _waits_for_another_url(feed: FeedSource, state: FeedState) -> bool:
     """The wait was earned by a URL the watch file no longer leads to (a fixed typo)."""
     return state.failing_url is not None and state.failing_url != polled_url(feed, state)
@@ -119,6 +128,7 @@ def after_success(
         moved_to=moved[1],
         gone_url=None,
         failing_url=None,
+        failing_since=None,
         last_new_item_at=now if new_items else state.last_new_item_at,
         recent_items=state.recent_items if recent_items is None else recent_items,
     )
@@ -145,7 +155,15 @@ def after_failure(
     # Failures of another URL (before the operator fixed it) are not this one's.
     earlier = 0 if _waits_for_another_url(feed, state) else state.consecutive_failures
     failures = earlier + 1
-    failed = replace(state, last_error=error, last_error_at=now, consecutive_failures=failures, failing_url=url)
+    since = (state.failing_since or state.last_error_at or now) if earlier else now
+    failed = replace(
+        state,
+        last_error=error,
+        last_error_at=now,
+        consecutive_failures=failures,
+        failing_url=url,
+        failing_since=since,
+    )
     if gone:
         return replace(failed, gone_url=polled_url(feed, state), not_before=None)
     # Capped in seconds before it becomes a timedelta: a daily feed dead for a month
