@@ -66,17 +66,21 @@ def _config(tmp_path: Path, pipeline: Pipeline, **changes: Any) -> Path:
     return path
 
 
-def test_run_once_polls_with_the_stack_resources(pipeline: Pipeline, tmp_path: Path) -> None:
+def _serve_todays_wire(pipeline: Pipeline) -> None:
+    """The seed wire at /seed.xml, dated now: --once runs on the real clock, so it must be news today."""
     from email.utils import format_datetime
 
-    outputs = _deploy_stateful_part("wirewatch")
-    # --once runs on the real clock: the wire must be news today.
     fresh = (
         (FEEDS / "boursorama-reuters.xml")
         .read_bytes()
         .replace(b"Wed, 26 Jun 2024 01:29:00 +0200", format_datetime(datetime.now(UTC)).encode())
     )
     pipeline.server.route("/seed.xml", fresh)
+
+
+def test_run_once_polls_with_the_stack_resources(pipeline: Pipeline, tmp_path: Path) -> None:
+    outputs = _deploy_stateful_part("wirewatch")
+    _serve_todays_wire(pipeline)
     config = _config(tmp_path, pipeline)
 
     code = main(["run", "--once", "--stack", "wirewatch", "--config", str(config)])
@@ -102,15 +106,8 @@ def test_run_once_polls_with_the_stack_resources(pipeline: Pipeline, tmp_path: P
 def test_run_once_reads_the_watch_file_pushed_to_the_stack(pipeline: Pipeline, tmp_path: Path) -> None:
     # As the stack's functions do: a catch-up run after an outage must not use the rules
     # of the checkout (functions/watch.yaml names real feeds, unreachable here).
-    from email.utils import format_datetime
-
     outputs = _deploy_stateful_part("wirewatch")
-    fresh = (
-        (FEEDS / "boursorama-reuters.xml")
-        .read_bytes()
-        .replace(b"Wed, 26 Jun 2024 01:29:00 +0200", format_datetime(datetime.now(UTC)).encode())
-    )
-    pipeline.server.route("/seed.xml", fresh)
+    _serve_todays_wire(pipeline)
     assert main(["push", str(_config(tmp_path, pipeline)), "--stack", "wirewatch"]) == 0
 
     assert main(["run", "--once", "--stack", "wirewatch"]) == 0
