@@ -415,7 +415,9 @@ class Poller:
                 now=now,
                 policy=self.policy,
             )
-            updated = replace(updated, armed_at=state.armed_at or now)
+            # Armed by a response that lists entries: an empty first answer (a CMS glitch, a
+            # cache warming up) would leave the backlog listed next time to alert as news.
+            updated = replace(updated, armed_at=state.armed_at or (now if parsed.items else None))
         if updated != state:
             self.ports.state.save_feed(updated)
         return outcome
@@ -505,7 +507,7 @@ class Poller:
     ) -> list[Delivery]:
         """Record one alert per rule for the item's story, with a delivery per recipient,
         unless the rule already alerted on the same event under another headline."""
-        story_id = stories.resolve(item, now)
+        story_id = stories.resolve(item, now, edit=bool(edit))
         created: list[Delivery] = []
         # A story carried by many feeds (a wire on ten sites) matches again in each: once its
         # alert is complete, one read says so, instead of a fold lookup, the conditional

@@ -15,7 +15,7 @@ from wirewatch.core.ports import FeedState, StoryRecord
 from wirewatch.stories import StoryResolver
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from .conftest import Pipeline
 
@@ -81,6 +81,46 @@ def test_two_feeds_renewing_a_stale_headline_at_once_agree_on_one_story(pipeline
 
     assert story_b == story_a
     assert seen.find_stories([title_key])[title_key].story_id == story_a
+
+
+class ClaimsThenWaits(DynamoDBSeenStore):
+    """A worker that, once it has claimed its first story key, lets another run whole."""
+
+    def __init__(self, *args: object, meanwhile: Callable[[], None]) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        self.meanwhile: Callable[[], None] | None = meanwhile
+
+    def claim_story_keys(
+        self, keys: Sequence[str], story_id: str, *, story_time: datetime, feed_id: str, now: datetime
+    ) -> dict[str, StoryRecord]:
+        lost = dict(super().claim_story_keys(keys[:1], story_id, story_time=story_time, feed_id=feed_id, now=now))
+        if self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            meanwhile()
+        lost.update(super().claim_story_keys(keys[1:], story_id, story_time=story_time, feed_id=feed_id, now=now))
+        return lost
+
+
+def test_two_copies_claimed_at_once_with_different_keys_agree_on_one_story(pipeline: Pipeline) -> None:
+    # One story, two feeds: A's copy has a link and a headline, B's a GUID too. Both read
+    # before either writes; had each won a key the other needs, each would have taken the
+    # other's story: two stories, two alerts for one rule.
+    client, table, memory = boto3.client("dynamodb"), pipeline.settings.seen_table, timedelta(days=30)
+    title, link = "Crimée : frappe de missiles", "https://news.example/2024/06/26/crimee-frappe"
+    a = Item("feed-a", title, link, published=NOW)
+    b = Item("feed-b", title, link, guid="urn:uuid:7f1e-b", published=NOW)
+    b_reads_first = StaleReads(client, table, memory, snapshot={})
+    stories: dict[str, str] = {}
+
+    def b_runs() -> None:
+        stories["b"] = StoryResolver(b_reads_first, timedelta(hours=48)).resolve(b, NOW)
+
+    a_waits = ClaimsThenWaits(client, table, memory, meanwhile=b_runs)
+    stories["a"] = StoryResolver(a_waits, timedelta(hours=48)).resolve(a, NOW)
+
+    assert stories["a"] == stories["b"]
+    keys = [key.key for key in story_keys(b)]
+    assert {record.story_id for record in a_waits.find_stories(keys).values()} == {stories["a"]}
 
 
 def test_seen_items_are_read_in_batches_of_100(pipeline: Pipeline) -> None:

@@ -14,6 +14,8 @@ import boto3
 import pytest
 import yaml
 
+from wirewatch.core.ports import PollJob
+from wirewatch.handlers.poll_feeds import get_poller
 from wirewatch.runner import invoke_poll
 
 from .conftest import EXAMPLE
@@ -246,3 +248,38 @@ def test_a_band_whose_alert_is_missing_does_not_stop_the_fold(pipeline: Pipeline
 
     assert [a["title"] for a in contact_alerts(pipeline)] == [KYIV[0]]  # alerted on its own
     assert result["reports_folded"] == 0
+
+
+def test_a_job_of_an_earlier_tick_running_late_folds_into_the_later_alert(pipeline: Pipeline) -> None:
+    # A job retried, deferred or held back runs after the next tick's jobs: the window
+    # looks both ways from its tick.
+    pipeline.server.route("/wire.xml", rss(*REUTERS, "https://wire.example/austin-belousov", NOW - timedelta(hours=2)))
+    pipeline.server.route("/kyiv.xml", rss(*KYIV, "https://kyiv.example/pentagon-chief", NOW - timedelta(hours=1)))
+    pipeline.write_config({"wire": "/wire.xml", "kyiv": "/kyiv.xml"})
+    poller = get_poller()
+
+    poller.poll([PollJob("kyiv", NOW + timedelta(minutes=5))])
+    late = poller.poll([PollJob("wire", NOW)])
+
+    assert [a["title"] for a in contact_alerts(pipeline)] == [KYIV[0]]
+    assert late.total("folded") == 1
+
+
+def test_an_edit_into_another_outlets_headline_stays_with_its_own_story(pipeline: Pipeline) -> None:
+    # Publishers often rewrite their headline in the wire's words: the entry is still the
+    # one the rule alerted on, not the other outlet's story, and on_edit: ignore holds.
+    first = "Missile strike on Sevastopol in Crimea"
+    wire = "Austin and Belousov speak by phone after missile strike on Sevastopol in Crimea"
+    rules = [{**rule, "feeds": ["wire"]} if rule["id"] == "crimea-strike" else rule for rule in yaml_rules(on_edit={})]
+    other = rss(wire, "", "https://other.example/call", NOW - timedelta(hours=1))
+    pipeline.server.route("/wire.xml", guid_rss(first, NOW - timedelta(hours=1)))
+    pipeline.server.route("/other.xml", other)
+    pipeline.write_config({"wire": "/wire.xml", "other": "/other.xml"}, rules=rules)
+    invoke_poll(now=NOW)
+    before = [a["title"] for a in pipeline.received("security-desk") if a.get("rule") == "crimea-strike"]
+
+    pipeline.server.route("/wire.xml", guid_rss(wire, NOW - timedelta(hours=1)))
+    invoke_poll(now=NOW + timedelta(minutes=5))
+
+    assert before == [first]
+    assert [a for a in pipeline.received("security-desk") if a.get("rule") == "crimea-strike"] == []

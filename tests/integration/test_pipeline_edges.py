@@ -136,6 +136,25 @@ def test_items_older_than_the_dedupe_memory_never_alert(pipeline: Pipeline) -> N
     assert crimea_alerts(pipeline) == []
 
 
+def test_a_feed_whose_first_answer_lists_nothing_arms_its_backlog_when_it_lists_one(pipeline: Pipeline) -> None:
+    # An empty first answer (a CMS glitch, a cache warming up) is no backlog seen: the
+    # five-day-old entry listed next time is backlog, not news.
+    pipeline.server.route("/a.xml", rss())
+    pipeline.write_config({"feed-a": "/a.xml"})
+    invoke_poll(now=NOW)
+    pipeline.server.route(
+        "/a.xml",
+        rss(
+            (HEADLINE, "https://a.example/old", NOW - timedelta(days=5)),
+            (HEADLINE + " ce matin", "https://a.example/new", NOW),
+        ),
+    )
+
+    invoke_poll(now=NOW + timedelta(minutes=5))
+
+    assert crimea_alerts(pipeline) == ["https://a.example/new"]
+
+
 def test_a_304_after_errors_ends_the_backoff_and_keeps_the_error_on_record(pipeline: Pipeline) -> None:
     pipeline.server.route("/a.xml", rss((HEADLINE, "https://a.example/1", NOW)), etag='"v1"')
     pipeline.write_config({"feed-a": "/a.xml"})

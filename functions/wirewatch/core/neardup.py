@@ -195,11 +195,15 @@ def _earliest(
     same: Callable[[FoldRecord], bool],
 ) -> list[FoldRecord]:
     """The distinct candidates first seen within ``window`` of ``now`` that ``same`` accepts,
-    earliest first."""
+    earliest first.
+
+    Within on either side: ``now`` is the tick of the job at hand, and a job retried,
+    deferred or held back runs after the next tick's jobs, whose alerts it must fold into.
+    """
     matching = [
         record
         for record in {record.alert_key: record for record in candidates.values()}.values()
-        if now - window <= record.first_seen <= now and same(record)
+        if abs(now - record.first_seen) <= window and same(record)
     ]
     return sorted(matching, key=lambda record: (record.first_seen, record.alert_key))
 
