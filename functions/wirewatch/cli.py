@@ -222,7 +222,8 @@ def _archived_items(config: WatchConfig, stack: str, since: datetime, now: datet
     from wirewatch.adapters.dynamodb import DynamoDBItemArchive
     from wirewatch.runner import stack_outputs
 
-    archive = DynamoDBItemArchive(aws.dynamodb_client(), stack_outputs(stack)["ItemsTableName"], RETENTION)
+    table = stack_outputs(stack)["ItemsTableName"]  # first: it words a missing region or stack
+    archive = DynamoDBItemArchive(aws.dynamodb_client(), table, RETENTION)
     known = {feed.id: feed for feed in config.feeds}
     return [
         (known.get(item.feed_id) or FeedSource(id=item.feed_id, url=""), item)

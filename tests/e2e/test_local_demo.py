@@ -13,18 +13,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_local_run_prints_both_seed_alerts_once_then_nothing_new() -> None:
+def run_local(*options: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     completed = subprocess.run(
-        [sys.executable, "-m", "wirewatch.cli", "run", "--local"],
+        [sys.executable, "-m", "wirewatch.cli", "run", "--local", *options],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
-    out = completed.stdout
     assert completed.returncode == 0, completed.stderr
+    return completed.stdout
+
+
+def test_local_run_prints_both_seed_alerts_once_then_nothing_new() -> None:
+    out = run_local()
     cycle_one, cycle_two = out.split("tick 2:", 1)
 
     subjects = re.findall(r"\[email to security-desk\] Subject: (.*)", cycle_one)
@@ -34,3 +38,12 @@ def test_local_run_prints_both_seed_alerts_once_then_nothing_new() -> None:
     assert cycle_one.count("[SMS to duty-phone]") == 1
     assert "0 messages published, 0 delivered to the inboxes" in cycle_two
     assert "[email to" not in cycle_two
+    # 08:00 in Paris on the replayed morning, whatever the hour the demo is run at: the
+    # duty officer's quiet hours (22:00-07:00) are over.
+    assert cycle_one.count("[email to duty-officer]") == 1
+
+
+def test_a_replay_at_night_holds_the_duty_officers_alert_until_seven() -> None:
+    out = run_local("--at", "2024-06-26T21:30:00Z")  # 23:30 in Paris
+    assert "[email to duty-officer]" not in out
+    assert "[held for duty-officer/email] 1 alert(s) until the end of quiet hours: 2024-06-27 07:00 CEST" in out

@@ -126,6 +126,21 @@ def test_run_once_on_a_missing_stack_is_a_clear_error(pipeline: Pipeline, capsys
     assert "cannot read stack 'no-such-stack'" in capsys.readouterr().err
 
 
+def test_backtest_on_the_archive_without_a_region_is_a_clear_error(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3 as sdk
+
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sdk, "DEFAULT_SESSION", None)
+
+    code = main(["backtest", str(EXAMPLE), "--stack", "wirewatch", "--since", "30d"])
+
+    assert code == 1
+    assert "error: cannot read stack 'wirewatch': You must specify a region." in capsys.readouterr().err
+
+
 def _subscriptions(topic_arn: str) -> dict[str, dict[str, Any]]:
     sns = boto3.client("sns")
     found = {}

@@ -366,8 +366,16 @@ def test_the_crimea_exclusion_holds() -> None:
         ("a OR (b", "unclosed '('", 6),
         ('a "b c', "unclosed quote", 3),
         ('abcd "efg', "unclosed quote", 6),
-        ("Crimea $foo", "unknown list $foo", 8),
-        ("strike* $crimea", "unknown list $crimea", 9),
+        (
+            "Crimea $foo",
+            "unknown list $foo (lists: $blank, $crimea_places, $empty, $one, $russian_defence, $us_defence)",
+            8,
+        ),
+        (
+            "strike* $crimea",
+            "unknown list $crimea (lists: $blank, $crimea_places, $empty, $one, $russian_defence, $us_defence)",
+            9,
+        ),
         ("Putin NEAR Biden", "NEAR needs a distance, e.g. NEAR/5", 7),
         ("Putin NEAR/ Biden", "NEAR needs a distance, e.g. NEAR/5", 7),
         ("Putin NEAR/x Biden", "NEAR needs a distance, e.g. NEAR/5", 7),
@@ -450,7 +458,9 @@ def test_a_regex_re2_cannot_run_is_refused_at_its_column() -> None:
 
 
 def test_unknown_list_without_lists() -> None:
-    with pytest.raises(QuerySyntaxError, match=r"^unknown list \$places at column 1$"):
+    with pytest.raises(
+        QuerySyntaxError, match=r"^unknown list \$places \(lists: none is defined under lists:\) at column 1$"
+    ):
         parse_query("$places")
 
 

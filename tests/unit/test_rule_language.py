@@ -145,6 +145,16 @@ def test_highlight_of_a_whole_headline_adds_no_ellipsis_and_cuts_nothing(text: s
     assert highlight(text, first, first) == shown
 
 
+def test_a_place_several_list_entries_fire_on_is_explained_once() -> None:
+    lists = "lists:\n  russie: [Russie, russe, russes]\n  manip: [désinform*, propagande]\n"
+    text = watch("  - id: r\n    title: R\n    stem: [fr]\n    query: $russie NEAR/5 $manip\n", lists)
+    rule = load_watch(text, "t.yaml").rules[0]
+    found = match_rule(rule, ItemText(make_item("La guerre russe : la désinformation gagne")))
+    assert found is not None
+    lines = explain(found)
+    assert len(lines) == len(set(lines)) == 1
+
+
 def test_explanation_names_clause_field_and_words() -> None:
     text = watch("  - id: r\n    title: R\n    match: {all: [Crimée, {near: [attaque, ukrainienne], distance: 1}]}\n")
     rule = load_watch(text, "t.yaml").rules[0]

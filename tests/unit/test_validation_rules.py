@@ -365,3 +365,22 @@ def test_guillemets_and_curly_quotes_make_a_phrase_in_a_query(phrase: str) -> No
 def test_an_unclosed_guillemet_names_the_one_it_needs() -> None:
     with pytest.raises(QuerySyntaxError, match=r"unclosed quote: « needs its » at column 8"):
         parse_query("Crimée « guerre")
+
+
+def test_a_time_or_phone_number_yaml_read_as_a_number_is_explained_with_its_quoted_form() -> None:
+    text = (
+        "feeds:\n  - {id: wire, url: 'https://example.org/rss.xml'}\n"
+        "subscribers:\n  - id: desk\n    sms: +33612345678\n    quiet_hours: {from: 22:00, to: '07:00'}\n"
+        "rules:\n  - {id: r, title: R, query: Crimée, notify: [desk]}\n"
+    )
+    with pytest.raises(RulesError) as caught:
+        load_watch(text, "watch.yaml")
+    messages = [problem.message for problem in caught.value.problems]
+    assert any(message.endswith('write the number in quotes, "+33612345678"') for message in messages)
+    assert any(message.endswith('YAML reads 22:00 as a number; write it in quotes, "22:00"') for message in messages)
+
+
+def test_a_choice_within_a_setting_of_two_forms_names_the_choices() -> None:
+    # stem: true, or a list of languages: "not valid under any of the given schemas" said nothing.
+    [(line, message)] = problems("  - id: r\n    title: R\n    stem: [de]\n    query: Crimée\n")
+    assert (line, message) == (8, "rules[0].stem[0]: 'de' is not one of en, fr")

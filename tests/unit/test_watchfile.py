@@ -279,6 +279,44 @@ def test_unclosed_quote_is_located_where_the_quote_opens() -> None:
     assert [p.line for p in error.problems] == [8]
 
 
+_RULES_HEAD = (
+    'feeds:\n  - {id: wire, url: "https://example.org/rss.xml"}\n'
+    "subscribers:\n  - {id: desk, email: desk@example.org}\nrules:\n"
+)  # rules from line 6
+
+
+@pytest.mark.parametrize(
+    ("rules", "line", "hint"),
+    [
+        # A quoted value may run over lines: the quote left open shows up at the next one.
+        (
+            '  - id: r\n    title: "Désinformation russe\n    query: Crimée\n  - id: s\n    title: "S"\n',
+            7,
+            "a quote opened on this line is not closed on it",
+        ),
+        ("  - id: r\n\ttitle: R\n", 7, "indent with spaces, YAML takes no tabs"),
+        (
+            "  - id: r\n    title: R\n    match: {any: [*ingérence]}\n",
+            8,
+            "a value starting with '*' or '&' must be quoted",
+        ),
+        ("  - id: r\n    title: R\n   query: Crimée\n", 8, "check the indentation of this line and the one before"),
+    ],
+)
+def test_yaml_mistakes_are_located_with_what_to_fix(rules: str, line: int, hint: str) -> None:
+    [problem] = rules_error(_RULES_HEAD + rules).problems
+    assert problem.line == line
+    assert hint in problem.message
+
+
+def test_a_quoted_value_over_two_lines_is_fine() -> None:
+    text = (
+        _RULES_HEAD
+        + '  - id: r\n    title: "Une valeur\n      sur deux lignes"\n    query: Crimée\n    notify: [desk]\n'
+    )
+    assert load_watch(text).rules[0].title == "Une valeur sur deux lignes"
+
+
 def test_python_tags_are_refused_not_executed(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     monkeypatch.setattr(os, "system", lambda command: calls.append(command) or 0)

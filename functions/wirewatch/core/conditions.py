@@ -170,7 +170,8 @@ def _spec_problems(path: Path, spec: Any, scope: _Scope) -> Iterator[tuple[Path,
 def _term_text_problems(path: Path, text: str, lists: set[str]) -> Iterator[tuple[Path, str]]:
     if text.startswith("$"):
         if text[1:] not in lists:
-            yield path, f"{_where(path)}: no list {text!r} is defined under lists"
+            known = ", ".join(f"${name}" for name in sorted(lists)) or "none"
+            yield path, f"{_where(path)}: no list {text!r} is defined under lists (lists: {known})"
     elif problem := term_problem(text):
         yield path, f"{_where(path)}: term {text!r} {problem}"
 

@@ -35,4 +35,6 @@ def explain(match: Match) -> list[str]:
             continue
         excerpt = highlight(match.item.text(hit.field), *hit.span)
         lines.append(f"{hit.clause} in {where}: {excerpt}")
-    return lines
+    # Once each: several entries of a $list can fire on the same words (russe, russes and
+    # Russie stem alike), and the reader needs the place once.
+    return list(dict.fromkeys(lines))

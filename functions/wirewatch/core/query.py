@@ -414,7 +414,8 @@ class _Parser:
     def _list(self, token: _Token) -> tuple[Term, ...]:
         entries = self.lists.get(token.value)
         if entries is None:
-            raise QuerySyntaxError(f"unknown list ${token.value}", token.column)
+            known = ", ".join(f"${name}" for name in sorted(self.lists)) or "none is defined under lists:"
+            raise QuerySyntaxError(f"unknown list ${token.value} (lists: {known})", token.column)
         terms: list[Term] = []
         for entry in entries:
             if not isinstance(entry, str):

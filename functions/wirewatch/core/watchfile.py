@@ -174,7 +174,7 @@ def _parse_yaml(text: str, source: str) -> tuple[_Document, Any]:
         try:
             root, data = _compose_and_load(text, yaml.SafeLoader)
         except yaml.MarkedYAMLError as exc:
-            raise RulesError([_yaml_problem(exc, source)]) from exc
+            raise RulesError([_yaml_problem(exc, source, text)]) from exc
         except yaml.YAMLError as exc:
             raise RulesError([Problem(source, None, f"invalid YAML: {exc}")]) from exc
     if root is None:
@@ -197,11 +197,13 @@ def _compose_and_load(text: str, loader_class: Any) -> tuple[yaml.Node | None, A
         loader.dispose()
 
 
-def _yaml_problem(exc: yaml.MarkedYAMLError, source: str) -> Problem:
-    """Locate a YAML syntax error where the reader can fix it.
+def _yaml_problem(exc: yaml.MarkedYAMLError, source: str, text: str) -> Problem:
+    """Locate a YAML syntax error where the reader can fix it, with a hint at the usual causes.
 
     "found unexpected end of stream" is reported at the end of the file; the
-    quote or bracket left open (the context) is the line that needs the fix.
+    quote or bracket left open (the context) is the line that needs the fix. A
+    quoted value may run over several lines, so a quote left open shows up lines
+    later: the first line before the error with a quote it does not close is named.
     """
     reason = exc.problem or "invalid YAML"
     mark = exc.problem_mark
@@ -210,7 +212,34 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, source: str) -> Problem:
     if exc.context:
         opened = f" (line {exc.context_mark.line + 1})" if exc.context_mark is not None else ""
         reason = f"{reason} {exc.context}{opened}"
-    return Problem(source, mark.line + 1 if mark is not None else None, f"invalid YAML: {reason}")
+    line = mark.line + 1 if mark is not None else None
+    # What a quote left open leads to: a scalar running into the next keys, or to the end.
+    unclosed = _unclosed_quote(text, line) if "scalar" in reason or "end of stream" in reason else None
+    if unclosed is not None:
+        return Problem(source, unclosed, f"invalid YAML: a quote opened on this line is not closed on it ({reason})")
+    if "'\\t'" in reason:
+        reason += ": indent with spaces, YAML takes no tabs"
+    elif "alias" in reason or "anchor" in reason:
+        reason += ": a value starting with '*' or '&' must be quoted ('*lead' is refused anyway: a '*' ends a prefix)"
+    elif "expected <block end>" in reason or "mapping values are not allowed" in reason:
+        reason += ": check the indentation of this line and the one before"
+    return Problem(source, line, f"invalid YAML: {reason}")
+
+
+_OPENING_QUOTE = re.compile(r"""(?:^|[:\-\[{,]\s)\s*(["'])""")
+
+
+def _unclosed_quote(text: str, before: int | None) -> int | None:
+    """The first line up to ``before`` whose quoted value (opened after ``key:``, ``-``, ``[``
+    or ``,``) is not closed on that line; None if every line closes its quotes."""
+    for number, line in enumerate(text.splitlines()[: before or None], start=1):
+        code = line.split(" #", 1)[0]
+        for opened in _OPENING_QUOTE.finditer(code):
+            quote, rest = opened.group(1), code[opened.end() :]
+            closing = rest.replace("\\\\", "").replace('\\"', "") if quote == '"' else rest.replace("''", "")
+            if quote not in closing:
+                return number
+    return None
 
 
 def _index(node: yaml.Node, path: Path, document: _Document, duplicates: list[Problem], source: str) -> None:
@@ -276,6 +305,12 @@ def _describe(error: jsonschema.ValidationError) -> Iterator[tuple[Path, str]]:
         yield path, f"{where}: a rule needs exactly one of 'match' or 'query'"
     elif error.validator in {"anyOf", "minProperties"} and isinstance(error.instance, dict) and "match" in path:
         yield path, f"{where}: a group needs 'all', 'any' or 'none' (got {sorted(error.instance) or 'nothing'})"
+    elif error.validator in {"anyOf", "oneOf"} and error.context:
+        # "['de'] is not valid under any of the given schemas" says nothing: say what the
+        # closest alternative wanted ("'de' is not one of ['en', 'fr']").
+        # The alternative of the value's own type, where it went deepest.
+        of_its_type = [e for e in error.context if e.validator != "type"] or list(error.context)
+        yield from _describe(max(of_its_type, key=lambda e: len(e.absolute_path)))
     elif error.validator == "enum":
         choices = ", ".join(map(str, rule.get("enum", [])))
         yield path, f"{where}: {error.instance!r} is not one of {choices}"
@@ -283,9 +318,25 @@ def _describe(error: jsonschema.ValidationError) -> Iterator[tuple[Path, str]]:
         hint = rule.get("description", f"must match {error.validator_value}")
         yield path, f"{where}: {error.instance!r} is not valid here ({hint})"
     elif error.validator == "type":
-        yield path, f"{where}: expected {error.validator_value}, got {type(error.instance).__name__} {error.instance!r}"
+        got = f"{type(error.instance).__name__} {error.instance!r}"
+        yield path, f"{where}: expected {error.validator_value}, got {got}{_quote_hint(path, error)}"
     else:
         yield path, f"{where}: {error.message}"
+
+
+def _quote_hint(path: Path, error: jsonschema.ValidationError) -> str:
+    """What to write where YAML read a time or a phone number as a number: the quoted text.
+
+    YAML 1.1 reads ``22:00`` as 1320 (base 60) and ``+33612345678`` as an integer.
+    """
+    value, field = error.instance, path[-1] if path else ""
+    if error.validator_value != "string" or isinstance(value, bool) or not isinstance(value, int):
+        return ""
+    if field in {"from", "to", "at"} and 0 <= value < 24 * 60:
+        return f': YAML reads 22:00 as a number; write it in quotes, "{value // 60:02d}:{value % 60:02d}"'
+    if field == "sms":
+        return f': write the number in quotes, "+{value}"'
+    return f': write it in quotes, "{value}"'
 
 
 def _enum_choice(rule: dict[str, Any]) -> list[str]:
@@ -364,7 +415,8 @@ def _contact_problems(path: Path, subscriber: dict[str, Any]) -> Iterator[tuple[
             # The address itself stays out of the message: it may end up in logs.
             yield (*path, "email"), f"{_where(path)}.email: invalid email address ({exc})"
     sms = subscriber.get("sms")
-    if isinstance(sms, str):
+    # A number not in E.164 form at all is the schema's to report, with its example.
+    if isinstance(sms, str) and re.fullmatch(r"\+[1-9][0-9]{6,14}", sms):
         import phonenumbers
 
         try:
@@ -372,7 +424,7 @@ def _contact_problems(path: Path, subscriber: dict[str, Any]) -> Iterator[tuple[
         except phonenumbers.NumberParseException:
             valid = False
         if not valid:
-            yield (*path, "sms"), f"{_where(path)}.sms: not a valid international phone number"
+            yield (*path, "sms"), f"{_where(path)}.sms: no such number (country code, then the national number)"
 
 
 # ---------------------------------------------------------------- model

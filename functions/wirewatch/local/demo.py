@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -12,6 +13,7 @@ from wirewatch.local.stack import Delivery, LocalStack, drain, local_stack
 from wirewatch.settings import environment
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 _RULE = "─" * 72
@@ -34,7 +36,9 @@ def run_demo(template: Path, config: Path, samples: Path, *, cycles: int, start:
         reset_handlers()
         total = 0
         for cycle in range(1, cycles + 1):
-            result = invoke_poll({"poll_all": True}, now=start + (cycle - 1) * CYCLE)
+            tick = start + (cycle - 1) * CYCLE
+            clock = _replay_clock(tick)
+            result = invoke_poll({"poll_all": True}, now=tick)
             deliveries = drain(stack.inboxes)
             total += len(deliveries)
             print(
@@ -45,20 +49,38 @@ def run_demo(template: Path, config: Path, samples: Path, *, cycles: int, start:
             )
             for delivery in deliveries:
                 print(_render(delivery))
-            print(_waiting(stack))
+            print(_waiting(stack, clock()))
             if cycle > 1 and not deliveries:
                 print("nothing new: every story was already alerted (dedupe through DynamoDB)")
         reset_handlers()
     return 0
 
 
-def _waiting(stack: LocalStack) -> str:
-    """What is held for later: digests, quiet hours, SMS over the budget."""
+def _replay_clock(tick: datetime) -> Callable[[], datetime]:
+    """The handlers' clock for one replayed tick: ``tick``, running on from now.
+
+    Quiet hours, digest times and claims go by the clock, not by the tick's time (in AWS
+    the two are a second apart). Replaying 26 June 2024, the demo gives its handlers the
+    replayed morning, so that what it shows does not depend on the hour it is run at.
+    """
+    from wirewatch.handlers import poll_feeds, schedule_feeds
+
+    began = time.monotonic()
+
+    def clock() -> datetime:
+        return tick + timedelta(seconds=time.monotonic() - began)
+
+    schedule_feeds.get_scheduler().clock = clock
+    poll_feeds.get_poller().clock = clock
+    return clock
+
+
+def _waiting(stack: LocalStack, now: datetime) -> str:
+    """What is held for later at ``now``: digests, quiet hours, SMS over the budget."""
     from wirewatch.adapters import aws
     from wirewatch.adapters.dynamodb_alerts import DynamoDBAlertStore
 
     store = DynamoDBAlertStore(aws.dynamodb_client(), stack.settings.alerts_table, stack.settings.retention)
-    now = datetime.now(UTC)
     held: Counter[tuple[str, str, datetime]] = Counter(
         (d.recipient, d.mode, d.due_at) for d in store.due(now + timedelta(days=7)) if d.due_at > now
     )
