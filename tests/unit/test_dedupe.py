@@ -267,6 +267,12 @@ def test_a_query_on_the_home_page_names_an_article() -> None:
     assert keys_of(make_item("x", link="https://blog.example.fr/?utm_source=rss"), "link") == []
 
 
+@pytest.mark.parametrize("query", ["lang=fr", "ref=rss", "source=feed&lang=en"])
+def test_a_query_that_names_no_entry_leaves_a_home_page_link_a_home_page(query: str) -> None:
+    # Every entry of such a feed links there: one link key would make them one story.
+    assert keys_of(make_item("Frappe en Crimée", link=f"https://site.example/?{query}"), "link") == []
+
+
 def test_amp_home_page_gives_no_link_key() -> None:
     assert keys_of(make_item("x", link="https://amp.lemonde.fr/amp/"), "link") == []
 

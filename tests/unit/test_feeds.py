@@ -386,6 +386,21 @@ def test_a_guid_that_is_no_web_address_is_not_taken_for_a_link(guid: str) -> Non
     assert (item.link, item.guid) == ("", guid)
 
 
+def test_a_relative_link_equal_to_its_guid_is_still_the_link() -> None:
+    body = rss("<item><title>Une</title><link>/news/1</link><guid isPermaLink='false'>/news/1</guid></item>")
+    (item,) = parse_feed(body, make_feed(), now=NOW).items
+    assert item.link == "https://news.example.org/news/1"
+
+
+@pytest.mark.parametrize("byte", [b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d"])
+def test_a_latin1_feed_with_a_byte_windows_1252_lacks_stays_latin1(byte: bytes) -> None:
+    # Python's windows-1252 has no character there: relabelled, the whole feed would be
+    # read in another code page (Voilà → Voilŕ).
+    body = _FRENCH_RSS.format(encoding="ISO-8859-1").replace("…", "").encode("latin-1").replace(b"No", b"No" + byte)
+    titles = [item.title for item in parse_feed(body, make_feed(), now=NOW).items]
+    assert titles[0].startswith("Arrêtés à No")
+
+
 def test_a_permalink_guid_without_link_is_the_link() -> None:
     body = rss("<item><title>Une frappe en Crimée</title><guid>https://news.example.org/1</guid></item>")
     (item,) = parse_feed(body, make_feed(), now=NOW).items

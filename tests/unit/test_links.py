@@ -215,6 +215,7 @@ def test_feedparser_entries_are_unwrapped_to_the_publisher() -> None:
         ("https://x.example/article.php?12345&xtor=RSS-1", "https://x.example/article.php?12345"),
         ("https://x.example/recherche.php?mot=%E9t%E9&utm_source=rss", "https://x.example/recherche.php?mot=%E9t%E9"),
         ("https://x.example/a?q=a+b&r=a%20b", "https://x.example/a?q=a+b&r=a%20b"),
+        ('https://x.example/a?q=a b&r="x"', "https://x.example/a?q=a%20b&r=%22x%22"),  # no raw space in a link
     ],
 )
 def test_canonical_link_is_the_publisher_url_as_published(link: str, shown: str) -> None:
@@ -275,6 +276,11 @@ def test_identity_ignores_how_the_link_is_spelled(spelling: str) -> None:
         ("https://blog.example.org/2024/06/x/amp/", "https://blog.example.org/2024/06/x/"),
         ("https://x.example/a.php?t=%e9&xtor=RSS-1", "https://x.example/a.php?t=%E9"),
         ("http://www.blog.example.fr/?p=42&utm_medium=rss", "https://blog.example.fr/?p=42"),
+        # Spellings a server decodes alike.
+        ("https://x.example/a?q=b+c", "https://x.example/a?q=b%20c"),
+        ("https://x.example/a?x", "https://x.example/a?x="),
+        ("https://x.example/a?u=/x", "https://x.example/a?u=%2Fx"),
+        ("https://x.example/a?t=a:b", "https://x.example/a?t=a%3Ab"),
     ],
 )
 def test_identity_of_equivalent_links(first: str, second: str) -> None:
@@ -295,6 +301,7 @@ def test_identity_of_equivalent_links(first: str, second: str) -> None:
         ("https://x.example/a.php?t=%E9", "https://x.example/a.php?t=%E8"),  # Latin-1 escapes: é is not è
         ("https://x.example/index.php?/archives/1", "https://x.example/index.php?/archives/2"),
         ("https://x.example/a.php?12345", "https://x.example/a.php?12346"),
+        ("https://x.example/a?q=a%2Bb", "https://x.example/a?q=a+b"),  # an escaped plus is a plus
     ],
 )
 def test_identity_keeps_what_names_another_page(first: str, second: str) -> None:

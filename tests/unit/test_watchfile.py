@@ -294,6 +294,12 @@ _RULES_HEAD = (
             7,
             "a quote opened on this line is not closed on it",
         ),
+        (
+            '  - id: r\n    title: "Crimea #1 watch"\n    query: Crimée\n  - id: s\n    title: "S\n    query: x\n'
+            '  - id: t\n    title: "T"\n',
+            10,
+            "a quote opened on this line is not closed on it",
+        ),
         ("  - id: r\n\ttitle: R\n", 7, "indent with spaces, YAML takes no tabs"),
         (
             "  - id: r\n    title: R\n    match: {any: [*ingérence]}\n",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from wirewatch.core.links import identity_key
 from wirewatch.core.normalize import normalized_title
@@ -103,12 +103,16 @@ def _globally_unique(guid: str) -> bool:
 
 
 def _is_article_link(identity: str) -> bool:
-    """A home page link (path ``/``, no query) is shared by unrelated entries; it identifies
-    nothing. ``/?p=42`` (WordPress's plain permalinks) is an article."""
+    """A home page link is shared by unrelated entries; it identifies nothing, also with a
+    query that only sets the page's language or source (``/?lang=fr``, ``/?ref=rss``).
+    A query naming an entry by number on the home page is an article: ``/?p=42``
+    (WordPress's plain permalinks), ``/?id=1234``, ``/?page_id=7``."""
     if not identity:
         return False
     parts = urlsplit(identity)
-    return parts.path != "/" or bool(parts.query)
+    return parts.path != "/" or any(
+        any(character.isdigit() for character in value) for _, value in parse_qsl(parts.query)
+    )
 
 
 def alert_key(rule_id: str, story_id: str) -> str:

@@ -139,7 +139,7 @@ def _item(entry: Any, feed: FeedSource, base: str, lang: str, now: datetime) -> 
     title, summary, content = entry_texts(entry.get("title") or "", entry.get("summary") or "", " ".join(content_parts))
     # FeedBurner hides the publisher's URL behind a redirect; the original is the story.
     raw_link = entry.get("feedburner_origlink") or entry.get("link") or ""
-    if raw_link == entry.get("id") and not _is_web_url(raw_link):
+    if not entry.get("links") and not _is_web_url(raw_link):
         # feedparser takes a GUID for the link when there is no <link>; "123456" is no
         # page, and resolved against the channel it would become one that does not exist.
         raw_link = ""

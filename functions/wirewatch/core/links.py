@@ -12,7 +12,16 @@ import base64
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, quote, unquote_plus, urljoin, urlsplit, urlunsplit
+from urllib.parse import (
+    parse_qsl,
+    quote,
+    quote_from_bytes,
+    unquote_plus,
+    unquote_to_bytes,
+    urljoin,
+    urlsplit,
+    urlunsplit,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -49,7 +58,8 @@ _AMP_SUFFIX = re.compile(r"\.amp(?=\.html?$|$)")
 _PERCENT_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _PATH_SAFE = "%!$&'()*+,;=:@"
-_QUERY_SAFE = _PATH_SAFE + "/?"
+# What a query may hold as it is: escapes, and every character RFC 3986 allows there.
+_QUERY_KEPT = "%/?:@!$&'()*+,;=~"
 
 # Longer links are refused by most servers (8 KiB of request line) and browsers' address
 # bars; in a feed they are junk or hostile, and would swell every message carrying them.
@@ -235,7 +245,8 @@ def canonical_link(link: str, base: str = "") -> str:
     parts = urlsplit(unwrap(absolute))
     if parts.scheme.lower() not in _WEB_SCHEMES or not parts.netloc:
         return ""
-    query = "&".join(_untracked(parts.query))
+    # Characters a URL cannot hold (a space, a quote) escaped; escapes already there kept.
+    query = "&".join(quote(pair, safe=_QUERY_KEPT) for pair in _untracked(parts.query))
     shown = urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", query, ""))
     return shown if len(shown) <= LINK_LIMIT else ""
 
@@ -283,7 +294,7 @@ def _identity_form(link: str) -> str:
         return ""
     if parts.scheme.lower() not in _WEB_SCHEMES or not netloc:
         return ""
-    query = sorted(_escaped(pair, _QUERY_SAFE) for pair in _untracked(parts.query) if not _is_amp_marker(pair))
+    query = sorted(_pair_identity(pair) for pair in _untracked(parts.query) if not _is_amp_marker(pair))
     # A URL, and an https one: a link already spelled this way keeps the story key it
     # had when keys hashed the link as shown, so a deploy forgets fewer stories.
     return urlunsplit(("https", netloc, _identity_path(parts.path), "&".join(query), ""))
@@ -313,7 +324,7 @@ def _identity_path(path: str) -> str:
     return "/" + "/".join(segment for segment in segments if segment and segment != _AMP_SEGMENT)
 
 
-def _escaped(segment: str, safe: str = _PATH_SAFE) -> str:
+def _escaped(segment: str) -> str:
     """The segment percent-encoded one way: unreserved characters plain, other escapes
     upper-case, non-ASCII as UTF-8 escapes (``é``, ``%c3%a9`` and ``%C3%A9`` agree)."""
 
@@ -321,7 +332,18 @@ def _escaped(segment: str, safe: str = _PATH_SAFE) -> str:
         character = chr(int(escape[1], 16))
         return character if character in _UNRESERVED else escape[0].upper()
 
-    return quote(_PERCENT_ESCAPE.sub(one_way, segment), safe=safe)
+    return quote(_PERCENT_ESCAPE.sub(one_way, segment), safe=_PATH_SAFE)
+
+
+def _pair_identity(pair: str) -> str:
+    """A query parameter one way, byte for byte: ``+`` and ``%20``, ``/`` and ``%2F``, ``x``
+    and ``x=`` agree (a server decodes them alike), while ``%E9`` stays apart from ``%E8``."""
+    name, _, value = pair.partition("=")
+    return f"{_bytes_one_way(name)}={_bytes_one_way(value)}"
+
+
+def _bytes_one_way(text: str) -> str:
+    return quote_from_bytes(unquote_to_bytes(text.replace("+", " ")), safe="")
 
 
 def _is_amp_marker(pair: str) -> bool:

@@ -80,7 +80,7 @@ def _relabelled(body: bytes) -> tuple[bytes, str]:
     name = declared.group(1).decode("ascii")
     if _WIDE_NAME.fullmatch(name):
         replacement, problem = b"utf-8", f"encoding: declared {name} without a BOM or wide characters; read as UTF-8"
-    elif name.lower() in _LATIN1_NAMES and name.lower() not in {"windows-1252", "cp1252"}:
+    elif name.lower() in _LATIN1_NAMES and name.lower() not in {"windows-1252", "cp1252"} and _reads_as_1252(body):
         replacement, problem = b"windows-1252", ""
     else:
         return body, ""
@@ -95,9 +95,20 @@ def charset_read_as(content_type: str | None, body: bytes) -> str | None:
         return content_type
     media, separator, charset = content_type.lower().partition("charset=")
     label = charset.strip(" \"';")
-    if separator and label in _LATIN1_NAMES:
+    if separator and label in _LATIN1_NAMES and _reads_as_1252(body):
         return f"{content_type[: len(media)]}charset=windows-1252"
     return content_type
+
+
+def _reads_as_1252(body: bytes) -> bool:
+    """Whether Python's windows-1252 decodes ``body``: it has no character for five bytes
+    (0x81, 0x8D, 0x8F, 0x90, 0x9D) that Latin-1 reads, and feedparser would fall back
+    to another code page for the whole document."""
+    try:
+        body.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _meant_as_utf8(body: bytes, content_type: str | None) -> bool:

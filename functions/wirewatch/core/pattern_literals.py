@@ -45,7 +45,8 @@ class _Written:
 
 def folded_pattern(pattern: str) -> str | None:
     """The pattern with each written character folded text never holds replaced by its
-    folded form (``F-16`` → ``f-16``); None when the pattern needs no change.
+    folded form (``F-16`` → ``f-16``); None when the pattern needs no change, or when
+    the changed one is no pattern RE2 runs.
 
     ``pattern`` must be one RE2 accepts. Under ``(?i)`` an upper-case letter matches its
     lower case, so only what is still not folded text then (an accent, ``ß``) counts.
@@ -60,7 +61,21 @@ def folded_pattern(pattern: str) -> str | None:
             folded = "".join(f"\\{char}" if char in _METACHARACTERS else char for char in folded)
         fixed += [pattern[copied : written.start], folded]
         copied = written.end
-    return "".join([*fixed, pattern[copied:]]) if fixed else None
+    if not fixed:
+        return None
+    suggestion = "".join([*fixed, pattern[copied:]])
+    # A folded range end can turn a range around ([A-[] is A to '[', [a-[] nothing RE2 runs).
+    return suggestion if _runs(suggestion) else None
+
+
+def _runs(pattern: str) -> bool:
+    from wirewatch.core.itemtext import compile_pattern
+
+    try:
+        compile_pattern(pattern)
+    except ValueError:
+        return False
+    return True
 
 
 def pattern_fold_problem(pattern: str, shown: Callable[[str], str]) -> str | None:
@@ -79,12 +94,8 @@ def pattern_fold_problem(pattern: str, shown: Callable[[str], str]) -> str | Non
     if any(w.kind == "plain" and w.char == "|" and w.depth == 0 for w in _written_characters(pattern)):
         return None  # another branch may match
     fixed = folded_pattern(pattern)
-    if fixed is None:
-        return None
-    return (
-        f"regex {shown(pattern)} never matches: patterns are matched against lower-case text"
-        f" without accents: write {shown(fixed)}"
-    )
+    problem = f"regex {shown(pattern)} never matches: patterns are matched against lower-case text without accents"
+    return f"{problem}: write {shown(fixed)}" if fixed is not None else problem
 
 
 def _unfolded(pattern: str) -> Iterator[_Written]:
@@ -152,15 +163,19 @@ def _class(pattern: str, start: int, ignore_case: bool) -> tuple[list[_Written],
     if pattern.startswith("]", index):  # first in a class, ']' is a member
         members.append(_Written(index, index + 1, "]", ignore_case, False, kind))
         index += 1
+    range_end = False  # after "a-": one character, even a '[' ([A-[:alpha:]] is A to '[', then more)
     while pattern[index] != "]":  # RE2 accepted the pattern: the class is closed
-        if posix := _POSIX_CLASS.match(pattern, index):
+        if not range_end and (posix := _POSIX_CLASS.match(pattern, index)):
             index = posix.end()  # [:alpha:], whose ']' does not close the class
-        elif pattern[index] == "\\":
+            continue
+        dash = pattern[index] == "-" and bool(members) and not range_end
+        if pattern[index] == "\\":
             escaped, index = _escape(pattern, index, ignore_case)
             members += (replace(each, kind=kind) for each in escaped)
         else:
             members.append(_Written(index, index + 1, pattern[index], ignore_case, False, kind))
             index += 1
+        range_end = dash
     return members, index + 1
 
 

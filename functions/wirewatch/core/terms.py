@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from wirewatch.core.model import Term
 from wirewatch.core.normalize import tokens
 
@@ -12,9 +14,12 @@ _QUOTES = "".join(OPENING_QUOTES) + "".join(OPENING_QUOTES.values())
 
 
 def _star_outside(raw: str) -> str:
-    """``"pont de Crim*"`` as ``"pont de Crim"*``: a prefix phrase, however it is quoted."""
-    if len(raw) > 2 and raw[-1] in _QUOTES and raw[-2] == "*" and raw[0] in OPENING_QUOTES:
-        return raw[:-2] + raw[-1] + "*"
+    """``"pont de Crim*"`` as ``"pont de Crim"*``: a prefix phrase, however it is quoted
+    (``« pont de Crim* »`` too, spaced the French way)."""
+    if len(raw) > 2 and raw[-1] in _QUOTES and raw[0] in OPENING_QUOTES:
+        inside = raw[1:-1].strip()
+        if inside.endswith("*"):
+            return f"{raw[0]}{inside[:-1]}{raw[-1]}*"
     return raw
 
 
@@ -43,8 +48,9 @@ def term_problem(text: str) -> str | None:
         return "has a '*' before its end: a '*' only ends a prefix (entret*)"
     if before_prefix_star != before_prefix_star.rstrip():
         return "has a space before its '*': a prefix is written entret*"
-    last = before_prefix_star.rstrip(_QUOTES)[-1:]
-    if written.endswith("*") and not last.isalnum():
+    # Composed first: "Crimé*" typed with a combining accent ends on a letter too.
+    last = unicodedata.normalize("NFC", before_prefix_star.rstrip(_QUOTES).rstrip())[-1:]
+    if written.endswith("*") and not (last and (last.isalnum() or unicodedata.category(last).startswith("M"))):
         # Words split at hyphens: "Su-*" would be the prefix su*, which "sur" and "sud" match.
         return (
             f"has a '*' after '{last}', which is no part of a word: a prefix ends on a letter or "

@@ -233,7 +233,7 @@ def _unclosed_quote(text: str, before: int | None) -> int | None:
     """The first line up to ``before`` whose quoted value (opened after ``key:``, ``-``, ``[``
     or ``,``) is not closed on that line; None if every line closes its quotes."""
     for number, line in enumerate(text.splitlines()[: before or None], start=1):
-        code = line.split(" #", 1)[0]
+        code = line  # a '#' inside quotes is no comment: comments are left in
         for opened in _OPENING_QUOTE.finditer(code):
             quote, rest = opened.group(1), code[opened.end() :]
             closing = rest.replace("\\\\", "").replace('\\"', "") if quote == '"' else rest.replace("''", "")
@@ -332,6 +332,8 @@ def _quote_hint(path: Path, error: jsonschema.ValidationError) -> str:
     value, field = error.instance, path[-1] if path else ""
     if error.validator_value != "string" or isinstance(value, bool) or not isinstance(value, int):
         return ""
+    if field in {"from", "to", "at"} and 0 <= value < 24:
+        return f': write a time in quotes, "{value:02d}:00"'
     if field in {"from", "to", "at"} and 0 <= value < 24 * 60:
         return f': YAML reads 22:00 as a number; write it in quotes, "{value // 60:02d}:{value % 60:02d}"'
     if field == "sms":
