@@ -16,6 +16,7 @@ connections; each connection carries the manager's ``AddressPolicy``.
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -173,9 +174,40 @@ def _check_peer(conn: HTTPConnection, policy: AddressPolicy, sock: socket.socket
 _RESOLVER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="resolve")
 
 
+_MOST_INTERIM: Final = 10  # interim responses skipped before the final one (100 Continue aside)
+_MOST_INTERIM_HEADER_LINES: Final = 100
+_MOST_LINE_BYTES: Final = 65_536
+
+
+class FinalResponse(http.client.HTTPResponse):
+    """The response after any interim ones. http.client skips ``100 Continue`` only; RFC
+    9110 has a client skip every 1xx but 101, and a feed behind a server that sends ``103
+    Early Hints`` or ``102 Processing`` first must not fail every poll."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        for _ in range(_MOST_INTERIM):
+            # http.client's own status reader (begin() calls it), which its stubs leave out.
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if status in {100, 101} or not 100 <= status < 200:
+                return version, status, reason
+            self._skip_interim_headers()
+        raise http.client.HTTPException(f"more than {_MOST_INTERIM} interim responses")
+
+    def _skip_interim_headers(self) -> None:
+        for _ in range(_MOST_INTERIM_HEADER_LINES):
+            line = self.fp.readline(_MOST_LINE_BYTES + 1)
+            if len(line) > _MOST_LINE_BYTES:
+                raise http.client.LineTooLong("interim header line")
+            if line in {b"\r\n", b"\n", b""}:
+                return
+        raise http.client.HTTPException(f"more than {_MOST_INTERIM_HEADER_LINES} interim header lines")
+
+
 class GuardedHTTPConnection(HTTPConnection):
     """Checked against the address policy once connected; within a fetch's deadline
     (``socket_deadline``) from the first connect to the last header."""
+
+    response_class = FinalResponse
 
     def __init__(self, *args: Any, address_policy: AddressPolicy | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

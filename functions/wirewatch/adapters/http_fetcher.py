@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http.client import HTTPException
 from typing import TYPE_CHECKING, Final
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import urllib3
 from urllib3.exceptions import (
@@ -21,6 +21,7 @@ from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 
 from wirewatch import __version__
 from wirewatch.adapters.address_guard import AddressPolicy, ForbiddenAddressError, GuardedPoolManager
+from wirewatch.adapters.content_coding import ACCEPTED, BodyDecoder
 from wirewatch.adapters.socket_deadline import SocketDeadline, socket_deadline
 from wirewatch.core.errors import FeedError
 from wirewatch.core.ports import FetchResult, Validators
@@ -49,7 +50,8 @@ _ACCEPT: Final = (
     "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.1"
 )
 # Only codings urllib3 decodes without optional packages (br and zstd need extras).
-_ACCEPT_ENCODING: Final = "gzip, deflate"
+_URL_CHARACTERS: Final = "%:/?#[]@!$&'()*+,;=~"  # RFC 3986 reserved, and escapes kept
+_VALIDATOR_LIMIT: Final = 1024  # characters: real ETags are hashes, real dates 29 characters
 _REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 _PERMANENT_STATUSES: Final = frozenset({301, 308})
 _RETRY_AFTER_STATUSES: Final = frozenset({429, 503})
@@ -184,7 +186,7 @@ class HttpFeedFetcher:
         headers = {
             "User-Agent": self._user_agent,
             "Accept": _ACCEPT,
-            "Accept-Encoding": _ACCEPT_ENCODING,
+            "Accept-Encoding": ACCEPTED,
         }
         if validators.etag:
             headers["If-None-Match"] = validators.etag
@@ -213,7 +215,7 @@ class HttpFeedFetcher:
                     url,
                     headers=headers,
                     preload_content=False,
-                    decode_content=True,
+                    decode_content=False,  # BodyDecoder: it knows a cut-short stream from a whole one
                     redirect=False,
                     retries=False,
                     timeout=timeout,
@@ -254,8 +256,8 @@ class HttpFeedFetcher:
             if not complete:
                 response.close()
             response.release_conn()
-        etag = response.headers.get("ETag") or None
-        last_modified = response.headers.get("Last-Modified") or None
+        etag = _validator(response, "ETag")
+        last_modified = _validator(response, "Last-Modified")
         max_age = _max_age(response.headers.get("Cache-Control"))
         if status == 304:
             return FetchResult(
@@ -292,14 +294,16 @@ class HttpFeedFetcher:
         if on_large_body is not None and declared is not None and declared > self._large_body:
             deadline = _waited_for_memory(on_large_body, deadline)
             on_large_body = None
+        decoder = BodyDecoder(response.headers.get("Content-Encoding"))
         watchdog = _watchdog(response, deadline)
         chunks: list[bytes] = []
         size = 0
         try:
             # read1 returns whatever one socket read yields (read() would block until a
             # whole chunk arrived), so a slow drip comes back here and meets the deadline.
-            while chunk := response.read1(_CHUNK, decode_content=True):
+            while raw := response.read1(_CHUNK, decode_content=False):
                 # Counting decoded bytes is what stops a gzip bomb: its compressed size is tiny.
+                chunk = decoder.decode(raw, self._max_bytes - size)
                 size += len(chunk)
                 if size > self._max_bytes:
                     raise FeedError("too-large", f"body exceeds {self._max_bytes} bytes")
@@ -320,6 +324,9 @@ class HttpFeedFetcher:
         if watchdog.fired:
             # The watchdog's shutdown reads as end of body; the body is truncated, not done.
             raise too_slow
+        chunks.append(decoder.finish(self._max_bytes - size))
+        if size + len(chunks[-1]) > self._max_bytes:
+            raise FeedError("too-large", f"body exceeds {self._max_bytes} bytes")
         return b"".join(chunks)
 
 
@@ -369,9 +376,15 @@ def _redirect_target(response: BaseHTTPResponse, url: str) -> str | None:
     location = response.headers.get("Location")
     if response.status not in _REDIRECT_STATUSES or not location:
         return None
+    # http.client reads header bytes as Latin-1: "/actualités.xml" sent as UTF-8 arrives
+    # as "/actualitÃ©s.xml". Its bytes, escaped, are the URL the server meant.
+    try:
+        meant = quote(location.strip().encode("latin-1"), safe=_URL_CHARACTERS)
+    except UnicodeEncodeError:  # not from the wire: already text
+        meant = quote(location.strip(), safe=_URL_CHARACTERS)
     # Location may be relative (RFC 9110); resolve it against the URL that answered.
     try:
-        return urljoin(url, location.strip())
+        return urljoin(url, meant)
     except ValueError as exc:
         raise FeedError("bad-url", f"unparseable redirect target {location[:200]!r}") from exc
 
@@ -459,6 +472,22 @@ def _retry_after(value: str | None, now: datetime) -> float | None:
         # "-0000" means UTC with an unknown local zone (RFC 5322); HTTP-dates are GMT anyway.
         when = when.replace(tzinfo=UTC)
     return max((when - now).total_seconds(), 0.0)
+
+
+def _validator(response: BaseHTTPResponse, name: str) -> str | None:
+    """A validator to send back next time, or None for one no server sends in good faith.
+
+    It is kept in the feed's state and in every poll job: one header repeated ninety
+    times (joined into megabytes) or one over a kilobyte would make the state too large
+    for DynamoDB and the job too large for SQS, and the feed fail for ever.
+    """
+    values = response.headers.getlist(name)
+    if len(values) != 1:
+        return None  # none, or several: no single one to send back
+    value = values[0].strip()
+    if not value or len(value) > _VALIDATOR_LIMIT or any(ord(char) < 0x20 or char == "\x7f" for char in value):
+        return None
+    return value
 
 
 def _declared_length(response: BaseHTTPResponse) -> int | None:
