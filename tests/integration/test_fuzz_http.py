@@ -10,9 +10,6 @@ Content-Length, Content-Encoding) are drawn often. Parsing the body is
 
 from __future__ import annotations
 
-import socket
-import threading
-from contextlib import suppress
 from typing import TYPE_CHECKING
 
 import pytest
@@ -23,6 +20,8 @@ from wirewatch.adapters.address_guard import AddressPolicy, GuardedPoolManager
 from wirewatch.adapters.http_fetcher import HttpFeedFetcher
 from wirewatch.core.errors import FeedError
 from wirewatch.core.ports import FetchResult, Validators
+
+from .raw_server import RawServer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -93,38 +92,6 @@ def responses(draw: st.DrawFn) -> bytes:
     ending = draw(st.sampled_from([b"\r\n\r\n", b"\n\n", b"\r\n", b""]))
     body = draw(st.one_of(st.binary(max_size=200), st.just(b"1f\r\n<rss/>\r\n0\r\n\r\n")))
     return b"\r\n".join(lines) + ending + body
-
-
-class RawServer:
-    """Answers every connection with the bytes set last, then closes it."""
-
-    def __init__(self) -> None:
-        self.reply = b""
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self._socket.listen(16)
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._socket.getsockname()[1]}/feed.xml"
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._socket.accept()
-            except OSError:
-                return
-            with conn, suppress(OSError):
-                conn.settimeout(2)
-                conn.recv(65536)
-                conn.sendall(self.reply)
-
-    def close(self) -> None:
-        with suppress(OSError):
-            self._socket.shutdown(socket.SHUT_RDWR)
-        self._socket.close()
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,7 @@ and redirect targets in UTF-8 (a raw TCP server writes each response byte for by
 from __future__ import annotations
 
 import gzip
-import socket
-import threading
 import zlib
-from contextlib import suppress
 from typing import TYPE_CHECKING
 
 import pytest
@@ -17,8 +14,10 @@ from wirewatch.adapters.http_fetcher import HttpFeedFetcher
 from wirewatch.core.errors import FeedError
 from wirewatch.core.ports import Validators
 
+from .raw_server import RawServer
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
 
 RSS = (
     b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
@@ -27,48 +26,15 @@ RSS = (
 )
 
 
-class PathServer:
-    """Answers each request with ``reply(path)`` written as is, then closes the connection."""
-
-    def __init__(self) -> None:
-        self.reply: Callable[[bytes], bytes] = lambda _: b""
-        self.paths: list[bytes] = []
-        self._socket = socket.create_server(("127.0.0.1", 0))
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._socket.accept()
-            except OSError:
-                return
-            with conn, suppress(OSError):
-                conn.settimeout(2)
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    request += conn.recv(65536)
-                path = request.split(b" ")[1]
-                self.paths.append(path)
-                conn.sendall(self.reply(path))
-                conn.shutdown(socket.SHUT_WR)
-
-    def close(self) -> None:
-        self._socket.close()
-
-
 @pytest.fixture
-def server() -> Iterator[PathServer]:
-    raw = PathServer()
+def server() -> Iterator[RawServer]:
+    raw = RawServer()
     yield raw
     raw.close()
 
 
-def fetch(server: PathServer, path: str = "/feed") -> object:
-    return HttpFeedFetcher(total_timeout=5, allowed_networks=("127.0.0.0/8",)).fetch(server.url + path, Validators())
+def fetch(server: RawServer, path: str = "/feed") -> object:
+    return HttpFeedFetcher(total_timeout=5, allowed_networks=("127.0.0.0/8",)).fetch(server.base + path, Validators())
 
 
 def ok(body: bytes, *headers: bytes, length: bool = True) -> bytes:
@@ -78,7 +44,7 @@ def ok(body: bytes, *headers: bytes, length: bool = True) -> bytes:
 
 @pytest.mark.parametrize(("coding", "pack"), [(b"gzip", gzip.compress), (b"deflate", zlib.compress)])
 @pytest.mark.parametrize("length", [True, False])
-def test_a_compressed_body_cut_short_is_no_feed(server: PathServer, coding: bytes, pack: object, length: bool) -> None:
+def test_a_compressed_body_cut_short_is_no_feed(server: RawServer, coding: bytes, pack: object, length: bool) -> None:
     # Its framing says the body is whole (or the server just closes): only the stream's own
     # end tells. Taken for the feed, its ETag kept, the items cut off would never be seen.
     packed = pack(RSS)  # type: ignore[operator]
@@ -100,13 +66,13 @@ def test_a_compressed_body_cut_short_is_no_feed(server: PathServer, coding: byte
         (b"x-gzip", gzip.compress(RSS) + b"\0\0\0\0"),  # padding after the stream
     ],
 )
-def test_whole_compressed_bodies_decode(server: PathServer, coding: bytes, body: bytes) -> None:
+def test_whole_compressed_bodies_decode(server: RawServer, coding: bytes, body: bytes) -> None:
     server.reply = lambda _: ok(body, b"Content-Encoding: " + coding)
     assert fetch(server).body == RSS  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("coding", [b"br", b"zstd", b"gzip, br"])
-def test_a_content_coding_not_asked_for_is_refused_not_parsed(server: PathServer, coding: bytes) -> None:
+def test_a_content_coding_not_asked_for_is_refused_not_parsed(server: RawServer, coding: bytes) -> None:
     server.reply = lambda _: ok(b"\x1b\x03\x00\xf8\x8d\x94n\xde\x00\x00", b"Content-Encoding: " + coding)
     with pytest.raises(FeedError) as caught:
         fetch(server)
@@ -114,7 +80,7 @@ def test_a_content_coding_not_asked_for_is_refused_not_parsed(server: PathServer
 
 
 @pytest.mark.parametrize("interim", [b"102 Processing\r\n", b"103 Early Hints\r\nLink: </a.css>; rel=preload\r\n"])
-def test_interim_responses_before_the_answer_are_skipped(server: PathServer, interim: bytes) -> None:
+def test_interim_responses_before_the_answer_are_skipped(server: RawServer, interim: bytes) -> None:
     # RFC 9110: a client skips any 1xx but 101; http.client skips 100 Continue only.
     server.reply = lambda _: b"HTTP/1.1 " + interim + b"\r\n" + ok(RSS)
     assert fetch(server).status == 200  # type: ignore[attr-defined]
@@ -128,16 +94,16 @@ def test_interim_responses_before_the_answer_are_skipped(server: PathServer, int
         [b'ETag: "v1"', b'ETag: "v2"'],
     ],
 )
-def test_a_validator_no_server_sends_in_good_faith_is_not_kept(server: PathServer, etag_lines: list[bytes]) -> None:
+def test_a_validator_no_server_sends_in_good_faith_is_not_kept(server: RawServer, etag_lines: list[bytes]) -> None:
     # Kept, it would make the feed's state too large for DynamoDB and its job for SQS.
     server.reply = lambda _: ok(RSS, *etag_lines, b"Last-Modified: Wed, 26 Jun 2024 05:00:00 GMT")
     validators = fetch(server).validators  # type: ignore[attr-defined]
     assert validators == Validators(None, "Wed, 26 Jun 2024 05:00:00 GMT")
 
 
-def test_a_redirect_target_in_utf8_is_followed_as_sent(server: PathServer) -> None:
+def test_a_redirect_target_in_utf8_is_followed_as_sent(server: RawServer) -> None:
     moved = b"HTTP/1.1 301 Moved\r\nLocation: /actualit\xc3\xa9s.xml\r\nContent-Length: 0\r\n\r\n"
     server.reply = lambda path: moved if path == b"/feed" else ok(RSS)
     result = fetch(server)
     assert server.paths == [b"/feed", b"/actualit%C3%A9s.xml"]
-    assert result.moved_to == server.url + "/actualit%C3%A9s.xml"  # type: ignore[attr-defined]
+    assert result.moved_to == server.base + "/actualit%C3%A9s.xml"  # type: ignore[attr-defined]
