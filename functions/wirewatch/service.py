@@ -88,7 +88,9 @@ class _NoRoomForLargeBody(Exception):
 @dataclass
 class FeedOutcome:
     feed_id: str
-    status: str  # "updated", "not-modified", "error", "deferred" or "unknown" (not in the watch file)
+    # "updated", "not-modified", "error", "deferred", "unknown" (not in the watch file) or
+    # "duplicate" (the feed's job twice in one batch: polled once)
+    status: str
     items: int = 0
     new_items: int = 0
     matches: int = 0
@@ -246,9 +248,13 @@ class Poller:
             # Indexing thousands of rules costs more than a batch's matching: once per version.
             self._indexed, self.index = config, RuleIndex(config.rules)
 
-    def poll(self, jobs: Sequence[PollJob], *, deadline: float | None = None) -> PollReport:
-        """Poll the jobs' feeds side by side until ``deadline`` (``time.monotonic()``), then
-        publish the alerts they created. Each outcome says whether its job must run again.
+    def poll(
+        self, jobs: Sequence[PollJob], *, deadline: float | None = None, publish_deadline: float | None = None
+    ) -> PollReport:
+        """Poll the jobs' feeds side by side, starting none after ``deadline``
+        (``time.monotonic()``), then publish the alerts they created until ``publish_deadline``
+        (what is left waits, pending, for the next tick). Each outcome says whether its job
+        must run again.
 
         Raises:
             StoreError: the state store failed before any feed was polled.
@@ -264,27 +270,42 @@ class Poller:
         states.update({job.feed_id: job.state for job in jobs if job.state is not None})
         stories = StoryResolver(self.ports.seen, self.config.settings.story_window)
 
-        def run(job: PollJob) -> FeedOutcome:
+        # A feed's job twice in one batch (SQS delivers a message twice now and then, a
+        # requeued job can meet its original): polled once, the copies done with it.
+        first = {job.feed_id: position for position, job in reversed(list(enumerate(jobs)))}
+
+        def run(position: int, job: PollJob) -> FeedOutcome:
             feed = feeds.get(job.feed_id)
             if feed is None:
                 return FeedOutcome(job.feed_id, "unknown")  # removed from the watch file since queued
+            if first[job.feed_id] != position:
+                return FeedOutcome(job.feed_id, "duplicate")
             if deadline is not None and time.monotonic() > deadline:
                 # Left for the job's retry rather than cut off by the function timeout.
                 return FeedOutcome(feed.id, "deferred", retry="no time left in this invocation")
             state = states.get(feed.id) or FeedState(feed.id)
-            return self._poll_feed(feed, state, job, stories, deadline)
+            try:
+                return self._poll_feed(feed, state, job, stories, deadline)
+            except Exception as exc:
+                # Even recording the feed's failure failed (a job from a far future overflows
+                # its backoff): this job runs again, alone, and the batch's others are done.
+                log.exception("could not poll or record a feed", extra={"feed": feed.id})
+                return FeedOutcome(feed.id, "error", error=f"internal: {type(exc).__name__}", retry=repr(exc)[:300])
 
         workers = max(1, min(self.concurrency, len(jobs)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
-            report.feeds = list(pool.map(run, jobs))
+            report.feeds = list(pool.map(run, range(len(jobs)), jobs))
+        # Before publishing: a publish the function timeout cuts off loses no queued job.
+        self._requeue_deferred(jobs, report.feeds)
         created = [delivery for outcome in report.feeds for delivery in outcome.created]
-        delivered = deliver(created, self.ports.alerts, self.ports.publisher, self.config, self.clock)
+        delivered = deliver(
+            created, self.ports.alerts, self.ports.publisher, self.config, self.clock, deadline=publish_deadline
+        )
         report.messages_sent, report.publish_errors, report.sent_keys = (
             delivered.sent,
             delivered.errors,
             delivered.sent_keys,
         )
-        self._requeue_deferred(jobs, report.feeds)
         self.last_report = report
         return report
 

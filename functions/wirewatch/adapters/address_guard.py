@@ -169,9 +169,10 @@ def _check_peer(conn: HTTPConnection, policy: AddressPolicy, sock: socket.socket
 
 
 # Name lookups, each waited for only as long as its fetch has left. A lookup that outlives
-# its wait keeps a thread until the resolver gives up: a few threads bound what a burst of
-# slow names can hold, and the fetches beyond them wait their turn within their own time.
-_RESOLVER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="resolve")
+# its wait keeps a thread until the resolver gives up. More threads than a batch has fetches
+# at once (POLL_CONCURRENCY, 50), so that a few feeds on slow name servers, and lookups
+# still stuck from the batch before, cannot make the others' lookups wait out their time.
+_RESOLVER = ThreadPoolExecutor(max_workers=128, thread_name_prefix="resolve")
 
 
 _MOST_INTERIM: Final = 10  # interim responses skipped before the final one (100 Continue aside)
@@ -226,8 +227,8 @@ class GuardedHTTPConnection(HTTPConnection):
     def _connect_in_time(self) -> socket.socket:
         """urllib3's connect, one resolved address at a time, each for no longer than the
         fetch has left: urllib3 gives every address the whole connect timeout."""
-        if remaining() is None:
-            return super()._new_conn()
+        if remaining() is None or _is_address(self._dns_host):
+            return super()._new_conn()  # nothing to look up: urllib3 connects within its timeout
         name, timeout = self._dns_host, self.timeout
         lookup = _RESOLVER.submit(
             socket.getaddrinfo, name.strip("[]"), self.port, allowed_gai_family(), socket.SOCK_STREAM
@@ -265,6 +266,14 @@ class GuardedHTTPConnection(HTTPConnection):
         # A reused connection was connected by an earlier fetch: its socket is watched here.
         watch_socket(self.sock)
         return super().getresponse(*args, **kwargs)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 class GuardedHTTPSConnection(GuardedHTTPConnection, HTTPSConnection):

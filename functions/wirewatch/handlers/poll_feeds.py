@@ -30,8 +30,10 @@ if TYPE_CHECKING:
     from wirewatch.service import Poller
 
 # Time kept back from the function timeout: a fetch that has started may take its whole
-# cap (30 s), then the batch publishes what it found.
+# cap (30 s), then the batch publishes what it found, until PUBLISH_MARGIN_SECONDS before
+# the end (what is not published by then stays pending for the next tick).
 RESERVE_SECONDS = 45
+PUBLISH_MARGIN_SECONDS = 5
 _poller = Warm(build_poller)
 
 
@@ -51,16 +53,22 @@ def reset() -> None:
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    end = time.monotonic() + remaining() / 1000 if remaining is not None else None
     jobs: dict[str, PollJob] = {}
     unreadable: dict[str, str] = {}
     poller = get_poller()
     for record in event.get("Records", []):
         try:
             jobs[record["messageId"]] = job_from_record(record, poller.policy.tick)
-        except ValueError as exc:
-            unreadable[record["messageId"]] = str(exc)
-    report = poller.poll(list(jobs.values()), deadline=deadline)
+        except Exception as exc:
+            # Any message that is no job fails alone: a number too large, JSON nested too deep.
+            unreadable[record["messageId"]] = f"not a poll job: {type(exc).__name__}: {exc}"[:500]
+    report = poller.poll(
+        list(jobs.values()),
+        deadline=end - RESERVE_SECONDS if end is not None else None,
+        publish_deadline=end - PUBLISH_MARGIN_SECONDS if end is not None else None,
+    )
     retry = {
         message_id: outcome.retry
         for (message_id, _), outcome in zip(jobs.items(), report.feeds, strict=True)
