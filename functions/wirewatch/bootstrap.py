@@ -52,7 +52,7 @@ def build_scheduler(settings: Settings) -> Scheduler:
     ports = SchedulerPorts(
         state=DynamoDBStateStore(dynamodb, settings.state_table),
         alerts=DynamoDBAlertStore(dynamodb, settings.alerts_table, settings.retention),
-        publisher=SNSAlertPublisher(aws.sns_client(), settings.topic_arn),
+        publisher=SNSAlertPublisher(aws.sns_publish_client(), settings.topic_arn),
         queue=SQSJobQueue(aws.sqs_client(), settings.poll_queue_url),
     )
     return Scheduler(_config(settings), ports, policy=_policy(settings))
@@ -71,7 +71,7 @@ def build_poller(settings: Settings, *, fetcher: FeedFetcher | None = None) -> P
         state=DynamoDBStateStore(dynamodb, settings.state_table),
         seen=DynamoDBSeenStore(dynamodb, settings.seen_table, settings.retention),
         alerts=DynamoDBAlertStore(dynamodb, settings.alerts_table, settings.retention),
-        publisher=SNSAlertPublisher(aws.sns_client(), settings.topic_arn),
+        publisher=SNSAlertPublisher(aws.sns_publish_client(), settings.topic_arn),
         archive=DynamoDBItemArchive(dynamodb, settings.items_table, settings.retention),
         # Bands live as long as the alerts they point at; the poller caps the fold window below that.
         folds=DynamoDBFoldIndex(dynamodb, settings.seen_table, settings.retention),

@@ -148,7 +148,8 @@ def _send(
         done.errors += 1
         log.warning("publish failed, delivery stays pending", extra={"delivery": delivery.key, "error": str(exc)})
         _release(store, delivery, str(exc))
-        _return_budget(store, windows)
+        if exc.refused:  # SNS did not take it; a lost answer may have been an SMS sent
+            _return_budget(store, windows)
         return
     done.sent += 1
     done.sent_keys.append(delivery.key)
@@ -177,7 +178,8 @@ def _release(store: AlertStore, delivery: Delivery, error: str) -> None:
 
 
 def _return_budget(store: AlertStore, windows: Sequence[BudgetWindow]) -> None:
-    """An SMS SNS refused was not sent: its retry must not find the budget spent on it."""
+    """An SMS SNS refused was not sent: its retry must not find the budget spent on it.
+    (One whose answer was lost keeps its place: it may have been sent.)"""
     if not windows:
         return
     try:

@@ -4,13 +4,17 @@ are written together, claims exclude each other, digests and SMS budgets are all
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from wirewatch.adapters.dynamodb_alerts import DynamoDBAlertStore
-from wirewatch.core.model import Alert, Delivery, DigestMessage, Severity
+from wirewatch.adapters.sns import SNSAlertPublisher
+from wirewatch.core.model import Alert, Delivery, DigestMessage, Rule, Severity, SmsBudget, Subscriber, WatchConfig
 from wirewatch.core.routing import BudgetWindow
+from wirewatch.core.terms import compile_term
+from wirewatch.delivery import deliver
 
 if TYPE_CHECKING:
     from .conftest import Pipeline
@@ -218,3 +222,77 @@ def test_a_digest_takes_a_member_whose_claim_a_dead_worker_left(pipeline: Pipeli
     assert worker_b.collect(digest, NOW + timedelta(minutes=1)) is False  # its lease still runs
     assert worker_b.collect(digest, NOW + LEASE + timedelta(seconds=1)) is True
     assert _record(pipeline, member.key)["status"]["S"] == "DIGESTED"
+
+
+def test_a_delivery_is_kept_its_retention_past_when_it_is_due(pipeline: Pipeline) -> None:
+    # A daily digest held by quiet hours can be due a day and a half after its alert; with
+    # RetentionDays 1, an expiry counted from creation let TTL delete it unsent.
+    store = DynamoDBAlertStore(boto3.client("dynamodb"), pipeline.settings.alerts_table, timedelta(days=1), LEASE)
+    held = _delivery("analyst/email", due=NOW + timedelta(hours=31), mode="digest")
+    store.create(ALERT, "s1", [held], NOW)
+    assert int(_record(pipeline, held.key)["expires_at"]["N"]) == int((held.due_at + timedelta(days=1)).timestamp())
+
+    later = NOW + timedelta(hours=40)
+    assert store.claim(held.key, held.due_at, "digest")
+    store.postpone(held.key, "digest", later)
+    assert int(_record(pipeline, held.key)["expires_at"]["N"]) == int((later + timedelta(days=1)).timestamp())
+
+
+def test_a_delivery_another_worker_gathered_is_not_cancelled_from_under_its_digest(pipeline: Pipeline) -> None:
+    worker_a, worker_b = _stores(pipeline)
+    member = _delivery("analyst/email", mode="digest")
+    worker_a.create(ALERT, "s1", [member], NOW)
+    digest = Delivery(
+        "digest#analyst/email#d1",
+        "analyst/email",
+        due_at=NOW,
+        created_at=NOW,
+        mode="digest",
+        digest=DigestMessage("digest", "email", "sms", (member.key,)),
+    )
+    assert worker_b.collect(digest, NOW)
+
+    worker_a.cancel(member.key, "the subscriber now takes critical alerts only")  # from a stale read
+
+    assert _record(pipeline, member.key)["status"]["S"] == "DIGESTED"
+
+
+def _sms_setup(pipeline: Pipeline) -> tuple[DynamoDBAlertStore, Any, WatchConfig, Delivery]:
+    store = DynamoDBAlertStore(boto3.client("dynamodb"), pipeline.settings.alerts_table, timedelta(days=30), LEASE)
+    phone = Subscriber("duty", "sms", "+33612345678", rules=("*",), sms_budget=SmsBudget(per_hour=1))
+    config = WatchConfig(
+        feeds=(), rules=(Rule("crimea-strike", "R", Severity.HIGH, compile_term("x")),), subscribers=(phone,)
+    )
+    delivery = _delivery("duty/sms", due=datetime.now(UTC))
+    store.create(ALERT, "s1", [delivery], delivery.due_at)
+    return store, boto3.client("sns"), config, delivery
+
+
+def test_an_sms_whose_answer_was_lost_keeps_its_place_in_the_budget(pipeline: Pipeline) -> None:
+    # SNS took it and its answer never came: it may have been sent, and the budget says so.
+    store, sns, config, delivery = _sms_setup(pipeline)
+    publisher = SNSAlertPublisher(sns, pipeline.settings.topic_arn)
+    accepted: list[str] = []
+
+    def lost_answer(parsed: dict[str, Any], **_: object) -> None:
+        accepted.append(parsed["MessageId"])
+        raise ReadTimeoutError(endpoint_url="https://sns")
+
+    sns.meta.events.register("after-call.sns.Publish", lost_answer)
+    first = deliver(store.due(delivery.due_at), store, publisher, config, lambda: datetime.now(UTC))
+    sns.meta.events.unregister("after-call.sns.Publish", lost_answer)
+    second = deliver(store.due(datetime.now(UTC)), store, publisher, config, lambda: datetime.now(UTC))
+
+    assert (len(accepted), first.errors, second.sent, second.postponed) == (1, 1, 0, 1)
+
+
+def test_what_sns_refuses_for_throttling_is_tried_again_at_once(pipeline: Pipeline) -> None:
+    _, sns, _, delivery = _sms_setup(pipeline)
+    refusals = iter([True, True])
+
+    def throttled(**_: object) -> None:
+        if next(refusals, False):
+            raise ClientError({"Error": {"Code": "Throttling"}, "ResponseMetadata": {"HTTPStatusCode": 400}}, "Publish")
+
+    sns.meta.events.register("before-call.sns.Publish", throttled)
+    assert SNSAlertPublisher(sns, pipeline.settings.topic_arn).publish(delivery)

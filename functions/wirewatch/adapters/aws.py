@@ -31,6 +31,16 @@ def sns_client() -> SNSClient:
     return boto3.client("sns", config=_config())
 
 
+def sns_publish_client() -> SNSClient:
+    """For Publish: no retry by botocore, which would publish again after a read timeout
+    or a 5xx, when SNS may have sent the message already (SNSAlertPublisher retries what
+    SNS refused)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("sns", config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=20))
+
+
 def s3_client() -> S3Client:
     import boto3
 

@@ -109,7 +109,9 @@ class DynamoDBAlertStore(_Table):
             "created_at": _s(_time(delivery.created_at)),
             "recipient": _s(delivery.recipient),
             "mode": _s(delivery.mode),
-            "expires_at": self._expiry(now),
+            # Kept its retention past when it is due, not past when it was made: a digest
+            # held by quiet hours, or moved on by the SMS budget, is still to be sent.
+            "expires_at": self._expiry(max(now, delivery.due_at)),
         }
         if delivery.alert is not None:
             record.update(_alert_attributes(delivery.alert))
@@ -221,9 +223,9 @@ class DynamoDBAlertStore(_Table):
         """Give a claimed delivery back, due later (over the SMS budget: to the next digest)."""
         self._give_back(
             key,
-            "SET #status = :pending, #mode = :mode, due_at = :due",
+            "SET #status = :pending, #mode = :mode, due_at = :due, expires_at = :expires",
             {"#mode": "mode"},
-            {":mode": _s(mode), ":due": _s(_time(due_at))},
+            {":mode": _s(mode), ":due": _s(_time(due_at)), ":expires": self._expiry(due_at)},
         )
 
     def _give_back(
@@ -253,12 +255,32 @@ class DynamoDBAlertStore(_Table):
 
     def cancel(self, key: str, reason: str) -> None:
         """A delivery its recipient no longer wants (left the watch file, raised its severity,
-        left the rule): kept, marked with ``reason``, never sent."""
-        self._update_existing(
-            key,
-            "SET #status = :cancelled, last_error = :reason REMOVE pending",
-            {":cancelled": _s("CANCELLED"), ":reason": _s(reason[:500])},
-            names={"#status": "status"},
+        left the rule): kept, marked with ``reason``, never sent.
+
+        Only one still waiting, or claimed by this worker: one another worker has since
+        sent, or gathered into a digest, keeps the status that says what became of it.
+        """
+        token = self._leases.pop(key, None)
+        held = "#status = :publishing AND lease_token = :token"
+        _conditional(
+            "UpdateItem",
+            lambda: self.client.update_item(
+                TableName=self.name,
+                Key={"pk": _s(key)},
+                UpdateExpression="SET #status = :cancelled, last_error = :reason "
+                "REMOVE pending, lease_until, lease_token",
+                ConditionExpression=held if token is not None else "#status = :pending",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":cancelled": _s("CANCELLED"),
+                    ":reason": _s(reason[:500]),
+                    **(
+                        {":publishing": _s("PUBLISHING"), ":token": _s(token)}
+                        if token is not None
+                        else {":pending": _s("PENDING")}
+                    ),
+                },
+            ),
         )
 
     def collect(self, digest: Delivery, now: datetime) -> bool:

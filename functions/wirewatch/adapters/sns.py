@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from wirewatch.core.errors import PublishError, StoreError
 from wirewatch.core.messages import SUBJECT_LIMIT, message_attributes, sns_message
@@ -29,27 +31,46 @@ class SNSAlertPublisher:
     def publish(self, delivery: Delivery) -> str:
         """Publish and return SNS's message id.
 
+        What SNS refuses (throttling, a 4xx) is tried again, with backoff, a few times; a
+        lost answer is not, since SNS may have sent the message (the client given here
+        should not retry either: ``aws.sns_publish_client``).
+
         Raises:
-            PublishError: SNS refused or failed after botocore's retries (with backoff).
+            PublishError: SNS refused every attempt (``refused``), or its answer was lost.
         """
         attributes: dict[str, MessageAttributeValueTypeDef] = {
             name: {"DataType": "String", "StringValue": value or "und"}
             for name, value in message_attributes(delivery).items()
         }
-        try:
-            response = self.client.publish(
-                TopicArn=self.topic_arn,
-                Message=sns_message(delivery),
-                MessageStructure="json",
-                Subject=_subject(delivery.subject or "wirewatch"),
-                MessageAttributes=attributes,
-            )
-        except (ClientError, BotoCoreError) as exc:
-            code = (
-                exc.response.get("Error", {}).get("Code", "?") if isinstance(exc, ClientError) else type(exc).__name__
-            )
-            raise PublishError(f"SNS Publish failed: {code}") from exc
-        return response["MessageId"]
+        for attempt in range(_ATTEMPTS):
+            try:
+                response = self.client.publish(
+                    TopicArn=self.topic_arn,
+                    Message=sns_message(delivery),
+                    MessageStructure="json",
+                    Subject=_subject(delivery.subject or "wirewatch"),
+                    MessageAttributes=attributes,
+                )
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                refused = status < 500  # a 5xx may come after SNS took the message
+                if refused and error.get("Code") in _TRANSIENT and attempt + 1 < _ATTEMPTS:
+                    time.sleep(_BACKOFF * 2**attempt * (0.5 + random.random() / 2))  # with jitter
+                    continue
+                raise PublishError(f"SNS Publish failed: {error.get('Code', '?')}", refused=refused) from exc
+            except BotoCoreError as exc:
+                # Not reached (no connection) or no answer: only the first is a refusal.
+                refused = isinstance(exc, (EndpointConnectionError, ConnectTimeoutError))
+                raise PublishError(f"SNS Publish failed: {type(exc).__name__}", refused=refused) from exc
+            return response["MessageId"]
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+
+# SNS's answers that the message was not taken, worth another try at once.
+_TRANSIENT = frozenset({"Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded"})
+_ATTEMPTS = 3
+_BACKOFF = 0.2  # seconds, doubled each attempt, with jitter
 
 
 def _subject(text: str) -> str:

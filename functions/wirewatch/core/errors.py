@@ -57,4 +57,13 @@ class JobsNotQueued(StoreError):
 
 
 class PublishError(WirewatchError):
-    """The alert could not be published; it stays pending and is retried next cycle."""
+    """The alert could not be published; it stays pending and is retried next cycle.
+
+    ``refused``: SNS answered that it did not take the message (or was never reached).
+    Otherwise the answer was lost (a read timeout, a connection closed): SNS may have
+    sent it, and the retry may send it again.
+    """
+
+    def __init__(self, message: str, *, refused: bool = True) -> None:
+        super().__init__(message)
+        self.refused = refused
