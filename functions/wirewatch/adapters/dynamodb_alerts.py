@@ -197,16 +197,31 @@ class DynamoDBAlertStore(_Table):
         # Whoever holds the claim now: once SNS accepted the message, SENT is the truth.
         # The condition only stops a write on a record TTL already removed from creating
         # a stub that would never expire.
-        _conditional(
+        self._set_status(
+            key,
+            "SET #status = :sent, message_id = :id, sent_at = :now REMOVE pending, lease_until, lease_token",
+            "attribute_exists(pk)",
+            {":sent": _s("SENT"), ":id": _s(message_id), ":now": _s(_time(now))},
+        )
+
+    def _set_status(
+        self,
+        key: str,
+        update: str,
+        condition: str,
+        values: dict[str, AttributeValueTypeDef],
+        names: dict[str, str] | None = None,
+    ) -> bool:
+        """A conditional update of a delivery's record; False if the condition did not hold."""
+        return _conditional(
             "UpdateItem",
             lambda: self.client.update_item(
                 TableName=self.name,
                 Key={"pk": _s(key)},
-                UpdateExpression="SET #status = :sent, message_id = :id, sent_at = :now "
-                "REMOVE pending, lease_until, lease_token",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":sent": _s("SENT"), ":id": _s(message_id), ":now": _s(_time(now))},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#status": "status", **(names or {})},
+                ExpressionAttributeValues=values,
             ),
         )
 
@@ -236,21 +251,12 @@ class DynamoDBAlertStore(_Table):
             return
         # Only our own claim: if our lease ran out and another worker claimed the delivery
         # meanwhile, resetting it to PENDING would let a third publish it.
-        _conditional(
-            "UpdateItem",
-            lambda: self.client.update_item(
-                TableName=self.name,
-                Key={"pk": _s(key)},
-                UpdateExpression=f"{update} REMOVE lease_until, lease_token",
-                ConditionExpression="#status = :publishing AND lease_token = :token",
-                ExpressionAttributeNames={"#status": "status", **names},
-                ExpressionAttributeValues={
-                    ":pending": _s("PENDING"),
-                    ":publishing": _s("PUBLISHING"),
-                    ":token": _s(token),
-                    **values,
-                },
-            ),
+        self._set_status(
+            key,
+            f"{update} REMOVE lease_until, lease_token",
+            "#status = :publishing AND lease_token = :token",
+            {":pending": _s("PENDING"), ":publishing": _s("PUBLISHING"), ":token": _s(token), **values},
+            names,
         )
 
     def cancel(self, key: str, reason: str) -> None:
@@ -261,26 +267,14 @@ class DynamoDBAlertStore(_Table):
         sent, or gathered into a digest, keeps the status that says what became of it.
         """
         token = self._leases.pop(key, None)
-        held = "#status = :publishing AND lease_token = :token"
-        _conditional(
-            "UpdateItem",
-            lambda: self.client.update_item(
-                TableName=self.name,
-                Key={"pk": _s(key)},
-                UpdateExpression="SET #status = :cancelled, last_error = :reason "
-                "REMOVE pending, lease_until, lease_token",
-                ConditionExpression=held if token is not None else "#status = :pending",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":cancelled": _s("CANCELLED"),
-                    ":reason": _s(reason[:500]),
-                    **(
-                        {":publishing": _s("PUBLISHING"), ":token": _s(token)}
-                        if token is not None
-                        else {":pending": _s("PENDING")}
-                    ),
-                },
-            ),
+        claim: dict[str, AttributeValueTypeDef] = (
+            {":publishing": _s("PUBLISHING"), ":token": _s(token)} if token is not None else {":pending": _s("PENDING")}
+        )
+        self._set_status(
+            key,
+            "SET #status = :cancelled, last_error = :reason REMOVE pending, lease_until, lease_token",
+            "#status = :publishing AND lease_token = :token" if token is not None else "#status = :pending",
+            {":cancelled": _s("CANCELLED"), ":reason": _s(reason[:500]), **claim},
         )
 
     def collect(self, digest: Delivery, now: datetime) -> bool:
