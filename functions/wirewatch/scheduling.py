@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from wirewatch.core.errors import JobsNotQueued
 from wirewatch.core.ports import FeedState, PollJob
-from wirewatch.core.schedule import failing_for, is_due, is_gone
+from wirewatch.core.schedule import failing_for, is_due, is_gone, waits_for_another_url
 from wirewatch.delivery import deliver
 from wirewatch.live_config import LiveConfig
 
@@ -80,7 +81,10 @@ class Scheduler:
         config = self.live.refresh()
         report = TickReport(feeds=len(config.feeds), config_rejected=self.live.rejected)
         rule_ids = [rule.id for rule in config.rules]
-        arming = tuple(sorted(set(rule_ids) - self.ports.state.armed_rules(rule_ids)))
+        armed = self.ports.state.armed_rules(rule_ids)
+        # A rule armed by this very tick is arming still: a retry of the tick (Lambda's, or
+        # EventBridge delivering it twice) must queue its jobs as the first attempt did.
+        arming = tuple(sorted(rule for rule in set(rule_ids) if rule not in armed or armed[rule] >= now))
         # All at once: a Query per shard costs far less than a keyed read per feed.
         states = self.ports.state.all_feeds()
         queued_at = self.clock()
@@ -90,16 +94,25 @@ class Scheduler:
             if is_gone(feed, state):
                 report.gone.append(feed.id)
                 continue
-            if state.paused:
-                report.paused.append(feed.id)
-            failing = failing_for(state, now)
-            if failing is not None and failing >= FAILING_ALARM_AFTER and state.last_error:
-                report.failing[feed.id] = state.last_error
+            # A feed whose URL the operator fixed is not counted for the failures of the old one.
+            if not waits_for_another_url(feed, state):
+                if state.paused:
+                    report.paused.append(feed.id)
+                failing = failing_for(state, now)
+                if failing is not None and failing >= FAILING_ALARM_AFTER and state.last_error:
+                    report.failing[feed.id] = state.last_error
             if poll_all or is_due(feed, state, now, self.policy):
                 jobs.append(PollJob(feed.id, now, arming, state, queued_at=queued_at))
-        self.ports.queue.send(jobs)
-        report.queued = [job.feed_id for job in jobs]
-        if arming:
+        not_queued: JobsNotQueued | None = None
+        try:
+            self.ports.queue.send(jobs)
+        except JobsNotQueued as exc:
+            # The deliveries still go out; the tick fails after them, to be run again.
+            not_queued = exc
+        report.queued = [
+            job.feed_id for position, job in enumerate(jobs) if not_queued is None or position not in not_queued.unsent
+        ]
+        if arming and not_queued is None:
             # Armed once their jobs are queued: a crash before this queues them again, arming.
             self.ports.state.arm_rules(arming, now)
         # Then what earlier polls left pending (a worker that died after writing them).
@@ -109,4 +122,6 @@ class Scheduler:
         delivered = deliver(due, self.ports.alerts, self.ports.publisher, config, self.clock, deadline=deadline)
         report.messages_sent, report.publish_errors = delivered.sent, delivered.errors
         report.sent_keys = delivered.sent_keys
+        if not_queued is not None:
+            raise not_queued
         return report

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from wirewatch.adapters.dynamodb import DynamoDBStateStore
 from wirewatch.core.errors import StoreError, WirewatchError
 from wirewatch.core.model import FeedSource
-from wirewatch.core.schedule import is_gone, polled_url
+from wirewatch.core.schedule import is_gone, polled_url, waits_for_another_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -184,6 +184,11 @@ def _health(state: FeedState, feed: FeedSource | None) -> FeedHealth:
     if is_gone(feed, state):
         # Checked first: a 410 also counts as a failure, but no backoff will bring it back.
         return replace(health, state="gone", next_try_at=None, note=f"{state.gone_url} is gone: name another URL")
+    if failures and waits_for_another_url(feed, state):
+        # The watch file names another URL since: polled at the next tick, from a clean count.
+        state, failures = replace(state, paused=False), 0
+        note = f"failed at {state.failing_url}; the new URL is tried next"
+        health = replace(health, failures=0, next_try_at=None, note=note)
     if state.paused:
         return replace(health, state="paused", note="retried at long intervals")
     if failures:

@@ -165,4 +165,4 @@ def test_every_feed_state_comes_back_from_one_query_per_shard_and_rules_stay_apa
     assert pipeline.calls.counts == {"dynamodb.Query": DynamoDBStateStore.SHARDS}
     # Keyed reads still find single feeds, and rules are their own partition.
     assert store.load_feeds(["feed-7", "feed-missing"]) == {"feed-7": states["feed-7"]}
-    assert store.armed_rules(["crimea-strike", "other"]) == {"crimea-strike"}
+    assert store.armed_rules(["crimea-strike", "other"]) == {"crimea-strike": NOW}

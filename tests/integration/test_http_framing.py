@@ -107,3 +107,12 @@ def test_a_redirect_target_in_utf8_is_followed_as_sent(server: RawServer) -> Non
     result = fetch(server)
     assert server.paths == [b"/feed", b"/actualit%C3%A9s.xml"]
     assert result.moved_to == server.base + "/actualit%C3%A9s.xml"  # type: ignore[attr-defined]
+
+
+def test_a_redirect_to_a_url_longer_than_any_link_is_refused(server: RawServer) -> None:
+    # Followed, it would be stored as the feed's URL and carried in every job of the feed.
+    target = b"/" + b"x" * 5_000
+    server.reply = lambda _: b"HTTP/1.1 301 Moved\r\nLocation: " + target + b"\r\nContent-Length: 0\r\n\r\n"
+    with pytest.raises(FeedError) as caught:
+        fetch(server)
+    assert caught.value.kind == "bad-url"

@@ -14,7 +14,8 @@ from botocore.exceptions import ClientError
 from wirewatch import service
 from wirewatch.adapters.dynamodb import feed_key
 from wirewatch.adapters.sqs import decode_job
-from wirewatch.bootstrap import build_poller
+from wirewatch.bootstrap import build_poller, build_scheduler
+from wirewatch.core.errors import JobsNotQueued
 from wirewatch.core.ports import FeedState, PollJob
 from wirewatch.runner import invoke_poll
 from wirewatch.settings import Settings
@@ -251,6 +252,28 @@ def test_deferred_jobs_the_queue_took_are_not_retried_as_well(pipeline: Pipeline
         )
 
     assert [(o.requeued, bool(o.retry)) for o in report.feeds] == [(True, False)] * 10 + [(False, True)] * 5
+
+
+def test_a_refused_batch_of_jobs_holds_back_none_of_the_next(pipeline: Pipeline) -> None:
+    # 25 feeds due, the first request refused: the other 15 jobs are queued all the same,
+    # and the tick sends what is due before failing (to be run again).
+    feeds = {f"feed-{n}": f"/{n}.xml" for n in range(25)}
+    pipeline.write_config(feeds)
+    requests: list[int] = []
+
+    def first_fails(**_: Any) -> None:
+        requests.append(1)
+        if len(requests) == 1:
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "SendMessageBatch")
+
+    with pipeline.fault("sqs.SendMessageBatch", first_fails), pytest.raises(JobsNotQueued) as caught:
+        build_scheduler(Settings.from_env()).tick(NOW, poll_all=True)
+
+    assert caught.value.unsent == tuple(range(10))
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=pipeline.settings.poll_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "15"
 
 
 def test_the_operators_contact_is_in_every_fetchs_user_agent(

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from wirewatch import service
 from wirewatch.adapters.dynamodb import feed_key
+from wirewatch.adapters.sqs import decode_job
 from wirewatch.handlers import schedule_feeds
 from wirewatch.runner import LocalContext, drain_poll_queue, invoke_poll
 
@@ -170,6 +171,27 @@ def test_feeds_failing_counts_a_feed_only_once_it_has_failed_for_an_hour(pipelin
     pipeline.server.route("/down.xml", SEED)
     invoke_poll(event={"poll_all": True}, now=moment)
     assert invoke_poll(event={"poll_all": True}, now=moment + timedelta(minutes=5))["feeds_failing"] == 0
+
+
+def test_a_tick_run_twice_queues_its_jobs_with_the_same_arming(pipeline: Pipeline) -> None:
+    # Lambda retries a failed tick, EventBridge may deliver one twice: the second run must
+    # still tell the workers which rules are new, or they alert on the feeds' backlog.
+    pipeline.server.route("/a.xml", SEED)
+    pipeline.write_config({"feed-a": "/a.xml"})
+    event = {"source": "wirewatch.schedule", "scheduled_time": NOW.isoformat(), "poll_all": True}
+    sqs = boto3.client("sqs")
+    queue = pipeline.settings.poll_queue_url
+    armings = []
+    for _ in range(2):
+        schedule_feeds.lambda_handler(event, LocalContext())
+        [message] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+        armings.append(decode_job(message["Body"]).arming)
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    assert armings[0] == armings[1] != ()
+    later = {**event, "scheduled_time": (NOW + timedelta(minutes=5)).isoformat()}
+    schedule_feeds.lambda_handler(later, LocalContext())
+    [message] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert decode_job(message["Body"]).arming == ()  # armed by the first tick
 
 
 # ---------------------------------------------------------------- side by side

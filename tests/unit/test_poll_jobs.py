@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from wirewatch.adapters.sqs import decode_job, encode_job, job_from_record
+from wirewatch.adapters.sqs import MAX_JOB_BYTES, decode_job, encode_job, job_from_record
+from wirewatch.core.model import FeedSource
 from wirewatch.core.ports import FeedState, PollJob
+from wirewatch.core.schedule import ERROR_LIMIT, PollPolicy, after_failure
 
 TICK = timedelta(minutes=5)
 
@@ -55,3 +57,21 @@ def test_a_bad_deferral_count_is_not_a_job(count: str) -> None:
 def test_a_bad_queued_time_is_not_a_job(queued: str) -> None:
     with pytest.raises(ValueError, match="queued time"):
         decode_job(f'{{"feed":"wire","scheduled":"2024-06-26T06:00:00+00:00","queued":{queued}}}')
+
+
+def test_a_job_too_large_for_a_batch_of_ten_goes_without_its_state() -> None:
+    # A feed moved to a very long URL, or one keeping many fingerprints: SQS takes 256 KB a
+    # batch, and a refused batch held back every feed queued after it.
+    moved = FeedState("wire", moved_from="https://a.example/feed", moved_to="https://b.example/" + "x" * 30_000)
+    body = encode_job(PollJob("wire", JOB.scheduled, (), moved))
+    assert len(body.encode()) <= MAX_JOB_BYTES
+    assert decode_job(body).state is None  # the worker reads the state instead
+    assert decode_job(encode_job(JOB)).state == JOB.state
+
+
+def test_a_long_error_is_kept_short_in_the_state() -> None:
+    feed = FeedSource("wire", "https://a.example/feed")
+    failed = after_failure(
+        feed, FeedState("wire"), error="x" * 10_000, now=JOB.scheduled, policy=PollPolicy(tick=TICK), jitter=0.5
+    )
+    assert failed.last_error == "x" * ERROR_LIMIT

@@ -172,6 +172,20 @@ def test_a_paused_feed_whose_url_the_operator_fixes_is_polled_at_the_next_tick()
     assert again.not_before == NOW + TICK * 0.5
 
 
+def test_status_does_not_call_a_feed_paused_once_its_url_is_fixed() -> None:
+    from wirewatch.status import feed_health
+
+    state = FeedState("wire")
+    for _ in range(POLICY.failures_to_pause + 1):
+        state = failed(state)
+    fixed = make_feed("wire", url="https://feeds.example.org/fixed.xml")
+    [health] = feed_health([fixed], {"wire": state})
+    assert (health.state, health.next_try_at) == ("ok", None)
+    assert health.note == f"failed at {FEED.url}; the new URL is tried next"
+    [before] = feed_health([FEED], {"wire": state})
+    assert before.state == "paused"
+
+
 def test_a_failure_records_the_url_it_counts_for_and_a_success_clears_it() -> None:
     state = failed(FeedState("wire"))
     assert state.failing_url == FEED.url

@@ -215,9 +215,12 @@ class DynamoDBStateStore(_Table):
         except (ClientError, BotoCoreError) as exc:
             raise _store_error("PutItem", exc) from exc
 
-    def armed_rules(self, rule_ids: Sequence[str]) -> set[str]:
-        found = self.batch_get([f"rule#{rule_id}" for rule_id in rule_ids], attributes="pk, sk")
-        return {key.removeprefix("rule#") for key in found}
+    def armed_rules(self, rule_ids: Sequence[str]) -> dict[str, datetime]:
+        found = self.batch_get([f"rule#{rule_id}" for rule_id in rule_ids], attributes="pk, sk, armed_at")
+        return {
+            key.removeprefix("rule#"): _parse_time(_text(item, "armed_at")) or datetime.fromtimestamp(0, UTC)
+            for key, item in found.items()
+        }
 
     def arm_rules(self, rule_ids: Iterable[str], now: datetime) -> None:
         self.batch_put({**self._key(f"rule#{rule_id}"), "armed_at": _s(_time(now))} for rule_id in rule_ids)

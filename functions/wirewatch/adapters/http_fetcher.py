@@ -24,6 +24,7 @@ from wirewatch.adapters.address_guard import AddressPolicy, ForbiddenAddressErro
 from wirewatch.adapters.content_coding import ACCEPTED, BodyDecoder
 from wirewatch.adapters.socket_deadline import SocketDeadline, socket_deadline
 from wirewatch.core.errors import FeedError
+from wirewatch.core.links import LINK_LIMIT
 from wirewatch.core.ports import FetchResult, Validators
 
 if TYPE_CHECKING:
@@ -168,7 +169,11 @@ class HttpFeedFetcher:
         permanent = True
         for hop in range(self._max_redirects + 1):
             response = self._open(current, headers, deadline)
-            target = _redirect_target(response, current)
+            try:
+                target = _redirect_target(response, current)
+            except FeedError:
+                _discard(response)
+                raise
             if target is None:
                 moved_to = current if hop and permanent else None
                 return self._finish(response, current, validators, deadline, moved_to, on_large_body=on_large_body)
@@ -382,6 +387,9 @@ def _redirect_target(response: BaseHTTPResponse, url: str) -> str | None:
         meant = quote(location.strip().encode("latin-1"), safe=_URL_CHARACTERS)
     except UnicodeEncodeError:  # not from the wire: already text
         meant = quote(location.strip(), safe=_URL_CHARACTERS)
+    if len(meant) > LINK_LIMIT:
+        # It would be stored as the feed's URL and carried in every job: no feed lives there.
+        raise FeedError("bad-url", f"redirect target of {len(meant)} characters")
     # Location may be relative (RFC 9110); resolve it against the URL that answered.
     try:
         return urljoin(url, meant)

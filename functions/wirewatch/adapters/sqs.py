@@ -20,22 +20,27 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 BATCH_SEND = 10  # SendMessageBatch's limit
+MAX_JOB_BYTES = 24_000  # ten of them in a batch stay under SQS's 256 KB
 MAX_DELAY = timedelta(minutes=15)  # SQS's limit on DelaySeconds
 _ATTEMPTS = 4
 
 
 def encode_job(job: PollJob) -> str:
+    """The job as a message body; without its state snapshot past ``MAX_JOB_BYTES`` (the
+    worker reads the state then): ten jobs must fit one SendMessageBatch's 256 KB."""
     message: dict[str, object] = {
         "feed": job.feed_id,
         "scheduled": job.scheduled.isoformat(timespec="seconds"),
         "arming": list(job.arming),
     }
-    if job.state is not None:
-        message["state"] = job.state.as_record()
     if job.deferrals:
         message["deferrals"] = job.deferrals
     if job.queued_at is not None:
         message["queued"] = job.queued_at.isoformat(timespec="seconds")
+    if job.state is not None:
+        with_state = json.dumps({**message, "state": job.state.as_record()}, separators=(",", ":"))
+        if len(with_state.encode()) <= MAX_JOB_BYTES:
+            return with_state
     return json.dumps(message, separators=(",", ":"))
 
 
@@ -119,6 +124,8 @@ class SQSJobQueue:
                 queued twice polls a feed twice, harmlessly).
         """
         seconds = int(max(timedelta(0), min(delay, MAX_DELAY)).total_seconds())
+        unsent: list[int] = []
+        failure = ""
         for start in range(0, len(jobs), BATCH_SEND):
             entries: list[SendMessageBatchRequestEntryTypeDef] = [
                 {"Id": str(number), "MessageBody": encode_job(job), "DelaySeconds": seconds}
@@ -127,8 +134,12 @@ class SQSJobQueue:
             try:
                 self._send_batch(entries)
             except JobsNotQueued as exc:
-                later = tuple(range(start + BATCH_SEND, len(jobs)))
-                raise JobsNotQueued(str(exc), exc.unsent + later) from exc
+                # The batches after it are still sent: one refused batch must not hold back
+                # every feed queued after it, tick after tick.
+                unsent += exc.unsent
+                failure = failure or str(exc)
+        if unsent:
+            raise JobsNotQueued(failure, tuple(unsent))
 
     def _send_batch(self, entries: list[SendMessageBatchRequestEntryTypeDef]) -> None:
         for attempt in range(_ATTEMPTS):

@@ -61,7 +61,7 @@ def is_due(feed: FeedSource, state: FeedState, now: datetime, policy: PollPolicy
     """Whether the tick at ``now`` polls ``feed``."""
     if is_gone(feed, state):
         return False
-    if state.not_before is not None and not _waits_for_another_url(feed, state):
+    if state.not_before is not None and not waits_for_another_url(feed, state):
         if now < state.not_before:
             return False
         if now - policy.tick < state.not_before:
@@ -73,6 +73,9 @@ def is_due(feed: FeedSource, state: FeedState, now: datetime, policy: PollPolicy
     return int(shifted // every) != int((shifted - policy.tick.total_seconds()) // every)
 
 
+ERROR_LIMIT = 500  # characters of an error kept in a feed's state (and in every job carrying it)
+
+
 def failing_for(state: FeedState, now: datetime) -> timedelta | None:
     """How long a feed has been failing, from the first failure of a run of at least two;
     None for a feed that works or failed once (a blip its next poll may clear)."""
@@ -82,7 +85,7 @@ def failing_for(state: FeedState, now: datetime) -> timedelta | None:
     return now - since if since is not None else None
 
 
-def _waits_for_another_url(feed: FeedSource, state: FeedState) -> bool:
+def waits_for_another_url(feed: FeedSource, state: FeedState) -> bool:
     """The wait was earned by a URL the watch file no longer leads to (a fixed typo)."""
     return state.failing_url is not None and state.failing_url != polled_url(feed, state)
 
@@ -153,12 +156,12 @@ def after_failure(
     """
     url = polled_url(feed, state)
     # Failures of another URL (before the operator fixed it) are not this one's.
-    earlier = 0 if _waits_for_another_url(feed, state) else state.consecutive_failures
+    earlier = 0 if waits_for_another_url(feed, state) else state.consecutive_failures
     failures = earlier + 1
     since = (state.failing_since or state.last_error_at or now) if earlier else now
     failed = replace(
         state,
-        last_error=error,
+        last_error=error[:ERROR_LIMIT],
         last_error_at=now,
         consecutive_failures=failures,
         failing_url=url,
