@@ -39,7 +39,7 @@ from wirewatch.core.feeds import parse_feed
 from wirewatch.core.index import RuleIndex
 from wirewatch.core.messages import render
 from wirewatch.core.neardup import band_keys, bands_id, first_reports, report
-from wirewatch.core.ports import FeedState
+from wirewatch.core.ports import FeedState, recent
 from wirewatch.core.routing import route
 from wirewatch.core.schedule import after_failure, after_success, polled_url
 from wirewatch.delivery import deliver
@@ -453,14 +453,14 @@ class Poller:
         *,
         arming: frozenset[str],
         now: datetime,
-    ) -> frozenset[str]:
+    ) -> str:
         """Match and record the items not processed before, and the edits of those that were;
-        returns the fingerprints of all."""
+        returns the fingerprints of all (``FeedState.recent_items``)."""
         by_key = {item_key(item): item for item in items}
         editions = {key: edition(item) for key, item in by_key.items()}
         # Items the feed listed last time, unedited, were processed then: only the others
         # are looked up.
-        unlisted = [key for key in by_key if fingerprint(key, editions[key]) not in state.recent_items]
+        unlisted = [key for key in by_key if not state.remembers(fingerprint(key, editions[key]))]
         seen = self.ports.seen.seen_items(unlisted) if unlisted else {}
         fresh = {key: by_key[key] for key in unlisted if key not in seen}
         # An entry recorded with another headline under the same GUID. Records written
@@ -479,7 +479,7 @@ class Poller:
         self.ports.seen.mark_items_seen({key: editions[key] for key in [*fresh, *edited]}, now)
         # The first items listed (feeds put the newest first), so that a job, which carries
         # the state, stays far below SQS's message size whatever a feed lists.
-        return frozenset(fingerprint(key, editions[key]) for key in list(by_key)[:RECENT_ITEMS_KEPT])
+        return recent(fingerprint(key, editions[key]) for key in list(by_key)[:RECENT_ITEMS_KEPT])
 
     def _match_and_alert(
         self,

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wirewatch.adapters.sqs import decode_job, encode_job
-from wirewatch.core.ports import FeedState, FetchResult, PollJob, Validators
+from wirewatch.core.ports import FeedState, FetchResult, PollJob, Validators, recent
 from wirewatch.core.schedule import (
     PollPolicy,
     after_failure,
@@ -271,8 +271,19 @@ FULL_STATE = FeedState(
     failing_url="https://old.example/rss",
     failing_since=NOW - TICK,
     last_new_item_at=NOW,
-    recent_items=frozenset({"0123456789abcdef", "fedcba9876543210"}),
+    recent_items="0123456789abcdeffedcba9876543210",
 )
+
+
+@given(st.sets(st.text(alphabet="0123456789abcdef", min_size=16, max_size=16), max_size=60), st.data())
+@settings(database=None, deadline=None)
+def test_a_state_remembers_exactly_the_fingerprints_it_was_given(fingerprints: set[str], data: st.DataObject) -> None:
+    # Kept as one sorted string (a tick holds every feed's state), searched by bisection.
+    state = FeedState("wire", recent_items=recent(fingerprints))
+    assert all(state.remembers(fingerprint) for fingerprint in fingerprints)
+    other = data.draw(st.text(alphabet="0123456789abcdef", min_size=16, max_size=16))
+    assert state.remembers(other) == (other in fingerprints)
+    assert FeedState.from_record(state.as_record()) == state
 
 
 @pytest.mark.parametrize("state", [FeedState("wire"), FULL_STATE])

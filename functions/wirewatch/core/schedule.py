@@ -102,7 +102,7 @@ def after_success(
     *,
     ttl: timedelta | None,
     new_items: bool,
-    recent_items: frozenset[str] | None = None,
+    recent_items: str | None = None,
     now: datetime,
     policy: PollPolicy,
 ) -> FeedState:
