@@ -88,9 +88,7 @@ class _NoRoomForLargeBody(Exception):
 @dataclass
 class FeedOutcome:
     feed_id: str
-    # "updated", "not-modified", "error", "deferred", "unknown" (not in the watch file) or
-    # "duplicate" (the feed's job twice in one batch: polled once)
-    status: str
+    status: str  # "updated", "not-modified", "error", "deferred" or "unknown" (not in the watch file)
     items: int = 0
     new_items: int = 0
     matches: int = 0
@@ -270,16 +268,10 @@ class Poller:
         states.update({job.feed_id: job.state for job in jobs if job.state is not None})
         stories = StoryResolver(self.ports.seen, self.config.settings.story_window)
 
-        # A feed's job twice in one batch (SQS delivers a message twice now and then, a
-        # requeued job can meet its original): polled once, the copies done with it.
-        first = {job.feed_id: position for position, job in reversed(list(enumerate(jobs)))}
-
-        def run(position: int, job: PollJob) -> FeedOutcome:
+        def run(job: PollJob) -> FeedOutcome:
             feed = feeds.get(job.feed_id)
             if feed is None:
                 return FeedOutcome(job.feed_id, "unknown")  # removed from the watch file since queued
-            if first[job.feed_id] != position:
-                return FeedOutcome(job.feed_id, "duplicate")
             if deadline is not None and time.monotonic() > deadline:
                 # Left for the job's retry rather than cut off by the function timeout.
                 return FeedOutcome(feed.id, "deferred", retry="no time left in this invocation")
@@ -294,7 +286,7 @@ class Poller:
 
         workers = max(1, min(self.concurrency, len(jobs)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
-            report.feeds = list(pool.map(run, range(len(jobs)), jobs))
+            report.feeds = list(pool.map(run, jobs))
         # Before publishing: a publish the function timeout cuts off loses no queued job.
         self._requeue_deferred(jobs, report.feeds)
         created = [delivery for outcome in report.feeds for delivery in outcome.created]

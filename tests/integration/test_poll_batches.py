@@ -1,5 +1,5 @@
 """One poll invocation on an SQS batch, through the handler: what fails is that message
-alone, a feed's job twice in a batch is polled once, and publishing stops in time."""
+alone, and publishing stops in time."""
 
 from __future__ import annotations
 
@@ -81,18 +81,6 @@ def test_a_feed_whose_failure_cannot_be_recorded_fails_alone(pipeline: Pipeline)
 
     assert response["batchItemFailures"] == [{"itemIdentifier": odd["messageId"]}]
     assert len(pipeline.received("security-desk")) == 2
-
-
-def test_a_feeds_job_twice_in_a_batch_is_polled_once(pipeline: Pipeline) -> None:
-    pipeline.server.route("/a.xml", SEED, delay=0.2)
-    pipeline.write_config({"feed-a": "/a.xml"})
-
-    response = poll_feeds.lambda_handler({"Records": [job() for _ in range(10)]}, LocalContext())
-
-    assert response["batchItemFailures"] == []
-    assert pipeline.server.hits["/a.xml"] == 1
-    assert len(pipeline.received("security-desk")) == 2
-    assert [o.status for o in poll_feeds.get_poller().last_report.feeds].count("duplicate") == 9
 
 
 class Ending(LocalContext):
