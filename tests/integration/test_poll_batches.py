@@ -95,26 +95,28 @@ class Ending(LocalContext):
 
 
 def test_publishing_stops_before_the_invocation_ends(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Scaled down: a 3 s invocation with 1 s kept back for fetches (120 s and 45 s in AWS),
-    # SNS answering in 1 s a message. Cut off mid-publish, a message would go out and never
-    # be marked sent: sent again when its lease ran out. What is left waits for the next tick.
+    # Scaled down: a 3 s invocation, fetches started within 1 s of it, publishing within
+    # 0.5 s of its end, SNS answering in 1 s a message. Cut off mid-publish, a message would
+    # go out and never be marked sent: sent again when its lease ran out. What is left
+    # waits, pending, for the next tick.
     monkeypatch.setattr(poll_feeds, "RESERVE_SECONDS", 1)
     monkeypatch.setattr(poll_feeds, "PUBLISH_MARGIN_SECONDS", 0.5)
     pipeline.server.route("/a.xml", SEED)
     pipeline.write_config({"feed-a": "/a.xml"})
+    started: list[float] = []
 
     def slow(**_: object) -> None:
+        started.append(time.monotonic())
         time.sleep(1.0)
 
+    context = Ending(3000)
     with pipeline.fault("sns.Publish", slow):
-        started = time.monotonic()
-        poll_feeds.lambda_handler({"Records": [job()]}, Ending(3000))
-        elapsed = time.monotonic() - started
+        poll_feeds.lambda_handler({"Records": [job()]}, context)
         report = poll_feeds.get_poller().last_report
 
     assert report is not None
-    assert elapsed < 3.0
-    assert 0 < report.messages_sent < 4  # four deliveries created; the rest stay pending
+    assert started and all(moment <= context.end - 0.5 for moment in started)
+    assert report.messages_sent == len(started) < 4  # four deliveries created
     pending = [d for d in pipeline.delivery_records() if d["status"]["S"] == "PENDING"]
     assert len(pending) == 4 - report.messages_sent
 
