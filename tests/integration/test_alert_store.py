@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from wirewatch.adapters.dynamodb_alerts import DynamoDBAlertStore
@@ -286,13 +287,22 @@ def test_an_sms_whose_answer_was_lost_keeps_its_place_in_the_budget(pipeline: Pi
     assert (len(accepted), first.errors, second.sent, second.postponed) == (1, 1, 0, 1)
 
 
-def test_what_sns_refuses_for_throttling_is_tried_again_at_once(pipeline: Pipeline) -> None:
+@pytest.mark.parametrize(("code", "status"), [("Throttled", 429), ("Throttling", 400)])
+def test_what_sns_refuses_for_throttling_is_tried_again_at_once(pipeline: Pipeline, code: str, status: int) -> None:
+    # SNS's own model answers Throttled (429); Throttling is the older spelling.
     _, sns, _, delivery = _sms_setup(pipeline)
     refusals = iter([True, True])
 
     def throttled(**_: object) -> None:
         if next(refusals, False):
-            raise ClientError({"Error": {"Code": "Throttling"}, "ResponseMetadata": {"HTTPStatusCode": 400}}, "Publish")
+            raise ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Publish")
 
     sns.meta.events.register("before-call.sns.Publish", throttled)
     assert SNSAlertPublisher(sns, pipeline.settings.topic_arn).publish(delivery)
+
+
+def test_the_publishing_client_never_publishes_twice_by_itself(pipeline: Pipeline) -> None:
+    # botocore's max_attempts counts retries: one would publish again after a read timeout.
+    from wirewatch.adapters import aws
+
+    assert aws.sns_publish_client().meta.config.retries == {"total_max_attempts": 1, "mode": "standard"}

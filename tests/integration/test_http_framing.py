@@ -116,3 +116,31 @@ def test_a_redirect_to_a_url_longer_than_any_link_is_refused(server: RawServer) 
     with pytest.raises(FeedError) as caught:
         fetch(server)
     assert caught.value.kind == "bad-url"
+
+
+def chunked(*pieces: bytes) -> bytes:
+    return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+
+
+def test_gzip_members_each_in_its_own_chunk_are_one_body(server: RawServer) -> None:
+    # A member ending exactly where a read ends is no end of the body.
+    members = [gzip.compress(RSS[start : start + 2_000]) for start in range(0, len(RSS), 2_000)]
+    head = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+    server.reply = lambda _: head + chunked(*members)
+    assert fetch(server).body == RSS  # type: ignore[attr-defined]
+
+
+def test_a_304_naming_its_content_coding_is_a_304(server: RawServer) -> None:
+    server.reply = lambda _: b'HTTP/1.1 304 Not Modified\r\nETag: "v7"\r\nContent-Encoding: gzip\r\n\r\n'
+    assert fetch(server).status == 304  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("coding", [b"UTF-8", b"none", b"binary"])
+def test_a_content_encoding_naming_no_compression_leaves_the_body_as_it_is(server: RawServer, coding: bytes) -> None:
+    server.reply = lambda _: ok(RSS, b"Content-Encoding: " + coding)
+    assert fetch(server).body == RSS  # type: ignore[attr-defined]
+
+
+def test_a_validator_sent_twice_alike_is_kept(server: RawServer) -> None:
+    server.reply = lambda _: ok(RSS, b'ETag: "v7"', b'ETag: "v7"')
+    assert fetch(server).validators.etag == '"v7"'  # type: ignore[attr-defined]

@@ -38,7 +38,9 @@ def sns_publish_client() -> SNSClient:
     import boto3
     from botocore.config import Config
 
-    return boto3.client("sns", config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=20))
+    # total_max_attempts: max_attempts counts retries after the first attempt. A read
+    # timeout well inside the poll worker's publishing margin (PUBLISH_MARGIN_SECONDS).
+    return boto3.client("sns", config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=10))
 
 
 def s3_client() -> S3Client:

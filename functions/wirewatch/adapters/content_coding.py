@@ -18,6 +18,8 @@ from wirewatch.core.errors import FeedError
 ACCEPTED: Final = "gzip, deflate"
 _WINDOW_BITS: Final = {"gzip": 31, "x-gzip": 31, "deflate": 15}  # 31: gzip header; 15: zlib header
 _RAW_DEFLATE: Final = -15  # "deflate" sent without its zlib header, as some servers do
+# Compressions this client does not decode: a body in one of them is no feed to parse.
+_NOT_OFFERED: Final = frozenset({"br", "zstd", "compress", "x-compress", "pack200-gzip", "exi", "dcb", "dcz"})
 _MOST_CODINGS: Final = 3
 
 
@@ -32,10 +34,13 @@ class _Stage:
         self.head = b""  # what a fresh deflate inflater was given: a raw stream starts again from it
         self.members = 0  # streams decoded to their end
         self.done = False  # the stream ended; what follows is padding or junk, ignored
+        self.received = False  # any byte at all: an empty body (a 304's) has no stream to end
+        self.fed = False  # the current inflater was given bytes: a member begun must end
 
     def decode(self, data: bytes, limit: int) -> bytes:
         out: list[bytes] = []
         size = 0
+        self.received = self.received or bool(data)
         while data and not self.done:
             if self.fresh and self.bits == _WINDOW_BITS["deflate"]:
                 self.head += data
@@ -44,6 +49,7 @@ class _Stage:
             except zlib.error as exc:
                 data = self._after_error(exc, data)
                 continue
+            self.fed = True
             self.fresh = self.fresh and not piece
             out.append(piece)
             size += len(piece)
@@ -65,16 +71,18 @@ class _Stage:
         raise FeedError("bad-encoding", f"{self.coding} body does not decode: {exc}") from exc
 
     def _next_member(self, rest: bytes) -> bytes:
-        """After a stream's end: the next gzip member, if one follows; else nothing more."""
+        """After a stream's end: the next gzip member, which may follow in a later read;
+        for deflate, nothing more (what follows is ignored)."""
         self.members += 1
-        if self.bits != _WINDOW_BITS["gzip"] or not rest.strip(b"\0"):
+        if self.bits != _WINDOW_BITS["gzip"]:
             self.done = True
             return b""
-        self.inflater, self.fresh = zlib.decompressobj(self.bits), True
-        return rest
+        self.inflater, self.fresh, self.fed = zlib.decompressobj(self.bits), True, False
+        # NUL padding after a member is no member; bytes after it may still be one.
+        return rest.lstrip(b"\0")
 
     def finish(self) -> bytes:
-        if self.done or (self.fresh and self.members):
+        if self.done or not self.received or (self.members and not self.fed):
             return b""
         if not self.inflater.eof:
             raise FeedError("unreachable", f"{self.coding} body ended before its end: the response was cut short")
@@ -91,10 +99,12 @@ class BodyDecoder:
 
     def __init__(self, header: str | None) -> None:
         codings = [coding.strip().lower() for coding in (header or "").split(",")]
-        codings = [coding for coding in codings if coding not in {"", "identity"}]
-        unknown = [coding for coding in codings if coding not in _WINDOW_BITS]
-        if unknown:
-            raise FeedError("bad-encoding", f"Content-Encoding {', '.join(unknown)} was not offered ({ACCEPTED})")
+        refused = [coding for coding in codings if coding in _NOT_OFFERED]
+        if refused:
+            raise FeedError("bad-encoding", f"Content-Encoding {', '.join(refused)} was not offered ({ACCEPTED})")
+        # Anything else that names no compression ("UTF-8", "none", "binary": servers set
+        # charsets and the like there) leaves the bytes as they are, as urllib3 did.
+        codings = [coding for coding in codings if coding in _WINDOW_BITS]
         if len(codings) > _MOST_CODINGS:
             raise FeedError("bad-encoding", f"{len(codings)} content codings in a row")
         # Codings are listed in the order applied: undone from the last.

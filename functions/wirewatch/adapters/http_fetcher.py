@@ -489,10 +489,10 @@ def _validator(response: BaseHTTPResponse, name: str) -> str | None:
     times (joined into megabytes) or one over a kilobyte would make the state too large
     for DynamoDB and the job too large for SQS, and the feed fail for ever.
     """
-    values = response.headers.getlist(name)
+    values = {value.strip() for value in response.headers.getlist(name)}
     if len(values) != 1:
         return None  # none, or several: no single one to send back
-    value = values[0].strip()
+    value = values.pop()
     if not value or len(value) > _VALIDATOR_LIMIT or any(ord(char) < 0x20 or char == "\x7f" for char in value):
         return None
     return value

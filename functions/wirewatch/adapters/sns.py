@@ -68,7 +68,9 @@ class SNSAlertPublisher:
 
 
 # SNS's answers that the message was not taken, worth another try at once.
-_TRANSIENT = frozenset({"Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded"})
+_TRANSIENT = frozenset(
+    {"Throttled", "Throttling", "ThrottlingException", "ThrottledException", "KMSThrottling", "RequestLimitExceeded"}
+)
 _ATTEMPTS = 3
 _BACKOFF = 0.2  # seconds, doubled each attempt, with jitter
 

@@ -30,10 +30,12 @@ if TYPE_CHECKING:
     from wirewatch.service import Poller
 
 # Time kept back from the function timeout: a fetch that has started may take its whole
-# cap (30 s), then the batch publishes what it found, until PUBLISH_MARGIN_SECONDS before
-# the end (what is not published by then stays pending for the next tick).
+# cap (30 s), then the batch publishes what it found, starting no publish later than
+# PUBLISH_MARGIN_SECONDS before the end (what is left stays pending for the next tick).
 RESERVE_SECONDS = 45
-PUBLISH_MARGIN_SECONDS = 5
+# One publish that gets no answer takes its connect and read timeouts (5 + 10 s,
+# aws.sns_publish_client), throttling's retries under a second more: none starts later.
+PUBLISH_MARGIN_SECONDS = 20
 _poller = Warm(build_poller)
 
 
