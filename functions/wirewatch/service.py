@@ -428,9 +428,11 @@ class Poller:
                 now=now,
                 policy=self.policy,
             )
-            # Armed by a response that lists entries: an empty first answer (a CMS glitch, a
-            # cache warming up) would leave the backlog listed next time to alert as news.
-            updated = replace(updated, armed_at=state.armed_at or (now if parsed.items else None))
+            # Armed by the first answer, even an empty one: what a feed lists after it is news,
+            # even when a crash or an outage has it processed a day late. (An empty first
+            # answer from a CMS glitch lets the backlog listed next alert: a false alarm is
+            # the lesser fault; silencing a real story for being late would be a loss.)
+            updated = replace(updated, armed_at=state.armed_at or now)
         if updated != state:
             self.ports.state.save_feed(updated)
         return outcome

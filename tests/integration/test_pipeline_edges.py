@@ -137,21 +137,16 @@ def test_items_older_than_the_dedupe_memory_never_alert(pipeline: Pipeline) -> N
     assert crimea_alerts(pipeline) == []
 
 
-def test_a_feed_whose_first_answer_lists_nothing_arms_its_backlog_when_it_lists_one(pipeline: Pipeline) -> None:
-    # An empty first answer (a CMS glitch, a cache warming up) is no backlog seen: the
-    # five-day-old entry listed next time is backlog, not news.
+def test_what_a_feed_lists_after_an_empty_first_answer_is_news_even_a_day_late(pipeline: Pipeline) -> None:
+    # The first answer arms the feed, even an empty one. A story it lists next is news, also
+    # when a crash or an outage has it processed a day late: judged as a first poll's backlog,
+    # it was silenced and lost (the proof under faults found it: seed 20240626, schedule 295).
     pipeline.server.route("/a.xml", rss())
     pipeline.write_config({"feed-a": "/a.xml"})
     invoke_poll(now=NOW)
-    pipeline.server.route(
-        "/a.xml",
-        rss(
-            (HEADLINE, "https://a.example/old", NOW - timedelta(days=5)),
-            (HEADLINE + " ce matin", "https://a.example/new", NOW),
-        ),
-    )
+    pipeline.server.route("/a.xml", rss((HEADLINE, "https://a.example/new", NOW + timedelta(minutes=5))))
 
-    invoke_poll(now=NOW + timedelta(minutes=5))
+    invoke_poll(now=NOW + timedelta(days=1, minutes=5))
 
     assert crimea_alerts(pipeline) == ["https://a.example/new"]
 
