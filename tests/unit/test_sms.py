@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from wirewatch.core.feeds import parse_feed
@@ -243,6 +243,7 @@ _LINK_TAILS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_/.?=&%~", 
 
 @PURE
 @given(prefix=st.text(max_size=60), headline=st.text(max_size=400), tail=_LINK_TAILS)
+@example(prefix="0" * 13, headline="0" * 11 + "\U00010000\U00010000" + "0" * 4, tail="0" * 12)  # found in CI
 def test_any_headline_fits_one_message_with_the_link_or_its_site(prefix: str, headline: str, tail: str) -> None:
     link = f"https://news.example.org/{tail}"
     assert len(link) <= 65

@@ -253,6 +253,8 @@ def _cut(text: str, room: int, cost: Callable[[str], int]) -> str:
         end += 1
     head = text[:end]
     space = head.rfind(" ")
-    if space > len(head) // 2:
+    # Back to a word boundary only if it keeps more than half, in the alphabet's units
+    # (a character outside the BMP costs two in UCS-2, one in len()).
+    if space > 0 and sum(cost(char) for char in head[:space].rstrip(" ,;:-")) > used // 2:
         head = head[:space]
     return head.rstrip(" ,;:-") + ELLIPSIS
