@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import boto3
+import pytest
 import yaml
 
 from wirewatch.cli import main
@@ -18,8 +19,6 @@ from .test_cli_aws import _deploy_stateful_part
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    import pytest
 
     from .conftest import Pipeline
 
@@ -85,8 +84,16 @@ def test_the_bundled_file_serves_until_a_watch_file_is_pushed(
     assert [a["rule"] for a in pipeline.received("security-desk")] == ["crimea-strike"]
 
 
+@pytest.mark.parametrize(
+    ("query", "encoding"),
+    [
+        pytest.param("(Crimée AND frappe*", "utf-8", id="unbalanced"),
+        # Read as UTF-8 with replacement characters it validated, and "Crimée" matched nothing.
+        pytest.param("Crimée AND frappe*", "latin-1", id="saved-in-latin1"),
+    ],
+)
 def test_a_pushed_version_applies_next_cycle_and_an_invalid_one_is_refused(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, query: str, encoding: str
 ) -> None:
     bucket = _push_visits_rule(pipeline, monkeypatch)
 
@@ -94,28 +101,12 @@ def test_a_pushed_version_applies_next_cycle_and_an_invalid_one_is_refused(
     assert len(pipeline.received("security-desk")) == 2
 
     # A broken version: refused, the last good one stays in force, the refusal is counted.
-    _upload(bucket, _config(pipeline, "(Crimée AND frappe*"))
+    body = yaml.safe_dump(_config(pipeline, query), allow_unicode=True).encode(encoding)
+    boto3.client("s3").put_object(Bucket=bucket, Key="watch.yaml", Body=body)
     pipeline.server.route("/a.xml", NEXT_VISIT)
     result = invoke_poll(now=NOW.replace(minute=5))
 
     assert result["config_rejected"] == 2  # the tick and the one poll batch each read it
-    assert [a["link"] for a in pipeline.received("security-desk")] == ["https://a.example/3"]
-
-
-def test_a_version_saved_in_latin1_is_refused_not_run_garbled(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    bucket = _push_visits_rule(pipeline, monkeypatch)
-    invoke_poll(now=NOW)
-    assert len(pipeline.received("security-desk")) == 2
-
-    # Read as UTF-8 with replacement characters it validated, and "Crimée" matched nothing.
-    latin1 = yaml.safe_dump(_config(pipeline, "Crimée AND frappe*"), allow_unicode=True).encode("latin-1")
-    boto3.client("s3").put_object(Bucket=bucket, Key="watch.yaml", Body=latin1)
-    pipeline.server.route("/a.xml", NEXT_VISIT)
-    result = invoke_poll(now=NOW.replace(minute=5))
-
-    assert result["config_rejected"] == 2
     assert [a["link"] for a in pipeline.received("security-desk")] == ["https://a.example/3"]
 
 
