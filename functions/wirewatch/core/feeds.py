@@ -14,7 +14,6 @@ import re
 import time as _time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from wirewatch.core import sniff
 from wirewatch.core.errors import FeedError
@@ -28,6 +27,7 @@ from wirewatch.core.feeditems import (
     unique_guids,
 )
 from wirewatch.core.jsonfeed import parse_json_feed
+from wirewatch.core.links import is_web_url
 from wirewatch.core.mending import charset_read_as, mend
 from wirewatch.core.model import FeedSource, Item
 from wirewatch.core.normalize import fold
@@ -139,7 +139,7 @@ def _item(entry: Any, feed: FeedSource, base: str, lang: str, now: datetime) -> 
     title, summary, content = entry_texts(entry.get("title") or "", entry.get("summary") or "", " ".join(content_parts))
     # FeedBurner hides the publisher's URL behind a redirect; the original is the story.
     raw_link = entry.get("feedburner_origlink") or entry.get("link") or ""
-    if not entry.get("links") and not _is_web_url(raw_link):
+    if not entry.get("links") and not is_web_url(raw_link):
         # feedparser takes a GUID for the link when there is no <link>; "123456" is no
         # page, and resolved against the channel it would become one that does not exist.
         raw_link = ""
@@ -156,14 +156,6 @@ def _item(entry: Any, feed: FeedSource, base: str, lang: str, now: datetime) -> 
         published=_published(entry, now),
         lang=language(entry.get("language") or "") if entry.get("language") else lang,
     )
-
-
-def _is_web_url(text: str) -> bool:
-    try:
-        parts = urlsplit(text.strip())
-    except ValueError:
-        return False
-    return parts.scheme.lower() in {"http", "https"} and bool(parts.netloc)
 
 
 def _ttl(channel: Any) -> timedelta | None:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from urllib.parse import SplitResult
 
-__all__ = ["LINK_LIMIT", "canonical_link", "identity_key", "unwrap"]
+__all__ = ["LINK_LIMIT", "canonical_link", "identity_key", "is_web_url", "unwrap"]
 
 _WEB_SCHEMES = frozenset({"http", "https"})
 
@@ -214,6 +214,11 @@ def _wrapped_target(link: str) -> str | None:
         if found:
             return _web_url(wrapper.target(parts, found))
     return None
+
+
+def is_web_url(text: str) -> bool:
+    """An absolute http(s) URL with a host."""
+    return _web_url(text) is not None
 
 
 def _web_url(candidate: str | None) -> str | None:

@@ -70,11 +70,16 @@ def mend(body: bytes, content_type: str | None) -> tuple[bytes, list[str]]:
     return body, problems
 
 
+def _declaration(body: bytes) -> re.Match[bytes] | None:
+    """The XML declaration's encoding, positioned in ``body`` (after a UTF-8 BOM)."""
+    offset = len(codecs.BOM_UTF8) if body.startswith(codecs.BOM_UTF8) else 0
+    return _DECLARED.match(body, offset, offset + 200)
+
+
 def _relabelled(body: bytes) -> tuple[bytes, str]:
     """The body with its declared encoding replaced where it cannot be, or is read
     otherwise than, what it says; and the problem to report, "" if none."""
-    offset = len(codecs.BOM_UTF8) if body.startswith(codecs.BOM_UTF8) else 0
-    declared = _DECLARED.match(body, offset, offset + 200)
+    declared = _declaration(body)
     if declared is None:
         return body, ""
     name = declared.group(1).decode("ascii")
@@ -91,7 +96,7 @@ def charset_read_as(content_type: str | None, body: bytes) -> str | None:
     """``content_type`` with a Latin-1 or ASCII charset read as windows-1252, as browsers do,
     if the document declares no encoding of its own. Where it does, feedparser weighs the
     two (Apache's default ISO-8859-1 on a document declaring UTF-8) and is left to."""
-    if not content_type or _DECLARED.match(body.removeprefix(codecs.BOM_UTF8)[:200]):
+    if not content_type or _declaration(body):
         return content_type
     media, separator, charset = content_type.lower().partition("charset=")
     label = charset.strip(" \"';")
@@ -113,7 +118,7 @@ def _reads_as_1252(body: bytes) -> bool:
 
 def _meant_as_utf8(body: bytes, content_type: str | None) -> bool:
     """The document says UTF-8, or says nothing and the header says nothing else."""
-    declared = _DECLARED.match(body.removeprefix(codecs.BOM_UTF8)[:200])
+    declared = _declaration(body)
     if declared:
         return declared.group(1).decode("ascii").lower() in _UTF8_NAMES
     charset = (content_type or "").lower().partition("charset=")[2].strip(" \"';")
