@@ -21,20 +21,24 @@ group, which is what keeps the candidates close to the matches. The cost of a
 clause is what posting under it brings: its anchors, weighted by how many rules'
 clauses name them (a busy anchor's postings are visited whoever is kept) and
 divided by their length (short words are common words); "fewest anchors, then the
-longest" alone visited a third more postings per item at 10,000 bench rules. The
-item's distinct words are looked up once each, with ``map`` and ``chain`` so the
-loops run in C: at 10,000 rules an item has over a hundred anchors and visits some
-600 postings.
+longest" alone visited a third more postings per item at 10,000 bench rules.
 
-Prefixes: an Aho-Corasick automaton (pyahocorasick) of `` prefix`` keys, run once
-over the item's distinct words joined by spaces, so every match is at a word's
-start. Measured against a dict by prefix probed with each word cut at each prefix
-length (bench rules and items, warm): 10 against 37 µs per item at 100 rules, 13
-against 38 at 1,000, 12 against 25 at 10,000.
+An item's anchors come from its distinct words, each looked up once in a bounded cache
+of what the word brings: itself if a rule names it, its prefixes and its stems that
+rules name (most words bring nothing at 10 rules, one or two at 10,000). Only anchors
+some rule names are kept, so each is then looked up in the postings, with ``map``
+and ``chain`` so the loops run in C: at 10,000 rules an item has over a hundred
+anchors and visits some 600 postings.
+
+Prefixes: an Aho-Corasick automaton (pyahocorasick) of `` prefix`` keys, run on the
+word with a space before it, so every match is at the word's start. Measured against
+a dict by prefix probed with each word cut at each prefix length (bench rules and
+items, warm): 10 against 37 µs per item at 100 rules, 13 against 38 at 1,000, 12
+against 25 at 10,000.
 
 Stems: only if some rule stems, and only in those rules' languages, are the item's
-words stemmed (``itemtext.stem``, cached); the keys per word are cached here too,
-bounded, keeping only the stems some rule names.
+words stemmed (``itemtext.stem``, cached): both the folded words and the words as
+written, accents kept, which are the two stem views of ``FieldText.stem_views``.
 
 Memory: rule ids are ints (positions in the rule sequence, so a rule given twice is
 evaluated twice, as in the naive loop) allocated together, postings are tuples of
@@ -123,7 +127,7 @@ class _PatternSet:
 
 
 class _WordAnchors:
-    """The anchors each word brings (its prefixes, or its stems, that rules name), cached by word."""
+    """The anchors each word brings (itself, its prefixes and its stems, that rules name), cached by word."""
 
     def __init__(self, anchors_of: Callable[[str], tuple[str, ...]]) -> None:
         self._anchors_of = anchors_of
@@ -223,10 +227,9 @@ class RuleIndex:
             self._prefixes.make_automaton()
         self._patterns = _PatternSet(sorted(patterns)) if patterns else None
         self._languages: tuple[str, ...] = tuple(sorted(languages))
-        self._stems: frozenset[str] = frozenset(anchor for anchor in strings if ":" in anchor)
+        self._named: frozenset[str] = frozenset(strings)
         # What each word brings, kept from item to item: news repeats its words.
-        self._prefix_keys = _WordAnchors(self._prefixes_of) if prefixes else None
-        self._stem_keys = _WordAnchors(self._stems_of) if languages else None
+        self._word_keys = _WordAnchors(self._anchors_of)
         # Compiled when a rule is first a candidate: most of 10,000 rules seldom are.
         self._deciders: list[Decider | None] = [None] * len(self._rules)
 
@@ -234,32 +237,31 @@ class RuleIndex:
         return len(self._rules)
 
     def anchors(self, text: ItemText) -> set[str]:
-        """Every anchor the item has: its distinct words, and the prefixes, stems and patterns of it rules name."""
+        """The anchors rules name that the item has: of its words, those rules name, and the
+        prefixes, stems and patterns of them rules name (an anchor no rule names is never looked for)."""
         fields = iter(text.fields.values())
         words = set(next(fields).plain.first)
         for field_text in fields:
             words.update(field_text.plain.first)
-        present = set(words)
-        if self._prefix_keys is not None:
-            present.update(self._prefix_keys.anchors(words))
-        if self._stem_keys is not None:
+        if self._languages:
             # The stems of the words as written and of the folded words, which are the
             # field's two stem views (``FieldText.stem_views``) whatever the alignment.
-            stemmable = _stemmable_words(text)
-            stemmable.update(words)
-            present.update(self._stem_keys.anchors(stemmable))
+            words.update(_stemmable_words(text))
+        present = set(self._word_keys.anchors(words))
         if self._patterns is not None:
             present.update(self._patterns.anchors(text))
         return present
 
-    def _prefixes_of(self, word: str) -> tuple[str, ...]:
-        # A space before the word and before each prefix: every match is at the word's start.
-        return tuple(anchor for _, anchor in self._prefixes.iter(" " + word))
-
-    def _stems_of(self, word: str) -> tuple[str, ...]:
-        # Only the stems some rule names: most words' tuple is empty.
-        keys = (stem_anchor(language, stem(language, word)) for language in self._languages)
-        return tuple(key for key in keys if key in self._stems)
+    def _anchors_of(self, word: str) -> tuple[str, ...]:
+        """What a word brings, in one tuple: itself, its prefixes and its stems, those rules name."""
+        found: tuple[str, ...] = (word,) if word in self._named else ()
+        if self._prefixes is not None:
+            # A space before the word and before each prefix: every match is at the word's start.
+            found += tuple(anchor for _, anchor in self._prefixes.iter(" " + word))
+        if self._languages:
+            stems = (stem_anchor(language, stem(language, word)) for language in self._languages)
+            found += tuple(key for key in stems if key in self._named)
+        return found
 
     def candidate_ids(self, text: ItemText) -> list[int]:
         """Positions, in ascending order, of the rules that may match ``text`` (feeds not considered)."""
