@@ -66,6 +66,7 @@ FUNCTIONS = ("ScheduleFunction", "PollFunction")
 FUNCTION_NAMES = {"ScheduleFunction": f"{STACK}-schedule", "PollFunction": f"{STACK}-poll"}
 # What the Lambda SQS trigger (the event source mapping) does with the function's role.
 EVENT_SOURCE = "PollFunction (its SQS event source mapping)"
+BATCH_SIZE = 200  # template.yaml: PollFunction's SQS trigger
 # Whose calls each function's role must allow: the function's, and Lambda's on its behalf.
 ACTING_WITH_ROLE = {"ScheduleFunction": ("ScheduleFunction",), "PollFunction": ("PollFunction", EVENT_SOURCE)}
 
@@ -221,13 +222,15 @@ def _context(deployed: Deployed, function: str) -> LocalContext:
 
 
 def _receive(recorder: CallRecorder, queue_url: str) -> list[dict[str, Any]]:
-    """Up to a batch (the template's BatchSize, 50) of jobs, as the SQS trigger gathers them."""
+    """Up to a batch (the template's BatchSize) of jobs, as the SQS trigger gathers them."""
     sqs = boto3.client("sqs")
     messages: list[dict[str, Any]] = []
     with recorder.acting_as(EVENT_SOURCE):
-        while len(messages) < 50:
+        while len(messages) < BATCH_SIZE:
             got = sqs.receive_message(
-                QueueUrl=queue_url, MaxNumberOfMessages=min(10, 50 - len(messages)), MessageSystemAttributeNames=["All"]
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=min(10, BATCH_SIZE - len(messages)),
+                MessageSystemAttributeNames=["All"],
             ).get("Messages", [])
             if not got:
                 break
@@ -358,7 +361,7 @@ def test_the_schedule_the_trigger_and_the_log_groups_follow_the_parameters(run: 
         "EventSourceMappings"
     ]
     assert mapping["EventSourceArn"] == deployed.arn("PollQueue")
-    assert mapping["BatchSize"] == 50
+    assert mapping["BatchSize"] == BATCH_SIZE
 
     groups = boto3.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]
     retention = {g["logGroupName"]: g.get("retentionInDays") for g in groups}
