@@ -53,6 +53,8 @@ class FeedHealth:
     last_error: str | None = None
     last_error_at: datetime | None = None
     next_try_at: datetime | None = None  # a failing feed's backoff ends then
+    # A failing or paused feed's first failure in a row: its last success was before then.
+    failing_since: datetime | None = None
     note: str = ""
 
 
@@ -178,6 +180,7 @@ def _health(state: FeedState, feed: FeedSource | None) -> FeedHealth:
         last_error_at=state.last_error_at,
         # The backoff's end only means something while the feed is failing.
         next_try_at=state.not_before if failures else None,
+        failing_since=(state.failing_since or state.last_error_at) if failures else None,
     )
     if feed is None:
         return replace(health, state="removed", next_try_at=None, note="not in the watch file; its state is kept")
@@ -188,7 +191,7 @@ def _health(state: FeedState, feed: FeedSource | None) -> FeedHealth:
         # The watch file names another URL since: polled at the next tick, from a clean count.
         state, failures = replace(state, paused=False), 0
         note = f"failed at {state.failing_url}; the new URL is tried next"
-        health = replace(health, failures=0, next_try_at=None, note=note)
+        health = replace(health, failures=0, next_try_at=None, failing_since=None, note=note)
     if state.paused:
         return replace(health, state="paused", note="retried at long intervals")
     if failures:
@@ -251,12 +254,21 @@ def ago(moment: datetime | None, now: datetime) -> str:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Columns padded to their widest cell; the last one is left ragged (no trailing spaces)."""
+    """Columns padded to their widest cell; the last one is left ragged (no trailing spaces).
+
+    Cells are shown escaped where not printable: an error comes from a feed's server (its
+    HTTP reason phrase), and escape sequences in it would drive the operator's terminal.
+    """
+    rows = [[_printable(cell) for cell in row] for row in rows]
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
     return [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in [header, *rows]
     ]
+
+
+def _printable(text: str) -> str:
+    return text if text.isprintable() else "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def _shorten(text: str | None, limit: int) -> str:
@@ -277,6 +289,7 @@ def format_status(report: StatusReport, *, error_width: int = 48) -> str:
             [
                 feed.feed_id,
                 state_label(feed),
+                ago(feed.failing_since, now),
                 ago(feed.last_new_item_at, now),
                 _shorten(feed.last_error, error_width),
                 ago(feed.last_error_at, now) if feed.last_error else "-",
@@ -297,7 +310,7 @@ def format_status(report: StatusReport, *, error_width: int = 48) -> str:
         f"wirewatch status at {now.astimezone(UTC).isoformat(timespec='seconds')}",
         "",
         f"Feeds ({len(report.feeds)}, {attention} needing attention)",
-        *_table(["FEED", "STATE", "LAST NEW ITEM", "LAST ERROR", "ERROR AT", "NOTE"], feed_rows),
+        *_table(["FEED", "STATE", "FAILING SINCE", "LAST NEW ITEM", "LAST ERROR", "ERROR AT", "NOTE"], feed_rows),
         "",
         f"Rules ({len(report.rules)})",
         *_table(["RULE", "24 H", "7 D", "LAST ALERT"], rule_rows),
@@ -322,6 +335,7 @@ def status_json(report: StatusReport) -> dict[str, Any]:
                 "last_error": feed.last_error,
                 "last_error_at": _iso(feed.last_error_at),
                 "next_try_at": _iso(feed.next_try_at),
+                "failing_since": _iso(feed.failing_since),
                 "note": feed.note or None,
             }
             for feed in report.feeds

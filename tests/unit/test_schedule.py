@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
@@ -184,6 +185,32 @@ def test_status_does_not_call_a_feed_paused_once_its_url_is_fixed() -> None:
     assert health.note == f"failed at {FEED.url}; the new URL is tried next"
     [before] = feed_health([FEED], {"wire": state})
     assert before.state == "paused"
+
+
+def test_an_error_is_recorded_on_one_line_without_control_characters() -> None:
+    # A server chooses its HTTP reason phrase: escape sequences in it would reach the terminal.
+    reason = "\x1b]0;owned\x07\x1b[2J\x1b[31mFAKE\r\nOK\x9b"
+    error = f"http-503: HTTP 503 {reason}"
+    state = after_failure(FEED, FeedState("wire"), error=error, now=NOW, policy=POLICY, jitter=0)
+    assert state.last_error == "http-503: HTTP 503 ]0;owned[2J[31mFAKE OK"
+
+
+def test_status_shows_since_when_a_feed_fails_and_escapes_what_it_cannot_print() -> None:
+    from wirewatch.status import StatusReport, feed_health, format_status
+
+    state = FeedState("wire")
+    for hours in range(POLICY.failures_to_pause + 1):
+        state = failed(state, at=NOW + timedelta(hours=hours))
+    # As a state written before errors were cleaned holds it.
+    state = replace(state, last_error="http-503: HTTP 503 \x1b[2J\x1b[31mFAKE OK")
+    [health] = feed_health([FEED], {"wire": state})
+    assert (health.state, health.failing_since) == ("paused", NOW)
+    text = format_status(StatusReport(NOW + timedelta(days=4), (health,), ()))
+    header, row = (line for line in text.splitlines() if line.split(" ")[0] in ("FEED", "wire"))
+    assert row.index("4 d ago") == header.index("FAILING SINCE")
+    assert "\x1b" not in text and "HTTP 503 \\x1b[2J\\x1b[31mFAKE" in text
+    [recovered] = feed_health([FEED], {"wire": replace(state, consecutive_failures=0, paused=False)})
+    assert recovered.failing_since is None
 
 
 def test_a_failure_records_the_url_it_counts_for_and_a_success_clears_it() -> None:

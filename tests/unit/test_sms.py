@@ -79,6 +79,26 @@ def test_to_gsm7_replaces_where_meaning_is_kept(text: str, expected: str) -> Non
     assert is_gsm7(expected)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("la BCE vise 2½ %", "la BCE vise 2 1/2 %"),  # not 21/2
+        ("10⁶ personnes", "10^6 personnes"),  # not 106
+        ("10⁻³ mm", "10^-3 mm"),
+        ("2¹⁰ octets", "2^10 octets"),
+        ("½ litre, 20 m², CO₂, H₂O", "1/2 litre, 20 m2, CO2, H2O"),  # no digit before: as before
+    ],
+)
+def test_fractions_and_exponents_after_a_digit_stay_apart_from_it(text: str, expected: str) -> None:
+    assert to_gsm7(text) == expected
+
+
+@pytest.mark.parametrize("text", ["Salaires ≠ inflation", "x ≯ y", "indice 10₂"])
+def test_no_replacement_that_changes_the_meaning(text: str) -> None:
+    # Dropping the stroke turns ≠ into =; a subscript after a digit has no GSM-7 notation.
+    assert not is_gsm7(to_gsm7(text))
+
+
 @pytest.mark.parametrize("text", ["Сергей Шойгу", "北京", "Αθήνα", "alerte 🚨"])
 def test_scripts_without_a_gsm7_form_are_kept(text: str) -> None:
     assert to_gsm7(text) == text

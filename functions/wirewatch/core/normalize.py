@@ -103,6 +103,12 @@ def html_to_text(markup: str) -> str:
     return _SPACE.sub(" ", _CONTROL.sub("", text)).strip()
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line without control characters: for messages stored and shown as
+    they came (a server's HTTP reason phrase can carry terminal escape sequences)."""
+    return _SPACE.sub(" ", _CONTROL.sub("", text)).strip()
+
+
 def fold(text: str) -> str:
     """Case-fold and strip accents: ``CRIMÉE`` → ``crimee``, ``Andreï`` → ``andrei``."""
     if text.isascii():

@@ -23,6 +23,8 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from wirewatch.core.normalize import one_line
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -161,7 +163,7 @@ def after_failure(
     since = (state.failing_since or state.last_error_at or now) if earlier else now
     failed = replace(
         state,
-        last_error=error[:ERROR_LIMIT],
+        last_error=one_line(error)[:ERROR_LIMIT],
         last_error_at=now,
         consecutive_failures=failures,
         failing_url=url,

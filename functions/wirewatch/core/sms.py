@@ -127,10 +127,27 @@ def to_gsm7(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     text = _CLOSING_GUILLEMET.sub('"', _OPENING_GUILLEMET.sub('"', text))
     out: list[str] = []
+    previous = ""
     for char in text:
-        replacement = _gsm7_of(char)
+        replacement = _beside(previous, char, _gsm7_of(char))
         out.append(char if replacement is None else replacement)
+        previous = char
     return "".join(out)
+
+
+def _beside(previous: str, char: str, replacement: str | None) -> str | None:
+    """``char``'s replacement where it follows ``previous``: a fraction or an exponent
+    after a digit must not merge into the number (2½ is not 21/2, 10⁶ is not 106)."""
+    if replacement is None or not previous.isdigit() or not previous.isascii():
+        return replacement
+    kind = unicodedata.decomposition(char).partition(" ")[0]
+    if kind == "<fraction>":
+        return " " + replacement  # 2 1/2
+    if kind == "<super>":
+        return "^" + replacement  # 10^6, 10^-3: "^" is in the extension table
+    if kind == "<sub>":
+        return None  # no GSM-7 notation for it: the text goes UCS-2
+    return replacement
 
 
 def fit_sms(prefix: str, headline: str, link: str) -> str:
@@ -215,9 +232,12 @@ def _gsm7_of(char: str) -> str | None:
     if direct is not None:
         return direct
     # Compatibility decomposition without combining marks: ê → e, ﬁ → fi, ² → 2, "\u202f" → " ".
-    base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+    decomposed = unicodedata.normalize("NFKD", char)
+    base = "".join(c for c in decomposed if not unicodedata.combining(c))
     if base == char:
         return None
+    if base != decomposed and not base.isalpha():
+        return None  # the mark is the meaning: ≠ is not =, ≯ is not >
     parts = [_direct(c) for c in base]
     return None if None in parts else "".join(p for p in parts if p is not None)
 
