@@ -5,8 +5,8 @@ capacity units, item sizes, log bytes, metrics and per-batch times of a tick whe
 nothing changed and of one where 5 % of the feeds had one new item) and prices a
 steady month at the list prices below. No network access: the prices are constants.
 
-    .venv/bin/python bench/cost.py                     # POLL_CONCURRENCY 100 (the default)
-    .venv/bin/python bench/cost.py --concurrency 200
+    .venv/bin/python bench/cost.py                     # POLL_CONCURRENCY 50 (the default)
+    .venv/bin/python bench/cost.py --concurrency 16
     .venv/bin/python bench/cost.py --markdown          # the tables as Markdown
 
 Model (each assumption is a named constant below):
@@ -462,7 +462,7 @@ def print_rows(header: list[str], rows: list[list[str]], markdown: bool) -> None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("--concurrency", type=int, default=100, help="which POLL_CONCURRENCY run to price")
+    parser.add_argument("--concurrency", type=int, default=50, help="which POLL_CONCURRENCY run to price")
     parser.add_argument("--calls", type=Path, default=CALLS_JSON)
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()

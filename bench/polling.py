@@ -3,7 +3,7 @@ tick, the AWS calls of each kind of tick, and threads against asyncio for the fe
 
 1,000 distinct feeds are served by a local HTTP server (a subprocess, so that it does
 not share the handlers' GIL; aiohttp, one event loop holding every connection) on 500
-loopback addresses (127.1.x.y; feed n on address n % 500, so the 200 consecutive feeds
+loopback addresses (127.1.x.y; feed n on address n % 500, so the 50 consecutive feeds
 of a batch never wait on the per-host limit of 2). Bodies are the 15 bundled captures,
 rewritten per feed (every link, GUID and id gets the feed's own host label, so no two
 feeds share an item) with ETag / If-None-Match → 304, and a latency of 100-300 ms per
@@ -22,7 +22,8 @@ linear for the run (``linear_moto_sqs``: same behaviour, no O(n^2) in the emulat
 Three ticks, each with ``poll_all`` (every feed polled, whatever its schedule), on the
 demo's replay clock (26/06/2024 06:00 UTC, 5 minutes apart): 1, the first poll of every
 feed; 2, nothing changed (every feed answers 304); 3, 5 % of the feeds have one new
-item. Each is run with POLL_CONCURRENCY 100 (the default, half of BatchSize) and 200 (= BatchSize).
+item. Each is run with POLL_CONCURRENCY 16 and 50 (the default, = BatchSize); ``--batch-size`` and
+``--concurrency`` try others.
 
 The fetching part alone: the 1,000 feeds fetched with HttpFeedFetcher in a thread pool
 (the project's way), with aiohttp on one event loop, and with a bare urllib3 pool in the
@@ -80,7 +81,7 @@ SEED = 20261127
 LATENCY = (0.100, 0.300)  # seconds, uniform, per response
 BASELINE_SAMPLE = 45  # sequential baseline on feeds 0-44: three of each of the 15 captures, scaled to 1,000
 CHANGED_SHARE = 0.05  # tick 3: this share of the feeds has one new item
-TICK_CONCURRENCIES = (100, 200)
+TICK_CONCURRENCIES = (16, 50)
 FETCH_CONCURRENCIES = (16, 50, 100, 200)
 TICK = timedelta(minutes=5)
 MAX_BYTES = 10 * 1024 * 1024

@@ -61,7 +61,7 @@ def invoke_poll(event: dict[str, Any] | None = None, *, now: datetime | None = N
     return dict(totals)
 
 
-def drain_poll_queue(batch_size: int = 200) -> Iterator[dict[str, int]]:  # the template's BatchSize
+def drain_poll_queue(batch_size: int = 50) -> Iterator[dict[str, int]]:  # the template's BatchSize
     """Run the poll handler on the queued jobs, ``batch_size`` at a time, as Lambda's SQS
     trigger would; yields each batch's totals."""
     from wirewatch.adapters import aws

@@ -38,9 +38,7 @@ class Settings:
     # Networks feeds may be fetched from although private (loopback for local runs):
     # everything else that is not a public address is refused.
     allowed_networks: tuple[str, ...] = ()
-    # Fetches side by side in one worker: half an SQS batch (BatchSize 200). Threads fetch as
-    # fast as asyncio up to 100 at once; at 200 asyncio was 1.3x faster (bench/polling.py).
-    poll_concurrency: int = 100
+    poll_concurrency: int = 50  # fetches side by side in one worker: a whole SQS batch at once
     per_host: int = 2  # of which at most this many to one host
     feed_contact: str | None = None  # the operator's URL or address, in every fetch's User-Agent
 
@@ -95,7 +93,7 @@ class Settings:
             allowed_networks=tuple(
                 network.strip() for network in env.get("WIREWATCH_ALLOWED_NETWORKS", "").split(",") if network.strip()
             ),
-            poll_concurrency=positive_int("POLL_CONCURRENCY", 100),
+            poll_concurrency=positive_int("POLL_CONCURRENCY", 50),
             per_host=positive_int("HOST_CONCURRENCY", 2),
             feed_contact=contact(),
         )

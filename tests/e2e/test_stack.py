@@ -66,7 +66,7 @@ FUNCTIONS = ("ScheduleFunction", "PollFunction")
 FUNCTION_NAMES = {"ScheduleFunction": f"{STACK}-schedule", "PollFunction": f"{STACK}-poll"}
 # What the Lambda SQS trigger (the event source mapping) does with the function's role.
 EVENT_SOURCE = "PollFunction (its SQS event source mapping)"
-BATCH_SIZE = 200  # template.yaml: PollFunction's SQS trigger
+BATCH_SIZE = 50  # template.yaml: PollFunction's SQS trigger
 # Whose calls each function's role must allow: the function's, and Lambda's on its behalf.
 ACTING_WITH_ROLE = {"ScheduleFunction": ("ScheduleFunction",), "PollFunction": ("PollFunction", EVENT_SOURCE)}
 

@@ -170,7 +170,7 @@ def _check_peer(conn: HTTPConnection, policy: AddressPolicy, sock: socket.socket
 
 # Name lookups, each waited for only as long as its fetch has left. A lookup that outlives
 # its wait keeps a thread until the resolver gives up. More threads than a batch has fetches
-# at once (POLL_CONCURRENCY, 100), so that a few feeds on slow name servers, and lookups
+# at once (POLL_CONCURRENCY, 50), so that a few feeds on slow name servers, and lookups
 # still stuck from the batch before, cannot make the others' lookups wait out their time.
 _RESOLVER = ThreadPoolExecutor(max_workers=128, thread_name_prefix="resolve")
 

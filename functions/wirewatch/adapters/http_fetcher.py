@@ -122,9 +122,7 @@ class HttpFeedFetcher:
         self._user_agent = user_agent
         self._clock = clock or _utc_now
         self._owns_pool = pool is None
-        # A pool per host: more than a batch has hosts (BatchSize 200), so that none is closed
-        # and opened again in the middle of a batch.
-        self._pool = pool if pool is not None else GuardedPoolManager(policy, num_pools=256, maxsize=4)
+        self._pool = pool if pool is not None else GuardedPoolManager(policy, num_pools=128, maxsize=4)
 
     def close(self) -> None:
         """Close pooled connections, unless the pool was passed in."""
