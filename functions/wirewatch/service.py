@@ -539,10 +539,16 @@ class Poller:
             seen_as = report(item, match.matched)
             bands = band_keys(seen_as.signature, match.rule.id) if seen_as is not None else []
             if key in complete:
-                # The alert is complete. A copy worded otherwise (same link, new summary)
-                # still widens the net that folds later reports into it.
-                if seen_as is not None and complete[key] != bands_id(bands):
-                    self.ports.folds.claim(bands, seen_as.record(key, now), now)
+                alerted = complete[key]
+                # The alert is complete. Another outlet carrying the story is one more source
+                # ("also reported by"), counted once per feed.
+                if feed.id not in alerted.sources:
+                    self.ports.alerts.fold(key, feed.id, now)
+                # A copy worded otherwise (same link, new summary) still widens the net that
+                # folds later reports into it: dated from the alert's first report, so that a
+                # relisting weeks later does not open a new window for unrelated events.
+                if seen_as is not None and alerted.bands_id != bands_id(bands):
+                    self.ports.folds.claim(bands, seen_as.record(key, alerted.created_at), now)
                 continue
             if seen_as is not None and self._folded(key, seen_as, bands, feed, now):
                 outcome.folded += 1

@@ -283,3 +283,48 @@ def test_an_edit_into_another_outlets_headline_stays_with_its_own_story(pipeline
 
     assert before == [first]
     assert [a for a in pipeline.received("security-desk") if a.get("rule") == "crimea-strike"] == []
+
+
+def test_other_outlets_carrying_the_same_wire_count_as_sources(pipeline: Pipeline) -> None:
+    # The identical wire on two other sites is the same story (same headline): no fold
+    # lookup is made, yet each outlet is one more source for "also reported by".
+    pipeline.server.route("/wire.xml", rss(*REUTERS, "https://wire.example/austin-belousov", NOW - timedelta(hours=2)))
+    pipeline.write_config({"wire": "/wire.xml"})
+    invoke_poll(now=NOW)
+    assert [a["title"] for a in contact_alerts(pipeline)] == [REUTERS[0]]
+    pipeline.server.route("/lemonde.xml", rss(*REUTERS, "https://lemonde.example/a/1", NOW - timedelta(hours=1)))
+    pipeline.server.route("/figaro.xml", rss(*REUTERS, "https://figaro.example/b/2", NOW - timedelta(hours=1)))
+    pipeline.server.route("/kyiv.xml", rss(*KYIV, "https://kyiv.example/pentagon-chief", NOW - timedelta(hours=1)))
+    feeds = {"wire": "/wire.xml", "lemonde": "/lemonde.xml", "figaro": "/figaro.xml", "kyiv": "/kyiv.xml"}
+    pipeline.write_config(feeds)
+    invoke_poll(now=NOW + timedelta(minutes=5))
+    invoke_poll(now=NOW + timedelta(minutes=10))  # polled again: counted once per feed
+
+    assert contact_alerts(pipeline) == []
+    [record] = [r for r in pipeline.alert_records() if r["rule_id"]["S"] == "defense-minister-contact"]
+    assert sorted(record["folded_feeds"]["SS"]) == ["figaro", "kyiv", "lemonde"]
+
+
+def test_a_relisting_weeks_later_does_not_open_a_new_fold_window(pipeline: Pipeline) -> None:
+    # An aggregator lists the June article again three weeks later with another blurb: its
+    # bands widen the June alert's net, but dated from June, so the July call still alerts.
+    link = "https://wire.example/austin-belousov"
+    pipeline.server.route("/wire.xml", rss(*REUTERS, link, NOW - timedelta(hours=2)))
+    pipeline.server.route("/agg.xml", rss("Weather for the weekend", "Sunny spells.", "https://agg.example/w", NOW))
+    pipeline.server.route("/tass.xml", rss("Football results", "Scores.", "https://tass.example/f", NOW))
+    pipeline.write_config({"wire": "/wire.xml", "agg": "/agg.xml", "tass": "/tass.xml"})
+    invoke_poll(now=NOW)
+    assert [a["title"] for a in contact_alerts(pipeline)] == [REUTERS[0]]
+    later = NOW + timedelta(days=20)
+    relisted = (
+        "Pentagon chief Austin holds first call with Russian counterpart in over a year",
+        "US Defense Secretary Lloyd Austin held phone talks with Russian Defense Minister Andrei Belousov on "
+        "Tuesday, the Pentagon said, the first such call in more than a year.",
+    )
+    pipeline.server.route("/agg.xml", rss(*relisted, link, NOW - timedelta(hours=2)))
+    invoke_poll(now=later)
+    assert contact_alerts(pipeline) == []  # the relisting is the June story
+
+    pipeline.server.route("/tass.xml", rss(*JULY, "https://tass.example/july-call", later + timedelta(hours=2)))
+    invoke_poll(now=later + timedelta(hours=3))
+    assert [a["title"] for a in contact_alerts(pipeline)] == [JULY[0]]

@@ -28,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from wirewatch.adapters.dynamodb import _conditional, _n, _parse_time, _s, _store_error, _Table, _text, _time
 from wirewatch.core.model import Alert, Delivery, DigestMessage, Severity
+from wirewatch.core.ports import SettledAlert
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -352,11 +353,17 @@ class DynamoDBAlertStore(_Table):
     def settle(self, alert_key: str, bands_id: str) -> None:
         self._update_existing(alert_key, "SET settled = :bands", {":bands": _s(bands_id or "-")})
 
-    def settled(self, alert_keys: Sequence[str]) -> dict[str, str]:
-        # Eventually consistent: a settled alert read as unsettled is only done again.
-        records = self.batch_get(alert_keys, "pk, settled", consistent=False)
+    def settled(self, alert_keys: Sequence[str]) -> dict[str, SettledAlert]:
+        # Eventually consistent: a settled alert read as unsettled is only done again, and a
+        # source read as missing is only counted again (folded_feeds is a set).
+        records = self.batch_get(alert_keys, "pk, settled, created_at, feed_id, folded_feeds", consistent=False)
         return {
-            key: "" if value == "-" else value
+            key: SettledAlert(
+                bands_id="" if value == "-" else value,
+                # Unknown: as old as can be, so that it opens no fold window.
+                created_at=_parse_time(_text(record, "created_at")) or datetime.fromtimestamp(0, UTC),
+                sources=frozenset(record.get("folded_feeds", {}).get("SS", [])) | {_text(record, "feed_id") or ""},
+            )
             for key, record in records.items()
             if (value := _text(record, "settled")) is not None
         }

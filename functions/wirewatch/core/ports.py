@@ -177,6 +177,15 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 @dataclass(frozen=True)
+class SettledAlert:
+    """A complete alert (``AlertStore.settle``), as the poll worker reads it for a later copy."""
+
+    bands_id: str  # the wording its fold bands were claimed with (``neardup.bands_id``)
+    created_at: datetime  # its first report's time: where its fold window starts
+    sources: frozenset[str]  # the feeds that carried its event: its own, then those folded in
+
+
+@dataclass(frozen=True)
 class StoryRecord:
     story_id: str
     first_seen: datetime  # when the story was published, or first seen if undated
@@ -313,8 +322,8 @@ class AlertStore(Protocol):
         of a report worded as ``bands_id`` (``neardup.bands_id``) claimed."""
         ...
 
-    def settled(self, alert_keys: Sequence[str]) -> dict[str, str]:
-        """The complete alerts among these (``settle``), each with the ``bands_id`` it was settled with."""
+    def settled(self, alert_keys: Sequence[str]) -> dict[str, SettledAlert]:
+        """The complete alerts among these (``settle``)."""
         ...
 
     def fold(self, alert_key: str, feed_id: str, now: datetime) -> bool:
