@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from wirewatch.cli import main
+from wirewatch.core.watchfile import load_watch
 from wirewatch.local.template import create_buckets, read_template
 from wirewatch.runner import invoke_poll, reset_handlers
 
@@ -219,3 +220,41 @@ def test_a_warm_source_stops_reporting_a_rejection_once_s3_answers_again(
     monkeypatch.setattr(s3, "get_object", answers)
     source.current()
     assert source.rejected == refused
+
+
+def test_a_deleted_watch_file_gives_way_to_the_bundled_one(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As on a cold start with no object: a warm function must not keep the deleted rules,
+    # nor go on reporting the refusal of a file that is gone.
+    from wirewatch.adapters.s3_config import S3ConfigSource
+
+    bucket = _push_visits_rule(pipeline, monkeypatch)
+    source = S3ConfigSource(boto3.client("s3"), f"s3://{bucket}/watch.yaml", pipeline.config_path)
+    assert len(source.current().rules) == 1  # the pushed version's one rule
+    _upload(bucket, _config(pipeline, "(Crimée AND frappe*"))
+    source.current()
+    assert source.rejected is not None
+    boto3.client("s3").delete_object(Bucket=bucket, Key="watch.yaml")
+
+    bundled = source.current()
+    assert source.rejected is None
+    on_disk = load_watch(pipeline.config_path.read_text(encoding="utf-8"), str(pipeline.config_path))
+    assert [rule.id for rule in bundled.rules] == [rule.id for rule in on_disk.rules]
+    assert len(bundled.rules) > 1
+
+
+def test_a_file_nested_too_deeply_is_refused_not_a_crash(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    bucket = _push_visits_rule(pipeline, monkeypatch)
+    invoke_poll(now=NOW)
+    data = _config(pipeline, VISITS_TOO)
+    match: object = "Crimée"
+    for _ in range(100):
+        match = {"all": [match]}
+    data["rules"][0].pop("query")  # type: ignore[index]
+    data["rules"][0]["match"] = match  # type: ignore[index]
+    _upload(bucket, data)
+    pipeline.server.route("/a.xml", NEXT_VISIT)
+
+    result = invoke_poll(now=NOW.replace(minute=5))
+
+    assert result["config_rejected"] == 2
+    assert [a["link"] for a in pipeline.received("security-desk")][-1:] == ["https://a.example/3"]

@@ -440,3 +440,26 @@ def test_a_subscriber_with_email_and_sms_is_two_channels_with_their_own_settings
     )
     assert (sms.recipient, sms.min_severity, sms.mode) == ("duty/sms", Severity.CRITICAL, "immediate")
     assert sms.sms_budget is not None and sms.sms_budget.per_day == 3
+
+
+@pytest.mark.parametrize("depth", [100, 3000])
+def test_groups_nested_too_deeply_are_a_problem_not_a_crash(depth: int) -> None:
+    # The schema's validator and YAML's composer both recurse: deep enough, either would
+    # exhaust the stack, and an upload from S3 would fail every tick instead of being refused.
+    match = "Crimea"
+    for _ in range(depth):
+        match = "{all: [" + match + "]}"
+    error = rules_error(MINIMAL.replace("match: {any: [Crimea]}", f"match: {match}"))
+    assert "nested too deeply: at most 64 groups one inside another" in str(error)
+
+
+def test_sixty_four_nested_groups_are_fine() -> None:
+    match = "Crimea"
+    for _ in range(64):
+        match = "{all: [" + match + "]}"
+    load_watch(MINIMAL.replace("match: {any: [Crimea]}", f"match: {match}"))
+
+
+def test_a_rule_title_of_spaces_only_is_refused() -> None:
+    # An SMS shows the title before the headline: a blank one leaves the link alone.
+    assert "title" in str(rules_error(MINIMAL.replace("title: Crimea", 'title: "  "')))

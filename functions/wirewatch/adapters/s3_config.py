@@ -72,6 +72,9 @@ class S3ConfigSource:
                     self.rejected, self._unreachable = None, False
                 return self._config
             if code in {"NoSuchKey", "404"}:
+                # No object (never uploaded, or deleted since): the bundled file, as at a cold
+                # start, and nothing refused any more.
+                self._etag, self._config, self.rejected, self._unreachable = None, None, None, False
                 return self._bundled()
             return self._unavailable(code)
         except BotoCoreError as exc:

@@ -166,17 +166,10 @@ def _next_line(text: str, index: int) -> int:
 
 def _parse_yaml(text: str, source: str) -> tuple[_Document, Any]:
     try:
-        root, data = _compose_and_load(text, _LOADER)
-    except yaml.YAMLError:
-        # libyaml says less about what it found ("did not find expected ','"); the
-        # pure-Python parser says more ("expected ',' or ']', but got '}'"), and
-        # errors are rare enough to parse twice.
-        try:
-            root, data = _compose_and_load(text, yaml.SafeLoader)
-        except yaml.MarkedYAMLError as exc:
-            raise RulesError([_yaml_problem(exc, source, text)]) from exc
-        except yaml.YAMLError as exc:
-            raise RulesError([Problem(source, None, f"invalid YAML: {exc}")]) from exc
+        root, data = _compose(text, source)
+    except RecursionError:  # PyYAML's composer recurses too, a level per nesting
+        message = f"nested too deeply: at most {MAX_GROUP_DEPTH} groups one inside another"
+        raise RulesError([Problem(source, None, message)]) from None
     if root is None:
         raise RulesError([Problem(source, 1, "the file is empty")])
     document = _Document(text)
@@ -185,6 +178,21 @@ def _parse_yaml(text: str, source: str) -> tuple[_Document, Any]:
     if duplicates:
         raise RulesError(duplicates)
     return document, data
+
+
+def _compose(text: str, source: str) -> tuple[yaml.Node | None, Any]:
+    try:
+        return _compose_and_load(text, _LOADER)
+    except yaml.YAMLError:
+        # libyaml says less about what it found ("did not find expected ','"); the
+        # pure-Python parser says more ("expected ',' or ']', but got '}'"), and
+        # errors are rare enough to parse twice.
+        try:
+            return _compose_and_load(text, yaml.SafeLoader)
+        except yaml.MarkedYAMLError as exc:
+            raise RulesError([_yaml_problem(exc, source, text)]) from exc
+        except yaml.YAMLError as exc:
+            raise RulesError([Problem(source, None, f"invalid YAML: {exc}")]) from exc
 
 
 def _compose_and_load(text: str, loader_class: Any) -> tuple[yaml.Node | None, Any]:
@@ -242,9 +250,19 @@ def _unclosed_quote(text: str, before: int | None) -> int | None:
     return None
 
 
+# Groups nested in one another, as in a query's parentheses (query.MAX_DEPTH): each group is
+# two steps of a path (its operator, then a child's index). Deeper is a mistake, and the
+# schema's validator, which recurses, would exhaust the stack before saying so.
+MAX_GROUP_DEPTH = 64
+_MAX_PATH = 2 * MAX_GROUP_DEPTH + 8
+
+
 def _index(node: yaml.Node, path: Path, document: _Document, duplicates: list[Problem], source: str) -> None:
     lines = document.lines
     lines.setdefault(path, node.start_mark.line + 1)
+    if len(path) > _MAX_PATH:
+        message = f"nested too deeply: at most {MAX_GROUP_DEPTH} groups one inside another"
+        raise RulesError([Problem(source, node.start_mark.line + 1, message)])
     if isinstance(node, yaml.ScalarNode) and (node.style in ("|", ">") or node.end_mark.line > node.start_mark.line):
         document.spread[path] = node
     elif isinstance(node, yaml.MappingNode):
