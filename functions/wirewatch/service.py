@@ -235,6 +235,11 @@ class Poller:
         self.clock = clock
         self.jitter = jitter
         self.last_report: PollReport | None = None
+        # One report at a time per rule from the fold lookup to the claim of its bands: two
+        # feeds of a batch carrying one event (the wire on two sites, reworded) otherwise
+        # both find no band, and both alert. Workers running side by side can still race.
+        self._deciding: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._deciding_guard = threading.Lock()
 
     @property
     def config(self) -> WatchConfig:
@@ -550,18 +555,23 @@ class Poller:
                 if seen_as is not None and alerted.bands_id != bands_id(bands):
                     self.ports.folds.claim(bands, seen_as.record(key, alerted.created_at), now)
                 continue
-            if seen_as is not None and self._folded(key, seen_as, bands, feed, now):
-                outcome.folded += 1
-                continue
-            created += self._record(render(match, feed, key), story_id, feed, now, outcome)
-            if seen_as is not None:
-                # After the alert, so that no band ever names an alert that is not there (a
-                # worker dying in between would leave bands that fold nothing for days); also
-                # when the alert existed already: a retry finishes what an attempt began.
-                self.ports.folds.claim(bands, seen_as.record(key, now), now)
+            with self._deciding_on(match.rule.id):
+                if seen_as is not None and self._folded(key, seen_as, bands, feed, now):
+                    outcome.folded += 1
+                    continue
+                created += self._record(render(match, feed, key), story_id, feed, now, outcome)
+                if seen_as is not None:
+                    # After the alert, so that no band ever names an alert that is not there (a
+                    # worker dying in between would leave bands that fold nothing for days); also
+                    # when the alert existed already: a retry finishes what an attempt began.
+                    self.ports.folds.claim(bands, seen_as.record(key, now), now)
             # Last: an attempt that stopped before this is finished by the next report.
             self.ports.alerts.settle(key, bands_id(bands))
         return created
+
+    def _deciding_on(self, rule_id: str) -> threading.Lock:
+        with self._deciding_guard:  # defaultdict's insert is not atomic across threads
+            return self._deciding[rule_id]
 
     def _record(
         self, alert: Alert, story_id: str, feed: FeedSource, now: datetime, outcome: FeedOutcome

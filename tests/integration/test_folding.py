@@ -5,6 +5,8 @@ for the first time."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import TYPE_CHECKING
@@ -21,6 +23,10 @@ from wirewatch.runner import invoke_poll
 from .conftest import EXAMPLE
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from wirewatch.core.neardup import FoldRecord
+
     from .conftest import Pipeline
 
 NOW = datetime(2024, 6, 26, 6, 0, tzinfo=UTC)
@@ -328,3 +334,28 @@ def test_a_relisting_weeks_later_does_not_open_a_new_fold_window(pipeline: Pipel
     pipeline.server.route("/tass.xml", rss(*JULY, "https://tass.example/july-call", later + timedelta(hours=2)))
     invoke_poll(now=later + timedelta(hours=3))
     assert [a["title"] for a in contact_alerts(pipeline)] == [JULY[0]]
+
+
+def test_two_outlets_polled_side_by_side_give_one_alert(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One batch, two feeds, the same event reworded: fetched side by side, their reports
+    # reach the fold lookup together. Each lookup waits (up to 2 s) for the other, so that
+    # without one report at a time per rule both would find no band, and both alert.
+    from wirewatch.adapters.dynamodb_bands import DynamoDBFoldIndex
+
+    pipeline.server.route("/wire.xml", rss(*REUTERS, "https://wire.example/austin-belousov", NOW - timedelta(hours=2)))
+    pipeline.server.route("/kyiv.xml", rss(*KYIV, "https://kyiv.example/pentagon-chief", NOW - timedelta(hours=1)))
+    pipeline.write_config({"wire": "/wire.xml", "kyiv": "/kyiv.xml"})
+    together = threading.Barrier(2, timeout=2)
+    find = DynamoDBFoldIndex.find
+
+    def find_together(self: DynamoDBFoldIndex, keys: Sequence[str]) -> dict[str, FoldRecord]:
+        found = find(self, keys)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            together.wait()
+        return found
+
+    monkeypatch.setattr(DynamoDBFoldIndex, "find", find_together)
+    result = invoke_poll(now=NOW)
+
+    assert len(contact_alerts(pipeline)) == 1
+    assert result["reports_folded"] == 1
