@@ -201,3 +201,13 @@ def test_html_to_text_of_nothing_is_empty() -> None:
 )
 def test_french_ligatures_fold_like_their_spelled_out_form(text: str, same_as: str) -> None:
     assert tokens(text) == tokens(same_as)
+
+
+def test_compatibility_characters_fold_to_lower_case() -> None:
+    assert tokens("Résolution № 2231, 10 ℃") == ["resolution", "no", "2231", "10", "c"]
+
+
+def test_text_from_feeds_is_composed() -> None:
+    # Accents sent as combining marks (NFD) come out as one character each.
+    assert html_to_text("De\u0301fense en Crime\u0301e") == "Défense en Crimée"
+    assert html_to_text("<p>Crime&#x301;e</p>") == "Crimée"

@@ -145,6 +145,19 @@ def test_highlight_of_a_whole_headline_adds_no_ellipsis_and_cuts_nothing(text: s
     assert highlight(text, first, first) == shown
 
 
+@pytest.mark.parametrize(
+    ("text", "first", "shown"),
+    [
+        # Compatibility characters fold into words of their own: the run they are in is the span.
+        ("Résolution № 2231 sur la Crimée", 5, "Résolution № 2231 sur la *Crimée*"),
+        ("Défense : drone abattu, vol № 5", 1, "Défense : *drone* abattu, vol № 5"),
+        ("Vol №5 : drone abattu", 2, "Vol №5 : *drone* abattu"),  # "no5": one word
+    ],
+)
+def test_highlight_holds_across_characters_that_fold_into_words(text: str, first: int, shown: str) -> None:
+    assert highlight(text, first, first) == shown
+
+
 def test_a_place_several_list_entries_fire_on_is_explained_once() -> None:
     lists = "lists:\n  russie: [Russie, russe, russes]\n  manip: [désinform*, propagande]\n"
     text = watch("  - id: r\n    title: R\n    stem: [fr]\n    query: $russie NEAR/5 $manip\n", lists)

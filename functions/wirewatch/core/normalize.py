@@ -86,7 +86,9 @@ class _TextExtractor(HTMLParser):
 def html_to_text(markup: str) -> str:
     """Plain text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed,
     control characters (NUL, escape sequences' ESC, DEL, C1) removed."""
-    markup = _CONTROL.sub("", markup)
+    # Composed (NFC): some feeds send accents as separate combining marks, which
+    # highlighting, SMS and the eye all take better as one character.
+    markup = unicodedata.normalize("NFC", _CONTROL.sub("", markup))
     if "<" not in markup and "&" not in markup:
         return _SPACE.sub(" ", markup).strip()
     extractor = _TextExtractor()
@@ -99,8 +101,8 @@ def html_to_text(markup: str) -> str:
         extractor.parts = [html.unescape(_TAG.sub(" ", markup))]
     # Some feeds escape twice ("&amp;eacute;"): decode what is left of complete references.
     text = _ENTITY.sub(lambda found: html.unescape(found.group(0)), "".join(extractor.parts))
-    # References decode to controls too ("&#1;", "&#x1b;").
-    return _SPACE.sub(" ", _CONTROL.sub("", text)).strip()
+    # References decode to controls too ("&#1;", "&#x1b;"), and to combining marks.
+    return unicodedata.normalize("NFC", _SPACE.sub(" ", _CONTROL.sub("", text)).strip())
 
 
 def one_line(text: str) -> str:
@@ -114,7 +116,8 @@ def fold(text: str) -> str:
     if text.isascii():
         return text.lower()  # nothing to decompose: the common case of English text
     decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_LIGATURES))
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
+    # Folded again: compatibility forms decompose to capitals too ("№" → "No", "℃" → "°C").
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
 
 
 def tokens(text: str) -> list[str]:
@@ -140,20 +143,34 @@ _ELIDED = frozenset({"l", "d", "j", "m", "n", "s", "t", "c", "qu", "jusqu", "lor
 _APOSTROPHES = "'’‘ʼ"
 
 
+_CHUNK = re.compile(r"\S+")
+
+
 def token_spans(text: str) -> list[tuple[int, int]] | None:
     """Character span in ``text`` of each word ``tokens(text)`` returns, for highlighting.
 
-    None when folding changed the word count (a character NFKD splits in two), so
-    callers show the text unhighlighted rather than misplaced.
+    Word by word within each run of non-space characters; where folding makes words of
+    characters that are none (``№5`` folds to ``no5``), each word of the run spans the
+    whole run. None if the words still cannot be aligned, so callers show the text
+    unhighlighted rather than misplaced.
     """
+    spans: list[tuple[int, int]] = []
+    for chunk in _CHUNK.finditer(text):
+        words = len(tokens(chunk.group()))
+        exact = _word_spans(chunk.group(), chunk.start())
+        spans.extend(exact if len(exact) == words else [chunk.span()] * words)
+    return spans if len(spans) == len(tokens(text)) else None
+
+
+def _word_spans(text: str, offset: int) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for found in _WORD.finditer(text):
         folded = fold(found.group(0))
         following = text[found.end() : found.end() + 1]
         if folded in _ELIDED and following and following in _APOSTROPHES:
             continue
-        spans.extend((found.start(), found.end()) for _ in _WORD.findall(folded))
-    return spans if len(spans) == len(tokens(text)) else None
+        spans.extend((offset + found.start(), offset + found.end()) for _ in _WORD.findall(folded))
+    return spans
 
 
 def stemmable_words(text: str) -> list[str]:
