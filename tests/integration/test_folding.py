@@ -359,3 +359,27 @@ def test_two_outlets_polled_side_by_side_give_one_alert(pipeline: Pipeline, monk
 
     assert len(contact_alerts(pipeline)) == 1
     assert result["reports_folded"] == 1
+
+
+def test_a_google_news_relay_of_the_publishers_article_is_the_same_story(pipeline: Pipeline) -> None:
+    # Google News links are opaque tokens and its titles end in " - Reuters": only the
+    # headline, once the outlet is taken off, says it is Reuters' own story.
+    title = "Austin speaks with Russian counterpart Belousov"
+    summary = "US Defense Secretary Lloyd Austin spoke by phone on Tuesday with his Russian counterpart Belousov."
+    relay = "https://news.google.com/rss/articles/CBMiqAFBVV95cUxNX0V4YW1wbGVUb2tlbg?oc=5"
+    reuters = "https://www.reuters.com/world/us/austin-belousov-call-2024-06-25/"
+    pipeline.server.route("/reuters.xml", rss(title, summary, reuters, NOW - timedelta(hours=2)))
+    pipeline.write_config({"reuters": "/reuters.xml"})
+    invoke_poll(now=NOW)
+    assert [a["title"] for a in contact_alerts(pipeline)] == [title]
+    google_news = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>"Belousov" - Google News</title><item>'
+        f"<title>{title} - Reuters</title><link>{relay}</link><pubDate>{format_datetime(NOW)}</pubDate>"
+        f'<description>{escape(title)}</description><source url="https://www.reuters.com">Reuters</source>'
+        "</item></channel></rss>"
+    ).encode()
+    pipeline.server.route("/gnews.xml", google_news)
+    pipeline.write_config({"reuters": "/reuters.xml", "gnews": "/gnews.xml"})
+    invoke_poll(now=NOW + timedelta(minutes=5))
+
+    assert contact_alerts(pipeline) == []

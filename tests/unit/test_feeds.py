@@ -352,6 +352,28 @@ def test_canonical_link_resolves_relative_links(link: str, base: str, expected: 
 # ---------------------------------------------------------------- synthetic feeds
 
 
+@pytest.mark.parametrize(
+    ("title", "source", "expected"),
+    [
+        ("Austin speaks with Belousov - Reuters", "Reuters", "Austin speaks with Belousov"),
+        ("Frappe sur la Crimée – Le Monde", "Le Monde", "Frappe sur la Crimée"),
+        ("Austin speaks with Belousov - Reuters", "AP", "Austin speaks with Belousov - Reuters"),
+        ("Reuters", "Reuters", "Reuters"),  # nothing would be left
+        ("Austin speaks with Belousov - Reuters", "", "Austin speaks with Belousov - Reuters"),
+    ],
+)
+def test_an_aggregators_relayed_headline_loses_the_outlet_it_appends(title: str, source: str, expected: str) -> None:
+    # Google News: "<headline> - <outlet>", the outlet also in <source>. Without it, the
+    # headline's story key is that of the publisher's own feed item.
+    body = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item><title>{title}</title>'
+        f"<link>https://news.google.com/rss/articles/CBMiqAFBVV95cUxN?oc=5</link>"
+        f'<source url="https://www.reuters.com">{source}</source></item></channel></rss>'
+    ).encode()
+    (item,) = parse_feed(body, make_feed("gnews"), now=NOW).items
+    assert item.title == expected
+
+
 def test_relative_links_fall_back_to_the_feed_url_without_channel_link() -> None:
     body = (
         b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
