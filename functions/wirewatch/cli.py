@@ -222,8 +222,11 @@ def _archived_items(config: WatchConfig, stack: str, since: datetime, now: datet
     from wirewatch.adapters.dynamodb import DynamoDBItemArchive
     from wirewatch.runner import stack_outputs
 
-    table = stack_outputs(stack)["ItemsTableName"]  # first: it words a missing region or stack
-    archive = DynamoDBItemArchive(aws.dynamodb_client(), table, RETENTION)
+    outputs = stack_outputs(stack)  # first: it words a missing region or stack
+    retention = timedelta(days=int(outputs.get("RetentionDays") or RETENTION.days))
+    if since < now - retention:
+        print(f"the archive keeps {retention.days} days: nothing older than that is read")
+    archive = DynamoDBItemArchive(aws.dynamodb_client(), outputs["ItemsTableName"], retention)
     known = {feed.id: feed for feed in config.feeds}
     return [
         (known.get(item.feed_id) or FeedSource(id=item.feed_id, url=""), item)

@@ -151,6 +151,19 @@ def test_backtest_reads_what_the_pipeline_archived(
     assert "crimea-strike: 1 alert(s) on 1 day(s)" in out
     assert "Frappe de drones sur Sébastopol en Crimée" in out
 
+    # From far back: only the days the archive can hold are read (the stack's RetentionDays).
+    from wirewatch.adapters.dynamodb import DynamoDBItemArchive
+
+    days: list[str] = []
+    partition = DynamoDBItemArchive.partition
+    monkeypatch.setattr(
+        DynamoDBItemArchive, "partition", lambda self, kind, key: days.append(key) or partition(self, kind, key)
+    )
+    assert main(["backtest", str(pipeline.config_path), "--stack", "wirewatch", "--since", "2000-01-01"]) == 0
+    out = capsys.readouterr().out
+    assert "the archive keeps 30 days" in out and "crimea-strike: 1 alert(s)" in out
+    assert len({key.partition("#")[0] for key in days}) == 30 + 2 + 1  # its retention, TTL's lag, today
+
 
 def test_s3_failing_keeps_the_rules_in_force_and_polling_goes_on(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch

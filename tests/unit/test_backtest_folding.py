@@ -205,3 +205,43 @@ def test_a_band_held_past_its_retention_goes_to_the_next_claim() -> None:
     later = _record("alert#r#3", T0 + timedelta(days=31))
     index.claim(["band#a"], later, T0 + timedelta(days=31))
     assert index.find(["band#a"]) == {"band#a": later}
+
+
+def test_an_entry_listed_in_two_captures_of_its_feed_is_one_alert() -> None:
+    # No GUID, and a link to the site's home page, which names no story: only the seen
+    # store's entry key tells the second listing from a new story.
+    home = "https://wire.example/"
+    first = _item(WIRE, JUNE_CALL, home, T0)
+    again = _item(WIRE, JUNE_CALL, home, T0)
+    result = _rule_result([first, again], CONTACT)
+    assert (result.total, result.folded) == (1, 0)
+
+
+def test_a_copy_reworded_weeks_later_does_not_open_a_new_fold_window() -> None:
+    # The June call relisted (same link) three weeks on with another blurb widens the June
+    # alert's net, dated June: the July call, hours after the relisting, still alerts
+    # (the texts of tests/integration/test_folding.py).
+    june = (
+        "Pentagon Chief Speaks With Russian Counterpart, First Time in Over a Year",
+        "The Defense Department announced Secretary Lloyd Austin held a phone call with Andrei Belousov, his "
+        "Russian counterpart, on Tuesday. Austin has not spoken with a Russian defense minister since his call "
+        "with Belousov's predecessor more than a year ago.",
+    )
+    relisted = (
+        "Pentagon chief Austin holds first call with Russian counterpart in over a year",
+        "US Defense Secretary Lloyd Austin held phone talks with Russian Defense Minister Andrei Belousov on "
+        "Tuesday, the Pentagon said, the first such call in more than a year.",
+    )
+    july = (
+        "Belousov and Austin discuss risk of escalation in phone call",
+        "Russian Defense Minister Andrei Belousov and his US counterpart Lloyd Austin held phone talks to discuss "
+        'containing the "risk of a possible escalation," the Russian Defense Ministry said Friday.',
+    )
+    link = "https://wire.example/june-call"
+    items = [
+        _item(WIRE, june, link, T0),
+        _item(KYIV, relisted, link, T0 + timedelta(days=20)),
+        _item(KYIV, july, "https://kyiv.example/july-call", T0 + timedelta(days=20, hours=3)),
+    ]
+    result = _rule_result(items, CONTACT, fold_window=timedelta(hours=24))
+    assert (result.total, result.folded) == (2, 0)

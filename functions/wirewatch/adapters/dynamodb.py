@@ -366,12 +366,17 @@ class DynamoDBItemArchive(_Table):
         self.batch_put(records)
 
     def items_since(self, since: datetime, until: datetime) -> Iterator[Item]:
-        day = since.astimezone(UTC).date()
+        # Nothing older than the retention (and TTL's lag of up to two days) can be there:
+        # "--since 2000-01-01" is not 9,000 days of queries.
+        day = max(since, until - self.retention - _TTL_LAG).astimezone(UTC).date()
         last = until.astimezone(UTC).date()
         while day <= last:
             for shard in range(self.SHARDS):
                 yield from map(_archived_item, self.partition("day", f"{day.isoformat()}#{shard}"))
             day += timedelta(days=1)
+
+
+_TTL_LAG = timedelta(days=2)  # DynamoDB deletes expired items within about two days
 
 
 def _archived_item(record: dict[str, Any]) -> Item:

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from wirewatch.core.dedupe import alert_key, story_keys
+from wirewatch.core.dedupe import alert_key, edition, item_key, story_keys
 from wirewatch.core.index import RuleIndex
 from wirewatch.core.memory_folds import MemoryFoldIndex
 from wirewatch.core.model import WatchSettings
@@ -92,7 +92,14 @@ def backtest(
     """
     dated: list[tuple[datetime, FeedSource, Item]] = []
     undated = 0
+    entries: set[tuple[str, str]] = set()
     for feed, item in items:
+        # An entry listed again (two captures of one feed) is one entry, as the seen store
+        # makes it: otherwise a GUID-less entry linking to a home page is a new story each time.
+        entry = (item_key(item), edition(item))
+        if entry in entries:
+            continue
+        entries.add(entry)
         if item.published is None:
             undated += 1
         elif item.published >= since:
@@ -104,7 +111,7 @@ def backtest(
     folds: FoldIndex = MemoryFoldIndex(band_retention)
     results = {rule.id: RuleBacktest(rule) for rule in rules}
     index = RuleIndex(rules)  # the pipeline's matcher: a month of items against thousands of rules
-    alerted: set[str] = set()
+    alerted: dict[str, datetime] = {}  # alert key → its first report's time
     for moment, feed, item in dated:
         story = str(stories.story_of(item, moment))
         for found in index.match(item, feed):
@@ -114,14 +121,14 @@ def backtest(
             bands = band_keys(seen_as.signature, found.rule.id) if seen_as is not None else []
             if key in alerted:
                 # As the pipeline does: a copy of the story worded otherwise widens the net
-                # that folds later reports into its alert.
+                # that folds later reports into its alert, dated from the alert.
                 if seen_as is not None:
-                    folds.claim(bands, seen_as.record(key, moment), moment)
+                    folds.claim(bands, seen_as.record(key, alerted[key]), moment)
                 continue
             if seen_as is not None and first_reports(seen_as, folds.find(bands), moment, fold_window):
                 result.folded += 1
                 continue
-            alerted.add(key)
+            alerted[key] = moment
             result.per_day[moment.date()] += 1
             if len(result.samples) < SAMPLES_PER_RULE:
                 result.samples.append(found)
