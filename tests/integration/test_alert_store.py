@@ -306,3 +306,12 @@ def test_the_publishing_client_never_publishes_twice_by_itself(pipeline: Pipelin
     from wirewatch.adapters import aws
 
     assert aws.sns_publish_client().meta.config.retries == {"total_max_attempts": 1, "mode": "standard"}
+
+
+def test_the_clients_poll_threads_share_keep_a_connection_for_each(pipeline: Pipeline) -> None:
+    # botocore keeps 10 by default: the other threads of a poll worker's 50 would open and
+    # drop a connection (a TLS handshake to DynamoDB) at every call.
+    from wirewatch.adapters import aws
+    from wirewatch.settings import Settings
+
+    assert aws.dynamodb_client().meta.config.max_pool_connections > Settings.poll_concurrency

@@ -15,8 +15,12 @@ if TYPE_CHECKING:
 def _config() -> Any:
     from botocore.config import Config
 
-    # "standard" retries throttling and 5xx with exponential backoff and jitter.
-    return Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=20)
+    # "standard" retries throttling and 5xx with exponential backoff and jitter. A poll
+    # worker's threads (POLL_CONCURRENCY, 50) share each client: botocore keeps 10
+    # connections by default, and beyond them opens and drops one per call.
+    return Config(
+        retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=20, max_pool_connections=64
+    )
 
 
 def dynamodb_client() -> DynamoDBClient:
