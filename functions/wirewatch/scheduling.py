@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from wirewatch.core.arming import arming_at
 from wirewatch.core.errors import JobsNotQueued
 from wirewatch.core.ports import FeedState, PollJob
 from wirewatch.core.schedule import failing_for, is_due, is_gone, waits_for_another_url
@@ -81,10 +82,7 @@ class Scheduler:
         config = self.live.refresh()
         report = TickReport(feeds=len(config.feeds), config_rejected=self.live.rejected)
         rule_ids = [rule.id for rule in config.rules]
-        armed = self.ports.state.armed_rules(rule_ids)
-        # A rule armed by this very tick is arming still: a retry of the tick (Lambda's, or
-        # EventBridge delivering it twice) must queue its jobs as the first attempt did.
-        arming = tuple(sorted(rule for rule in set(rule_ids) if rule not in armed or armed[rule] >= now))
+        arming = arming_at(rule_ids, self.ports.state.armed_rules(rule_ids), now)
         # All at once: a Query per shard costs far less than a keyed read per feed.
         states = self.ports.state.all_feeds()
         queued_at = self.clock()

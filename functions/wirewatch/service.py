@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from wirewatch.core.arming import alertable
+from wirewatch.core.arming import alertable, arming_at
 from wirewatch.core.dedupe import alert_key, edition, fingerprint, item_key, update_key
 from wirewatch.core.errors import FeedError, JobsNotQueued, StoreError
 from wirewatch.core.feeds import parse_feed
@@ -240,6 +240,8 @@ class Poller:
         # both find no band, and both alert. Workers running side by side can still race.
         self._deciding: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._deciding_guard = threading.Lock()
+        self._arming_cache: dict[datetime, tuple[WatchConfig, tuple[str, ...]]] = {}
+        self._arming_guard = threading.Lock()
 
     @property
     def config(self) -> WatchConfig:
@@ -421,7 +423,10 @@ class Poller:
             parsed = parse_feed(result.body, feed, content_type=result.content_type, now=now)
             outcome = FeedOutcome(feed.id, "updated", items=len(parsed.items), problems=parsed.problems)
             # On a feed's first poll every rule is arming for it.
-            arming = frozenset(r.id for r in self.config.rules) if state.armed_at is None else frozenset(job.arming)
+            if state.armed_at is None:
+                arming = frozenset(r.id for r in self.config.rules)
+            else:
+                arming = frozenset(job.arming if job.arming is not None else self._arming_at(job.scheduled))
             recent = self._process_items(feed, state, parsed.items, outcome, stories, arming=arming, now=now)
             updated = after_success(
                 feed,
@@ -568,6 +573,22 @@ class Poller:
             # Last: an attempt that stopped before this is finished by the next report.
             self.ports.alerts.settle(key, bands_id(bands))
         return created
+
+    def _arming_at(self, tick: datetime) -> tuple[str, ...]:
+        """The rules arming at ``tick`` when its jobs were too many rules to carry them: as
+        the scheduler judged them, from the store (one read of every rule's mark a tick)."""
+        config = self.config
+        with self._arming_guard:
+            cached = self._arming_cache.get(tick)
+            if cached is not None and cached[0] is config:
+                return cached[1]
+        ids = [rule.id for rule in config.rules]
+        arming = arming_at(ids, self.ports.state.armed_rules(ids), tick)
+        with self._arming_guard:
+            if len(self._arming_cache) > 8:
+                self._arming_cache.clear()
+            self._arming_cache[tick] = (config, arming)
+        return arming
 
     def _deciding_on(self, rule_id: str) -> threading.Lock:
         with self._deciding_guard:  # defaultdict's insert is not atomic across threads

@@ -69,6 +69,26 @@ def test_a_job_too_large_for_a_batch_of_ten_goes_without_its_state() -> None:
     assert decode_job(encode_job(JOB)).state == JOB.state
 
 
+def test_a_job_of_a_tick_arming_thousands_of_rules_leaves_them_to_the_store() -> None:
+    # A first deploy of a thousand rules: listing them made every job 27 KB, every batch of
+    # ten over SQS's 256 KB, and no feed was polled until the rules were armed, which
+    # waited for the jobs to be queued.
+    arming = tuple(f"rule-{n:05d}-crimea-strike" for n in range(1_000))
+    body = encode_job(PollJob("wire", JOB.scheduled, arming, JOB.state))
+    assert len(body.encode()) <= MAX_JOB_BYTES
+    assert decode_job(body).arming is None  # the worker reads which rules are armed
+    assert decode_job(encode_job(PollJob("wire", JOB.scheduled, arming[:100]))).arming == arming[:100]
+
+
+def test_rules_armed_by_a_tick_are_arming_for_its_jobs_and_not_after() -> None:
+    from wirewatch.core.arming import arming_at
+
+    tick = JOB.scheduled
+    armed = {"old": tick - timedelta(minutes=5), "this-tick": tick}
+    assert arming_at(["old", "this-tick", "new"], armed, tick) == ("new", "this-tick")
+    assert arming_at(["old", "this-tick", "new"], armed, tick + timedelta(minutes=5)) == ("new",)
+
+
 def test_a_long_error_is_kept_short_in_the_state() -> None:
     feed = FeedSource("wire", "https://a.example/feed")
     failed = after_failure(

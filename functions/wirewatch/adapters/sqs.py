@@ -26,12 +26,13 @@ _ATTEMPTS = 4
 
 
 def encode_job(job: PollJob) -> str:
-    """The job as a message body; without its state snapshot past ``MAX_JOB_BYTES`` (the
-    worker reads the state then): ten jobs must fit one SendMessageBatch's 256 KB."""
+    """The job as a message body: ten jobs must fit one SendMessageBatch's 256 KB. Past
+    ``MAX_JOB_BYTES`` it goes without its state snapshot (the worker reads the state),
+    then without its list of arming rules (the worker reads which are armed)."""
     message: dict[str, object] = {
         "feed": job.feed_id,
         "scheduled": job.scheduled.isoformat(timespec="seconds"),
-        "arming": list(job.arming),
+        "arming": list(job.arming) if job.arming is not None else None,
     }
     if job.deferrals:
         message["deferrals"] = job.deferrals
@@ -41,7 +42,10 @@ def encode_job(job: PollJob) -> str:
         with_state = json.dumps({**message, "state": job.state.as_record()}, separators=(",", ":"))
         if len(with_state.encode()) <= MAX_JOB_BYTES:
             return with_state
-    return json.dumps(message, separators=(",", ":"))
+    plain = json.dumps(message, separators=(",", ":"))
+    if len(plain.encode()) <= MAX_JOB_BYTES:
+        return plain
+    return json.dumps({**message, "arming": None}, separators=(",", ":"))
 
 
 def decode_job(body: str) -> PollJob:
@@ -58,7 +62,7 @@ def decode_job(body: str) -> PollJob:
     ):
         raise ValueError(f"not a poll job: {body[:200]!r}")
     arming = data.get("arming", [])
-    if not isinstance(arming, list) or not all(isinstance(rule, str) for rule in arming):
+    if arming is not None and (not isinstance(arming, list) or not all(isinstance(rule, str) for rule in arming)):
         raise ValueError(f"bad arming list in {body[:200]!r}")
     scheduled = _aware(data["scheduled"], "scheduled", body)
     queued = data.get("queued")
@@ -73,7 +77,7 @@ def decode_job(body: str) -> PollJob:
     return PollJob(
         feed_id=data["feed"],
         scheduled=scheduled,
-        arming=tuple(arming),
+        arming=tuple(arming) if arming is not None else None,
         state=FeedState.from_record(state) if state is not None else None,
         deferrals=deferrals,
         queued_at=_aware(queued, "queued", body) if queued is not None else None,

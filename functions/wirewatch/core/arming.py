@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Sequence
+    from collections.abc import Collection, Iterable, Mapping, Sequence
     from datetime import datetime
 
     from wirewatch.core.model import Item, Match
@@ -42,3 +42,13 @@ def alertable(
     if not too_old:
         return list(matches)
     return [match for match in matches if match.rule.id not in arming_rules]
+
+
+def arming_at(rule_ids: Iterable[str], armed: Mapping[str, datetime], tick: datetime) -> tuple[str, ...]:
+    """The rules whose first tick ``tick`` is: not armed yet, or armed by this very tick.
+
+    Armed by this tick counts as arming: a retry of the tick (Lambda's, or EventBridge
+    delivering it twice), or a job of it that reads the store after the scheduler armed
+    them, must judge them as the first attempt did.
+    """
+    return tuple(sorted(rule for rule in set(rule_ids) if rule not in armed or armed[rule] >= tick))

@@ -197,12 +197,15 @@ class PollJob:
     """One feed to poll, as the scheduler queues it for a worker.
 
     ``arming`` names the rules whose first tick this is: their matches on old items
-    stay silent. Carried in the job so a retried job keeps the same meaning.
+    stay silent. Carried in the job so a retried job keeps the same meaning; None when
+    too many to carry (a thousand new rules would not fit SQS's message): then they are
+    the rules the state store had not armed before the job's tick, as the scheduler
+    judged them (``arming_at``).
     """
 
     feed_id: str
     scheduled: datetime
-    arming: tuple[str, ...] = ()
+    arming: tuple[str, ...] | None = ()
     # The feed's state as the scheduler read it a moment before: the worker need not read it again.
     state: FeedState | None = None
     # How often a worker already put this job off (no time left, no memory for a large feed).
