@@ -271,3 +271,17 @@ def test_a_file_nested_too_deeply_is_refused_not_a_crash(pipeline: Pipeline, mon
 
     assert result["config_rejected"] == 2
     assert [a["link"] for a in pipeline.received("security-desk")][-1:] == ["https://a.example/3"]
+
+
+def test_without_an_upload_the_bundled_file_is_read_once(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wirewatch.adapters import s3_config
+
+    pipeline.write_config({"feed-a": "/a.xml"})
+    bucket = _live(pipeline, monkeypatch)
+    reads: list[str] = []
+    load = s3_config.load_watch
+    monkeypatch.setattr(s3_config, "load_watch", lambda *args: reads.append(args[1]) or load(*args))
+    source = s3_config.S3ConfigSource(boto3.client("s3"), f"s3://{bucket}/watch.yaml", pipeline.config_path)
+    first = source.current()
+    assert source.current() is first and source.current() is first
+    assert len(reads) == 1

@@ -72,9 +72,11 @@ class S3ConfigSource:
                     self.rejected, self._unreachable = None, False
                 return self._config
             if code in {"NoSuchKey", "404"}:
-                # No object (never uploaded, or deleted since): the bundled file, as at a cold
-                # start, and nothing refused any more.
-                self._etag, self._config, self.rejected, self._unreachable = None, None, None, False
+                if self._etag is not None or self.rejected is not None:
+                    # Deleted since it was read (or refused): the bundled file, as at a cold
+                    # start, and nothing refused any more. Never uploaded: the bundled file
+                    # already in force, not parsed again at every call.
+                    self._etag, self._config, self.rejected, self._unreachable = None, None, None, False
                 return self._bundled()
             return self._unavailable(code)
         except BotoCoreError as exc:
