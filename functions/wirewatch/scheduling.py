@@ -82,7 +82,8 @@ class Scheduler:
         config = self.live.refresh()
         report = TickReport(feeds=len(config.feeds), config_rejected=self.live.rejected)
         rule_ids = [rule.id for rule in config.rules]
-        arming = arming_at(rule_ids, self.ports.state.armed_rules(rule_ids), now)
+        armed = self.ports.state.armed_rules(rule_ids)
+        arming = arming_at(rule_ids, armed, now)
         # All at once: a Query per shard costs far less than a keyed read per feed.
         states = self.ports.state.all_feeds()
         queued_at = self.clock()
@@ -110,9 +111,12 @@ class Scheduler:
         report.queued = [
             job.feed_id for position, job in enumerate(jobs) if not_queued is None or position not in not_queued.unsent
         ]
-        if arming and not_queued is None:
+        unarmed = [rule for rule in arming if rule not in armed]
+        if unarmed and not_queued is None:
             # Armed once their jobs are queued: a crash before this queues them again, arming.
-            self.ports.state.arm_rules(arming, now)
+            # Only rules no tick armed yet: a late retry of an earlier tick must not move a
+            # rule's mark back, which workers reading the marks would take as armed earlier.
+            self.ports.state.arm_rules(unarmed, now)
         # Then what earlier polls left pending (a worker that died after writing them).
         # Last, so that a slow SNS or a long backlog can delay alerts, never the polling;
         # what does not fit before the deadline waits for the next tick.

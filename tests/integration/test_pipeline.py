@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -334,3 +334,21 @@ def test_tick_and_batch_emit_cloudwatch_metrics(
     values = {name: batch[name] for name in ("ItemsFetched", "MessagesSent", "FeedErrors")}
     assert values == {"ItemsFetched": [2.0], "MessagesSent": [4.0], "FeedErrors": [1.0]}
     assert not {"Matches", "NewItems", "PublishErrors"} & set(batch)
+
+
+def test_a_late_retry_of_an_earlier_tick_does_not_move_a_rules_arming_back(pipeline: Pipeline) -> None:
+    # Workers that judge arming from the marks (jobs too large to list the rules) would take
+    # a rule marked back at the earlier tick for one armed before this tick's jobs ran.
+    import boto3
+
+    from wirewatch.adapters.dynamodb import DynamoDBStateStore
+
+    pipeline.server.route("/boursorama.xml", SEED)
+    pipeline.write_config({"boursorama-reuters": "/boursorama.xml"})
+    tick = datetime(2024, 6, 26, 6, tzinfo=UTC)
+    invoke_poll(now=tick)
+    invoke_poll(now=tick - timedelta(minutes=5))  # Lambda retrying the tick before, late
+
+    store = DynamoDBStateStore(boto3.client("dynamodb"), pipeline.settings.state_table)
+    marks = store.armed_rules(["crimea-strike", "defense-minister-contact"])
+    assert set(marks.values()) == {tick}

@@ -325,3 +325,15 @@ def test_groups_that_hold_always_or_never() -> None:
     index = RuleIndex([always, never])
     assert index.candidates(ItemText(make_item("anything"))) == [always]
     assert_same([always, never], make_item("anything"), FEED)
+
+
+def test_a_run_of_text_standing_for_a_word_is_no_anchor() -> None:
+    # "™" folds into a word of its own ("tm"), so the title's words are aligned by runs of
+    # text; "/_l'\d/" is one such run, and it must not pass for the pattern anchor it spells.
+    rules = [
+        Rule(id="pat", title="t", severity=Severity.LOW, condition=Pattern(r"_l'\d")),
+        Rule(id="stemmer", title="t", severity=Severity.LOW, condition=compile_term("attaque"), stem=("fr",)),
+    ]
+    item = make_item("Regex ™ of the day: /_l'\\d/ explained")
+    feed = make_feed("wire")
+    assert [m.rule.id for m in RuleIndex(rules).match(item, feed)] == [m.rule.id for m in match_item(item, feed, rules)]

@@ -211,3 +211,8 @@ def test_text_from_feeds_is_composed() -> None:
     # Accents sent as combining marks (NFD) come out as one character each.
     assert html_to_text("De\u0301fense en Crime\u0301e") == "Défense en Crimée"
     assert html_to_text("<p>Crime&#x301;e</p>") == "Crimée"
+
+
+def test_a_combining_mark_after_a_tag_does_not_hide_it() -> None:
+    # Composed before parsing, ">" and a combining stroke would become "≯" and swallow the tag.
+    assert html_to_text("<p>\u0338Crimée attaquée</p> suite") == "\u0338Crimée attaquée suite"

@@ -87,6 +87,8 @@ def test_to_gsm7_replaces_where_meaning_is_kept(text: str, expected: str) -> Non
         ("10⁻³ mm", "10^-3 mm"),
         ("2¹⁰ octets", "2^10 octets"),
         ("½ litre, 20 m², CO₂, H₂O", "1/2 litre, 20 m2, CO2, H2O"),  # no digit before: as before
+        ("le 1º de maio, la 2ª", "le 1o de maio, la 2a"),  # ordinals are no exponents
+        ("Côte d´Ivoire", "Cote d'Ivoire"),  # an acute accent typed for an apostrophe
     ],
 )
 def test_fractions_and_exponents_after_a_digit_stay_apart_from_it(text: str, expected: str) -> None:

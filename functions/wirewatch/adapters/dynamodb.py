@@ -360,6 +360,8 @@ class DynamoDBItemArchive(_Table):
                 record["content"] = _s(item.content[: self.CONTENT_LIMIT])
             if item.guid:
                 record["guid"] = _s(item.guid)
+            if item.source:
+                record["source"] = _s(item.source)
             if item.published:
                 record["published"] = _s(_time(item.published))
             records.append(record)
@@ -393,4 +395,5 @@ def _archived_item(record: dict[str, Any]) -> Item:
         content=text("content"),
         published=_parse_time(_text(record, "published")) or _parse_time(_text(record, "seen_at")),
         lang=text("lang") or "und",
+        source=text("source"),
     )

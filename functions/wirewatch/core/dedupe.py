@@ -70,6 +70,21 @@ class StoryKey:
     kind: str  # "guid", "link" or "title"
 
 
+_SOURCE_SEPARATORS = (" - ", " – ", " — ", " | ")
+
+
+def _without_source_suffix(title: str, source: str) -> str:
+    """A relayed headline without the outlet an aggregator appends to it: Google News
+    relays "Austin speaks with Belousov - Reuters", naming Reuters in ``<source>``; the
+    headline, and so the story, is Reuters' own. The title itself is left as listed: an
+    entry's key and edition (``item_key``, ``edition``) must not change under it."""
+    for separator in _SOURCE_SEPARATORS:
+        suffix = separator + source
+        if source and title.endswith(suffix) and title[: -len(suffix)].strip():
+            return title[: -len(suffix)]
+    return title
+
+
 def story_keys(item: Item) -> list[StoryKey]:
     """The keys under which another feed's copy of this story would be found."""
     keys: list[StoryKey] = []
@@ -92,7 +107,7 @@ def story_keys(item: Item) -> list[StoryKey]:
         link_key = StoryKey("story#" + _digest("link", link), "link")
         if all(key.key != link_key.key for key in keys):
             keys.append(link_key)
-    headline = normalized_title(item.title)
+    headline = normalized_title(_without_source_suffix(item.title, item.source))
     if len(headline.split()) >= _MIN_TITLE_WORDS:
         keys.append(StoryKey("story#" + _digest("title", headline), "title"))
     return keys

@@ -137,7 +137,6 @@ def _item(entry: Any, feed: FeedSource, base: str, lang: str, now: datetime) -> 
     # feedparser gives None, not "", for an element it opened and lost ("<description>/description>").
     content_parts = [part.get("value") or "" for part in entry.get("content") or []]
     title, summary, content = entry_texts(entry.get("title") or "", entry.get("summary") or "", " ".join(content_parts))
-    title = _without_source_suffix(title, entry)
     # FeedBurner hides the publisher's URL behind a redirect; the original is the story.
     raw_link = entry.get("feedburner_origlink") or entry.get("link") or ""
     if not entry.get("links") and not is_web_url(raw_link):
@@ -156,26 +155,14 @@ def _item(entry: Any, feed: FeedSource, base: str, lang: str, now: datetime) -> 
         content=content,
         published=_published(entry, now),
         lang=language(entry.get("language") or "") if entry.get("language") else lang,
+        source=_source_name(entry),
     )
 
 
-_SOURCE_SEPARATORS = (" - ", " – ", " — ", " | ")
-
-
-def _without_source_suffix(title: str, entry: Any) -> str:
-    """A relayed headline without the outlet an aggregator appends to it.
-
-    Google News relays "Austin speaks with Belousov - Reuters" and names Reuters in the
-    item's RSS ``<source>``: the headline is the publisher's, so its story key, and its
-    alert, are those of the same headline in Reuters' own feed.
-    """
+def _source_name(entry: Any) -> str:
+    """The outlet an aggregator names for a relayed entry: RSS ``<source>`` (Google News)."""
     source = entry.get("source")
-    name = html_to_text(str(source.get("title") or "")) if hasattr(source, "get") else ""
-    for separator in _SOURCE_SEPARATORS:
-        suffix = separator + name
-        if name and title.endswith(suffix) and title[: -len(suffix)].strip():
-            return title[: -len(suffix)].rstrip()
-    return title
+    return html_to_text(str(source.get("title") or ""))[:200] if hasattr(source, "get") else ""
 
 
 def _ttl(channel: Any) -> timedelta | None:

@@ -223,6 +223,9 @@ class Item:
     content: str = ""
     published: datetime | None = None
     lang: str = "und"
+    # The outlet an aggregator relays the entry from (RSS <source>: Google News). Its
+    # headline then ends in " - <outlet>", which its story key leaves out.
+    source: str = ""
 
     def text(self, part: Field) -> str:
         if part is Field.TITLE:

@@ -86,11 +86,9 @@ class _TextExtractor(HTMLParser):
 def html_to_text(markup: str) -> str:
     """Plain text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed,
     control characters (NUL, escape sequences' ESC, DEL, C1) removed."""
-    # Composed (NFC): some feeds send accents as separate combining marks, which
-    # highlighting, SMS and the eye all take better as one character.
-    markup = unicodedata.normalize("NFC", _CONTROL.sub("", markup))
+    markup = _CONTROL.sub("", markup)
     if "<" not in markup and "&" not in markup:
-        return _SPACE.sub(" ", markup).strip()
+        return _composed(_SPACE.sub(" ", markup).strip())
     extractor = _TextExtractor()
     try:
         extractor.feed(markup)
@@ -102,7 +100,14 @@ def html_to_text(markup: str) -> str:
     # Some feeds escape twice ("&amp;eacute;"): decode what is left of complete references.
     text = _ENTITY.sub(lambda found: html.unescape(found.group(0)), "".join(extractor.parts))
     # References decode to controls too ("&#1;", "&#x1b;"), and to combining marks.
-    return unicodedata.normalize("NFC", _SPACE.sub(" ", _CONTROL.sub("", text)).strip())
+    return _composed(_SPACE.sub(" ", _CONTROL.sub("", text)).strip())
+
+
+def _composed(text: str) -> str:
+    """NFC, after the markup is parsed (composed before, ">" and a combining stroke would
+    become "≯" and hide a tag): some feeds send accents as separate combining marks, which
+    highlighting, SMS and the eye all take better as one character."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
 def one_line(text: str) -> str:
@@ -180,9 +185,14 @@ def stemmable_words(text: str) -> list[str]:
     ``attaque``). Falls back to the folded tokens where the two cannot be aligned.
     """
     spans = token_spans(text)
+    words = tokens(text)
     if spans is None:
-        return tokens(text)
-    return [text[start:end].casefold() for start, end in spans]
+        return words
+    # A run of text that stands for a word (``№5``) is no word to stem: its folded form is.
+    return [
+        raw if _WORD.fullmatch(raw := text[start:end].casefold()) else word
+        for (start, end), word in zip(spans, words, strict=True)
+    ]
 
 
 def normalized_title(text: str) -> str:

@@ -53,6 +53,7 @@ _REPLACEMENTS: Final = {
     "⁄": "/",  # NFKD turns "½" into "1⁄2"
     "×": "x",
     "°": "o",  # "n°2" → "no2"; "20°C" stays readable
+    "´": "'",  # "d´Ivoire", an acute accent typed for an apostrophe
     "©": "(c)",
     "®": "(R)",
     "œ": "oe",
@@ -143,7 +144,7 @@ def _beside(previous: str, char: str, replacement: str | None) -> str | None:
     kind = unicodedata.decomposition(char).partition(" ")[0]
     if kind == "<fraction>":
         return " " + replacement  # 2 1/2
-    if kind == "<super>":
+    if kind == "<super>" and (replacement[0].isdigit() or replacement[0] in "+-=()"):
         return "^" + replacement  # 10^6, 10^-3: "^" is in the extension table
     if kind == "<sub>":
         return None  # no GSM-7 notation for it: the text goes UCS-2
@@ -236,7 +237,7 @@ def _gsm7_of(char: str) -> str | None:
     base = "".join(c for c in decomposed if not unicodedata.combining(c))
     if base == char:
         return None
-    if base != decomposed and not base.isalpha():
+    if base != decomposed and not base.isalpha() and not base.isspace():
         return None  # the mark is the meaning: ≠ is not =, ≯ is not >
     parts = [_direct(c) for c in base]
     return None if None in parts else "".join(p for p in parts if p is not None)
