@@ -217,7 +217,10 @@ def _feed_items(config: WatchConfig, sources: Sequence[str], now: datetime) -> l
     return items
 
 
-def _archived_items(config: WatchConfig, stack: str, since: datetime, now: datetime) -> list[tuple[FeedSource, Item]]:
+def _archived_items(
+    config: WatchConfig, stack: str, since: datetime, now: datetime
+) -> tuple[list[tuple[FeedSource, Item]], timedelta]:
+    """The items the stack archived since ``since``, and how long its stores remember (RetentionDays)."""
     from wirewatch.adapters import aws
     from wirewatch.adapters.dynamodb import DynamoDBItemArchive
     from wirewatch.runner import stack_outputs
@@ -228,10 +231,11 @@ def _archived_items(config: WatchConfig, stack: str, since: datetime, now: datet
         print(f"the archive keeps {retention.days} days: nothing older than that is read")
     archive = DynamoDBItemArchive(aws.dynamodb_client(), outputs["ItemsTableName"], retention)
     known = {feed.id: feed for feed in config.feeds}
-    return [
+    items = [
         (known.get(item.feed_id) or FeedSource(id=item.feed_id, url=""), item)
         for item in archive.items_since(since, now)
     ]
+    return items, retention
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
@@ -252,7 +256,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         config = _only_rules(config, args.rule, args.config)
     now = datetime.now(UTC)
     since = _since(args.since, now)
-    items = _feed_items(config, args.feed, now) if args.feed else _archived_items(config, args.stack, since, now)
+    if args.feed:
+        items, retention = _feed_items(config, args.feed, now), RETENTION
+    else:
+        items, retention = _archived_items(config, args.stack, since, now)
     settings = config.settings
     report = backtest(
         items,
@@ -260,10 +267,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         since=since,
         story_window=settings.story_window,
         # As the poller caps it: past what the stores remember, no fold can be promised.
-        fold_window=min(settings.fold_window, remembered(RETENTION)),
+        fold_window=min(settings.fold_window, remembered(retention)),
         # Bands live as long as the alerts they name (bootstrap); an archive backtest spans
         # less than that, a long run over feed files sees old bands expire as they would.
-        band_retention=RETENTION,
+        band_retention=retention,
     )
     print(f"{report.items} items since {since.date().isoformat()} ({report.undated} undated, left out)")
     for result in report.rules:

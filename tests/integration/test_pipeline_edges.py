@@ -21,6 +21,8 @@ from wirewatch.runner import invoke_poll
 from wirewatch.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .conftest import Pipeline
 
 NOW = datetime(2024, 6, 26, 6, 0, tzinfo=UTC)
@@ -227,6 +229,18 @@ def test_a_deferred_job_the_queue_refuses_is_retried(pipeline: Pipeline) -> None
     assert [(o.status, bool(o.retry), o.requeued) for o in report.feeds] == [("deferred", True, False)]
 
 
+def sqs_down_at_request(number: int) -> Callable[..., None]:
+    """A fault for SendMessageBatch: that request (counted from 1) fails, the others go through."""
+    requests: list[int] = []
+
+    def fail(**_: Any) -> None:
+        requests.append(1)
+        if len(requests) == number:
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "SendMessageBatch")
+
+    return fail
+
+
 def test_deferred_jobs_the_queue_took_are_not_retried_as_well(pipeline: Pipeline) -> None:
     # Fifteen jobs go back ten to a request; the second request fails. Retrying all fifteen
     # would run the ten queued again twice, and each copy could be deferred again.
@@ -234,14 +248,8 @@ def test_deferred_jobs_the_queue_took_are_not_retried_as_well(pipeline: Pipeline
     for path in feeds.values():
         pipeline.server.route(path, rss((HEADLINE, f"https://a.example{path}", NOW)))
     pipeline.write_config(feeds)
-    requests: list[int] = []
 
-    def second_fails(**_: Any) -> None:
-        requests.append(1)
-        if len(requests) == 2:
-            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "SendMessageBatch")
-
-    with pipeline.fault("sqs.SendMessageBatch", second_fails):
+    with pipeline.fault("sqs.SendMessageBatch", sqs_down_at_request(2)):
         report = build_poller(Settings.from_env()).poll(
             [PollJob(feed, NOW) for feed in feeds], deadline=time.monotonic() - 1
         )
@@ -254,14 +262,8 @@ def test_a_refused_batch_of_jobs_holds_back_none_of_the_next(pipeline: Pipeline)
     # and the tick sends what is due before failing (to be run again).
     feeds = {f"feed-{n}": f"/{n}.xml" for n in range(25)}
     pipeline.write_config(feeds)
-    requests: list[int] = []
 
-    def first_fails(**_: Any) -> None:
-        requests.append(1)
-        if len(requests) == 1:
-            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "SendMessageBatch")
-
-    with pipeline.fault("sqs.SendMessageBatch", first_fails), pytest.raises(JobsNotQueued) as caught:
+    with pipeline.fault("sqs.SendMessageBatch", sqs_down_at_request(1)), pytest.raises(JobsNotQueued) as caught:
         build_scheduler(Settings.from_env()).tick(NOW, poll_all=True)
 
     assert caught.value.unsent == tuple(range(10))

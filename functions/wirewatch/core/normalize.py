@@ -88,7 +88,7 @@ def html_to_text(markup: str) -> str:
     control characters (NUL, escape sequences' ESC, DEL, C1) removed."""
     markup = _CONTROL.sub("", markup)
     if "<" not in markup and "&" not in markup:
-        return _composed(_SPACE.sub(" ", markup).strip())
+        return _composed(one_line(markup))
     extractor = _TextExtractor()
     try:
         extractor.feed(markup)
@@ -100,7 +100,7 @@ def html_to_text(markup: str) -> str:
     # Some feeds escape twice ("&amp;eacute;"): decode what is left of complete references.
     text = _ENTITY.sub(lambda found: html.unescape(found.group(0)), "".join(extractor.parts))
     # References decode to controls too ("&#1;", "&#x1b;"), and to combining marks.
-    return _composed(_SPACE.sub(" ", _CONTROL.sub("", text)).strip())
+    return _composed(one_line(text))
 
 
 def _composed(text: str) -> str:
