@@ -40,8 +40,11 @@ counted from the code's calls, as a function of ALERTS_PER_MONTH and RECIPIENTS_
   TransactWriteItems of SMS_BUDGET_WINDOWS small updates.
 - The near-duplicate fold index: each new-alert candidate (CANDIDATES_PER_ALERT per
   alert: the other sources of a wire story fold into it) reads its FOLD_BANDS band keys
-  (one BatchGetItem, 0.5 unit each); a new alert writes them (FOLD_BANDS conditional
-  PutItems, 1 unit each); a folded candidate counts itself on the alert (one UpdateItem).
+  (one strongly consistent BatchGetItem, 1 unit each: a band item is under 4 KB); a new
+  alert writes them (FOLD_BANDS conditional PutItems, 1 unit each), then reads them again
+  (the same BatchGetItem: another worker's alert on the same event written at the same
+  instant is folded into the earlier one); a folded candidate counts itself on the alert,
+  pinning it (one UpdateItem).
 - Fixed: CLOUDWATCH_ALARMS alarms and CLOUDWATCH_DASHBOARDS dashboard (template.yaml).
 """
 
@@ -284,7 +287,8 @@ def alert_side(m: Measured, w: Workload) -> AlertSide:
         + (candidates - alerts) * record  # a folded candidate counts itself on the alert (UpdateItem)
     )
     reads = (
-        candidates * math.ceil(FOLD_BANDS * 0.5)  # BatchGetItem of the band keys, 0.5 unit each
+        candidates * FOLD_BANDS  # BatchGetItem of the band keys, strongly consistent: 1 unit each
+        + alerts * FOLD_BANDS  # read again once the new alert claimed them (two workers at once)
         + (immediate + digest_members + digests) * 0.5  # read once through due-index's Query
         + digest_members * 0.5  # a digest reads its members' "also reported" counts (BatchGetItem)
     )

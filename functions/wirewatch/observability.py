@@ -34,6 +34,7 @@ _POLL_METRICS: dict[str, tuple[str, Callable[[PollReport], int]]] = {
     "Matches": ("matches", lambda report: report.total("matches")),
     "AlertsCreated": ("alerts_created", lambda report: report.total("alerts_created")),
     "ReportsFolded": ("reports_folded", lambda report: report.total("folded")),
+    "AlertsWithdrawn": ("alerts_withdrawn", lambda report: report.total("withdrawn")),
     "MessagesSent": ("messages_sent", lambda report: report.messages_sent),
     "FeedErrors": ("feed_errors", lambda report: report.feed_errors),
     "FeedsPausedNow": ("feeds_paused_now", lambda report: report.total("paused")),
@@ -48,7 +49,7 @@ _POLL_METRICS: dict[str, tuple[str, Callable[[PollReport], int]]] = {
 _HEARTBEATS = frozenset({"ItemsFetched"})
 # In the tick's and the batch's log lines only: counts that are non-zero every hour
 # would cost a metric each, month after month, for what Logs Insights also shows.
-_LOGGED_ONLY = frozenset({"FeedsPolled", "Matches", "NewItems", "FeedsQueued", "ReportsFolded"})
+_LOGGED_ONLY = frozenset({"FeedsPolled", "Matches", "NewItems", "FeedsQueued", "ReportsFolded", "AlertsWithdrawn"})
 
 _TICK_METRICS: dict[str, tuple[str, Callable[[TickReport], int]]] = {
     "FeedsQueued": ("feeds_queued", lambda report: len(report.queued)),

@@ -38,7 +38,7 @@ from wirewatch.core.errors import FeedError, JobsNotQueued, StoreError
 from wirewatch.core.feeds import parse_feed
 from wirewatch.core.index import RuleIndex
 from wirewatch.core.messages import render
-from wirewatch.core.neardup import band_keys, bands_id, first_reports, report
+from wirewatch.core.neardup import band_keys, bands_id, first_reports, report, rivals
 from wirewatch.core.ports import FeedState, recent
 from wirewatch.core.routing import route
 from wirewatch.core.schedule import after_failure, after_success, polled_url
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from wirewatch.core.model import Alert, Delivery, FeedSource, Item, Match, WatchConfig
-    from wirewatch.core.neardup import FoldIndex, Report
+    from wirewatch.core.neardup import FoldIndex, FoldRecord, Report
     from wirewatch.core.ports import (
         AlertPublisher,
         AlertStore,
@@ -94,6 +94,7 @@ class FeedOutcome:
     matches: int = 0
     alerts_created: int = 0
     folded: int = 0  # reports of an event a rule already alerted on, counted on that alert
+    withdrawn: int = 0  # alerts folded into another worker's on the same event after both were written
     armed_silently: int = 0
     error: str | None = None
     problems: tuple[str, ...] = ()
@@ -552,24 +553,30 @@ class Poller:
                 alerted = complete[key]
                 # The alert is complete. Another outlet carrying the story is one more source
                 # ("also reported by"), counted once per feed.
-                if feed.id not in alerted.sources:
-                    self.ports.alerts.fold(key, feed.id, now)
+                # An alert folded into another after it was written counts its copies there.
+                alerted_as = alerted.withdrawn_into or key
+                if feed.id not in alerted.sources or alerted.withdrawn_into:
+                    self.ports.alerts.fold(alerted_as, [feed.id], now)
                 # A copy worded otherwise (same link, new summary) still widens the net that
                 # folds later reports into it: dated from the alert's first report, so that a
                 # relisting weeks later does not open a new window for unrelated events.
                 if seen_as is not None and alerted.bands_id != bands_id(bands):
-                    self.ports.folds.claim(bands, seen_as.record(key, alerted.created_at), now)
+                    self.ports.folds.claim(bands, seen_as.record(alerted_as, alerted.created_at), now)
                 continue
             with self._deciding_on(match.rule.id):
                 if seen_as is not None and self._folded(key, seen_as, bands, feed, now):
                     outcome.folded += 1
                     continue
-                created += self._record(render(match, feed, key), story_id, feed, now, outcome)
+                deliveries = self._record(render(match, feed, key), story_id, feed, now, outcome)
                 if seen_as is not None:
                     # After the alert, so that no band ever names an alert that is not there (a
                     # worker dying in between would leave bands that fold nothing for days); also
                     # when the alert existed already: a retry finishes what an attempt began.
-                    self.ports.folds.claim(bands, seen_as.record(key, now), now)
+                    mine = seen_as.record(key, now)
+                    self.ports.folds.claim(bands, mine, now)
+                    if self._settle_race(mine, bands, match, now=now, outcome=outcome):
+                        deliveries = []  # cancelled: the other worker's alert is the one sent
+                created += deliveries
             # Last: an attempt that stopped before this is finished by the next report.
             self.ports.alerts.settle(key, bands_id(bands))
         return created
@@ -613,9 +620,54 @@ class Poller:
                 "feed": feed.id,
                 "severity": alert.severity.label,
                 "recipients": len(deliveries),
+                "tally": 1,
             },
         )
         return deliveries
+
+    def _settle_race(
+        self, mine: FoldRecord, bands: list[str], match: Match, *, now: datetime, outcome: FeedOutcome
+    ) -> bool:
+        """Fold together this rule's alerts on one event that workers running side by side
+        each wrote before either claimed a band; whether ours was the one folded away.
+
+        The earlier alert (first report, then key) stays. It is pinned before the other is
+        withdrawn, and a pinned alert is never withdrawn, so every withdrawn alert's event
+        rests on one that is sent. A withdrawal only cancels deliveries still waiting: one
+        already claimed goes out as before, a second alert rather than none.
+        """
+        window = min(self.config.settings.fold_window, self.forget_after)
+        found = rivals(mine, self.ports.folds.find(bands), window)
+        if found.first is not None:
+            pairs = [(mine.alert_key, found.first.alert_key)]
+        elif found.later:
+            pairs = [(rival.alert_key, mine.alert_key) for rival in found.later]
+        else:
+            return False
+        ours_withdrawn = False
+        for withdrawn, kept in pairs:
+            # Pinned first: from then on nothing can withdraw the alert this one rests on.
+            if not self.ports.alerts.fold(kept, [], now, pin=True):
+                continue  # withdrawn itself meanwhile, into an earlier one: both others stay
+            sources = self.ports.alerts.withdraw(withdrawn, kept, now)
+            if sources is None:
+                continue  # another report rests on it already: both stay
+            if sources:
+                self.ports.alerts.fold(kept, sources, now)
+            outcome.withdrawn += 1
+            ours_withdrawn = ours_withdrawn or withdrawn == mine.alert_key
+            # Minus one on the dashboard's count of alerts per rule ("alert created" is plus one).
+            log.info(
+                "alert withdrawn",
+                extra={
+                    "alert": withdrawn,
+                    "into": kept,
+                    "rule": match.rule.id,
+                    "severity": match.rule.severity.label,
+                    "tally": -1,
+                },
+            )
+        return ours_withdrawn
 
     def _folded(self, key: str, seen_as: Report, bands: list[str], feed: FeedSource, now: datetime) -> bool:
         """Whether this rule's alert on an earlier report of the same event absorbed this one."""
@@ -627,6 +679,7 @@ class Poller:
                 return False  # this report's own earlier attempt: its alert is the one to write
             # A band whose alert is not written (its worker is at it, or died before) folds
             # nothing: the next report of the event, or this one's own alert, is tried.
-            if self.ports.alerts.fold(original.alert_key, feed.id, now):
+            # Pinned: this report's event now rests on that alert, which must not be withdrawn.
+            if self.ports.alerts.fold(original.alert_key, [feed.id], now, pin=True):
                 return True
         return False

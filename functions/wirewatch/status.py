@@ -107,7 +107,8 @@ def read_recent_alerts(client: DynamoDBClient, table: str, since: datetime) -> l
     holds RetentionDays of alerts, a few hundred records for most desks. Good enough
     for a command run by hand; an index on ``created_at`` would cost a second write on
     every alert, for this command alone. Only ``alert#`` keys count: other records the
-    table may hold (per-recipient deliveries) repeat an alert's rule and time.
+    table may hold (per-recipient deliveries) repeat an alert's rule and time; an alert
+    withdrawn into another on the same event (two workers at once) was never sent.
 
     Raises:
         WirewatchError: the table cannot be read with these credentials.
@@ -115,7 +116,7 @@ def read_recent_alerts(client: DynamoDBClient, table: str, since: datetime) -> l
     items = _scan(
         client,
         table,
-        FilterExpression="begins_with(pk, :alert) AND created_at >= :since",
+        FilterExpression="begins_with(pk, :alert) AND created_at >= :since AND attribute_not_exists(withdrawn_into)",
         ProjectionExpression="rule_id, created_at",
         ExpressionAttributeValues={
             ":alert": {"S": "alert#"},

@@ -197,9 +197,67 @@ def test_folded_reports_are_counted_per_source(pipeline: Pipeline) -> None:
     worker_a.create(ALERT, "s1", [], NOW)
 
     for feed in ("zonebourse", "lemonde", "zonebourse"):
-        worker_a.fold(ALERT.key, feed, NOW)
+        worker_a.fold(ALERT.key, [feed], NOW)
 
     assert worker_a.folded([ALERT.key, "alert#none#x"]) == {ALERT.key: 2}
+
+
+OTHER = Alert(
+    "alert#crimea-strike#s2",
+    "crimea-strike",
+    Severity.CRITICAL,
+    "kyiv",
+    "en",
+    "subject",
+    "body",
+    "sms",
+    "https://y.org/b",
+    "title b",
+    ("Crimea",),
+)
+
+
+def _delivery_of(alert: Alert, recipient: str) -> Delivery:
+    key = f"delivery#{recipient}#{alert.key.removeprefix('alert#')}"
+    return Delivery(key, recipient, due_at=NOW, created_at=NOW, mode="immediate", alert=alert)
+
+
+def test_an_alert_withdrawn_into_another_cancels_its_waiting_deliveries_only(pipeline: Pipeline) -> None:
+    worker_a, worker_b = _stores(pipeline)
+    worker_a.create(ALERT, "s1", [_delivery()], NOW)
+    mine = [_delivery_of(OTHER, "desk/email"), _delivery_of(OTHER, "duty/sms")]
+    worker_b.create(OTHER, "s2", mine, NOW)
+    worker_b.fold(OTHER.key, ["lemonde"], NOW)  # a copy of its story, from another outlet
+    assert worker_b.claim(mine[1].key, NOW)  # being sent as it is withdrawn
+
+    assert worker_a.fold(ALERT.key, [], NOW, pin=True)
+    assert worker_a.withdraw(OTHER.key, ALERT.key, NOW) == {"kyiv", "lemonde"}
+
+    assert _record(pipeline, mine[0].key)["status"]["S"] == "CANCELLED"
+    assert "pending" not in _record(pipeline, mine[0].key)
+    assert _record(pipeline, mine[1].key)["status"]["S"] == "PUBLISHING"  # goes out: never neither
+    assert {d.key for d in worker_a.due(NOW)} == {_delivery().key, mine[1].key}  # the claimed one, on lease
+    assert worker_a.settled([OTHER.key]) == {}  # not settled: read as before
+    worker_b.settle(OTHER.key, "")
+    assert worker_a.settled([OTHER.key])[OTHER.key].withdrawn_into == ALERT.key
+    # Nothing folds into a withdrawn alert; a retry of the withdrawal finishes it.
+    assert worker_a.fold(OTHER.key, ["tass"], NOW) is False
+    assert worker_a.withdraw(OTHER.key, ALERT.key, NOW) == {"kyiv", "lemonde"}
+    assert worker_a.withdraw(OTHER.key, "alert#crimea-strike#s3", NOW) is None
+
+
+def test_an_alert_another_report_rests_on_is_never_withdrawn(pipeline: Pipeline) -> None:
+    worker_a, worker_b = _stores(pipeline)
+    worker_a.create(ALERT, "s1", [_delivery()], NOW)
+    worker_b.create(OTHER, "s2", [_delivery_of(OTHER, "desk/email")], NOW)
+
+    assert worker_b.fold(OTHER.key, ["tass"], NOW, pin=True)  # a third report folded into it
+    assert worker_a.withdraw(OTHER.key, ALERT.key, NOW) is None
+    assert worker_a.withdraw("alert#crimea-strike#none", ALERT.key, NOW) is None
+    assert {d.key for d in worker_a.due(NOW)} == {_delivery().key, _delivery_of(OTHER, "desk/email").key}
+    # Pinned alerts fold in other reports, and the pin alone counts no source.
+    assert worker_a.fold(ALERT.key, [], NOW, pin=True)
+    assert worker_a.folded([ALERT.key, OTHER.key]) == {ALERT.key: 0, OTHER.key: 1}
 
 
 def test_a_copy_read_before_the_delivery_moved_to_a_digest_cannot_claim_it(pipeline: Pipeline) -> None:

@@ -9,7 +9,7 @@ import contextlib
 import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
 import boto3
@@ -359,6 +359,70 @@ def test_two_outlets_polled_side_by_side_give_one_alert(pipeline: Pipeline, monk
 
     assert len(contact_alerts(pipeline)) == 1
     assert result["reports_folded"] == 1
+
+
+def _alert_records(pipeline: Pipeline, rule: str) -> dict[str, dict[str, object]]:
+    items = boto3.client("dynamodb").scan(TableName=pipeline.settings.alerts_table)["Items"]
+    return {item["pk"]["S"]: item for item in items if item["pk"]["S"].startswith(f"alert#{rule}#")}
+
+
+def test_two_workers_alerting_on_one_event_at_once_send_one_alert(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two Lambda containers, one feed each, the same event reworded. Their fold lookups wait
+    # for each other, so both find no band and both write an alert; each then looks again
+    # (and waits for the other to have looked before publishing, so that which one withdraws
+    # is not left to timing). One alert is sent; the other is folded into it.
+    from wirewatch.adapters.dynamodb_bands import DynamoDBFoldIndex
+    from wirewatch.bootstrap import build_poller
+    from wirewatch.service import Poller
+    from wirewatch.settings import Settings
+
+    pipeline.server.route("/wire.xml", rss(*REUTERS, "https://wire.example/austin-belousov", NOW - timedelta(hours=2)))
+    pipeline.server.route("/kyiv.xml", rss(*KYIV, "https://kyiv.example/pentagon-chief", NOW - timedelta(hours=1)))
+    pipeline.write_config({"wire": "/wire.xml", "kyiv": "/kyiv.xml"})
+    looked_up, settled = threading.Barrier(2, timeout=5), threading.Barrier(2, timeout=5)
+    first_lookup = threading.local()
+    find, settle_race = DynamoDBFoldIndex.find, Poller._settle_race
+
+    def find_together(self: DynamoDBFoldIndex, keys: Sequence[str]) -> dict[str, FoldRecord]:
+        found = find(self, keys)
+        if not getattr(first_lookup, "done", False):
+            first_lookup.done = True
+            looked_up.wait()
+        return found
+
+    def settle_together(self: Poller, *args: Any, **kwargs: Any) -> bool:
+        withdrawn = settle_race(self, *args, **kwargs)
+        settled.wait()
+        return withdrawn
+
+    monkeypatch.setattr(DynamoDBFoldIndex, "find", find_together)
+    monkeypatch.setattr(Poller, "_settle_race", settle_together)
+    workers = [build_poller(Settings.from_env()) for _ in range(2)]
+    reports: dict[str, Any] = {}
+
+    def run(worker: Poller, feed_id: str) -> None:
+        reports[feed_id] = worker.poll([PollJob(feed_id, NOW)])
+
+    threads = [threading.Thread(target=run, args=pair) for pair in zip(workers, ["wire", "kyiv"], strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(contact_alerts(pipeline)) == 1
+    assert sum(report.messages_sent for report in reports.values()) == 2  # one alert, to its two recipients
+    records = _alert_records(pipeline, "defense-minister-contact")
+    assert len(records) == 2  # both were written
+    [(withdrawn, record)] = [(key, r) for key, r in records.items() if "withdrawn_into" in r]
+    [kept] = set(records) - {withdrawn}
+    assert record["withdrawn_into"] == {"S": kept}
+    assert withdrawn > kept  # written at the same tick: the later key is the one withdrawn
+    # The kept alert counts the other outlet ("also reported by 1 source"); its pin keeps it.
+    assert set(records[kept]["folded_feeds"]["SS"]) == {record["feed_id"]["S"]}
+    assert "pinned" in records[kept]
+    assert sum(report.total("withdrawn") for report in reports.values()) == 1
 
 
 def test_a_google_news_relay_of_the_publishers_article_is_the_same_story(pipeline: Pipeline) -> None:

@@ -13,7 +13,7 @@ from wirewatch.core.terms import compile_term
 from wirewatch.delivery import deliver
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from wirewatch.core.routing import BudgetWindow
 
@@ -95,8 +95,11 @@ class Store:
     def return_sms_budget(self, windows: Sequence[BudgetWindow]) -> None:
         self.budget += 1
 
-    def fold(self, alert_key: str, feed_id: str, now: datetime) -> None:
-        pass
+    def fold(self, alert_key: str, feed_ids: Iterable[str], now: datetime, *, pin: bool = False) -> bool:
+        return True
+
+    def withdraw(self, alert_key: str, into: str, now: datetime) -> frozenset[str] | None:
+        return None
 
     def folded(self, alert_keys: Sequence[str]) -> dict[str, int]:
         return {}

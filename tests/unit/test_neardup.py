@@ -234,20 +234,21 @@ def test_two_strikes_sharing_only_the_rules_words_are_two_events() -> None:
     assert not neardup.same_event_in_rule(airfield, port.record("alert#crimea#1", NOW))
 
 
+CONTACT_WORDS = ("Austin", "Belousov", "phone*", "Russian defense minister", "defense secretary")
+WIRE_CALL = (
+    "Pentagon Chief Speaks With Russian Counterpart, First Time in Over a Year",
+    "The Defense Department announced Secretary Lloyd Austin held a phone call with Andrei Belousov, his "
+    "Russian counterpart, on Tuesday.",
+)
+KYIV_CALL = (
+    "Chief of the Pentagon and the Russian Minister of Defense Talk on Mutual Understanding",
+    "The Pentagon announced on Tuesday that U.S. Defense Secretary Lloyd Austin and Russian Defense Minister "
+    "Andrei Belousov had a phone conversation on Tuesday.",
+)
+
+
 def test_two_reports_sharing_more_than_the_rules_words_are_one_event() -> None:
-    matched = ("Austin", "Belousov", "phone*", "Russian defense minister", "defense secretary")
-    first = _report(
-        "Pentagon Chief Speaks With Russian Counterpart, First Time in Over a Year",
-        "The Defense Department announced Secretary Lloyd Austin held a phone call with Andrei Belousov, his "
-        "Russian counterpart, on Tuesday.",
-        matched,
-    )
-    later = _report(
-        "Chief of the Pentagon and the Russian Minister of Defense Talk on Mutual Understanding",
-        "The Pentagon announced on Tuesday that U.S. Defense Secretary Lloyd Austin and Russian Defense Minister "
-        "Andrei Belousov had a phone conversation on Tuesday.",
-        matched,
-    )
+    first, later = _report(*WIRE_CALL, CONTACT_WORDS), _report(*KYIV_CALL, CONTACT_WORDS)
     assert neardup.same_event_in_rule(later, first.record("alert#contact#1", NOW))
 
 
@@ -255,3 +256,27 @@ def test_a_record_without_features_folds_nothing() -> None:
     report = _report("Frappe de missiles sur Sébastopol en Crimée", "Le port de Sébastopol visé.", ())
     legacy = neardup.FoldRecord("alert#crimea#1", report.signature.to_text(), NOW)
     assert not neardup.same_event_in_rule(report, legacy)
+
+
+def test_rivals_written_at_once_fold_into_the_earliest() -> None:
+    wire, kyiv = _report(*WIRE_CALL, CONTACT_WORDS), _report(*KYIV_CALL, CONTACT_WORDS)
+    strike = _report(
+        "Frappe de missiles sur Sébastopol en Crimée", "Une attaque de missiles a visé le port de Sébastopol.", ()
+    )
+    a, b = wire.record("alert#contact#a", NOW), kyiv.record("alert#contact#b", NOW)
+    holders = {
+        "band#1": a,
+        "band#2": b,
+        "band#3": b,  # one alert under several bands counts once
+        "band#4": strike.record("alert#contact#c", NOW),  # another event
+        "band#5": kyiv.record("alert#contact#old", NOW - 2 * WINDOW),  # outside the window
+    }
+    # Same tick: the key decides, the same way in both workers.
+    assert neardup.rivals(b, holders, WINDOW) == neardup.Rivals(a, ())
+    assert neardup.rivals(a, holders, WINDOW) == neardup.Rivals(None, (b,))
+    # A first report earlier in time wins over a smaller key.
+    late_a = wire.record("alert#contact#a", NOW + timedelta(minutes=5))
+    assert neardup.rivals(late_a, {"band#1": late_a, "band#2": b}, WINDOW) == neardup.Rivals(b, ())
+    assert neardup.rivals(a, {"band#1": a}, WINDOW) == neardup.Rivals(None, ())
+    assert neardup.same_event_recorded(a, b) and neardup.same_event_recorded(b, a)
+    assert not neardup.same_event_recorded(a, neardup.FoldRecord("alert#legacy", a.signature, NOW))

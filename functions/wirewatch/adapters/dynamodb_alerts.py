@@ -26,12 +26,22 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from wirewatch.adapters.dynamodb import _conditional, _n, _parse_time, _s, _store_error, _Table, _text, _time
+from wirewatch.adapters.dynamodb import (
+    _conditional,
+    _is_conditional_failure,
+    _n,
+    _parse_time,
+    _s,
+    _store_error,
+    _Table,
+    _text,
+    _time,
+)
 from wirewatch.core.model import Alert, Delivery, DigestMessage, Severity
 from wirewatch.core.ports import SettledAlert
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
@@ -75,6 +85,9 @@ class DynamoDBAlertStore(_Table):
             "recipients": _n(len(deliveries)),
             "expires_at": self._expiry(now),
         }
+        if deliveries:
+            # Named on the alert, so that folding it into another after all can cancel them.
+            record["deliveries"] = {"SS": [delivery.key for delivery in deliveries]}
         # Deliveries first, then the alert: a crash in between leaves deliveries that the
         # next tick sends (nothing lost), and the job's retry writes the alert. Each put is
         # conditional on its key, (recipient, rule, story): however many workers find the
@@ -356,26 +369,83 @@ class DynamoDBAlertStore(_Table):
     def settled(self, alert_keys: Sequence[str]) -> dict[str, SettledAlert]:
         # Eventually consistent: a settled alert read as unsettled is only done again, and a
         # source read as missing is only counted again (folded_feeds is a set).
-        records = self.batch_get(alert_keys, "pk, settled, created_at, feed_id, folded_feeds", consistent=False)
+        records = self.batch_get(
+            alert_keys, "pk, settled, created_at, feed_id, folded_feeds, withdrawn_into", consistent=False
+        )
         return {
             key: SettledAlert(
                 bands_id="" if value == "-" else value,
                 # Unknown: as old as can be, so that it opens no fold window.
                 created_at=_parse_time(_text(record, "created_at")) or datetime.fromtimestamp(0, UTC),
                 sources=frozenset(record.get("folded_feeds", {}).get("SS", [])) | {_text(record, "feed_id") or ""},
+                withdrawn_into=_text(record, "withdrawn_into") or "",
             )
             for key, record in records.items()
             if (value := _text(record, "settled")) is not None
         }
 
-    def fold(self, alert_key: str, feed_id: str, now: datetime) -> bool:
-        """Count one more report of an alert's event; False if the alert is not recorded."""
-        # A set of feeds: a job retried, or one feed's later update, is not another source.
-        return self._update_existing(
-            alert_key,
-            "ADD folded :one, folded_feeds :feed SET last_folded_at = :now",
-            {":one": _n(1), ":feed": {"SS": [feed_id]}, ":now": _s(_time(now))},
+    def fold(self, alert_key: str, feed_ids: Iterable[str], now: datetime, *, pin: bool = False) -> bool:
+        """Count other reports of an alert's event; False if the alert is not recorded or
+        was withdrawn into another."""
+        feeds = sorted(set(feed_ids))
+        adds, sets = [], []
+        # Only values the expression names: DynamoDB refuses unused ones.
+        values: dict[str, AttributeValueTypeDef] = {":now": _s(_time(now))}
+        if feeds:
+            values[":one"] = _n(1)
+            # A set of feeds: a job retried, or one feed's later update, is not another source.
+            adds += ["folded :one", "folded_feeds :feeds"]
+            sets.append("last_folded_at = :now")
+            values[":feeds"] = {"SS": feeds}
+        if pin:
+            sets.append("pinned = :now")
+        if not adds and not sets:
+            return True
+        clauses = [("ADD ", adds), ("SET ", sets)]
+        expression = " ".join(verb + ", ".join(parts) for verb, parts in clauses if parts)
+        return _conditional(
+            "UpdateItem",
+            lambda: self.client.update_item(
+                TableName=self.name,
+                Key={"pk": _s(alert_key)},
+                UpdateExpression=expression,
+                # Not into one withdrawn: what folds there would hang on an alert nobody gets.
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(withdrawn_into)",
+                ExpressionAttributeValues=values,
+            ),
         )
+
+    def withdraw(self, alert_key: str, into: str, now: datetime) -> frozenset[str] | None:
+        try:
+            answer = self.client.update_item(
+                TableName=self.name,
+                Key={"pk": _s(alert_key)},
+                UpdateExpression="SET withdrawn_into = :into, withdrawn_at = :now",
+                # Again into the same alert: a retry finishes cancelling what an attempt began.
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(pinned) AND "
+                "(attribute_not_exists(withdrawn_into) OR withdrawn_into = :into)",
+                ExpressionAttributeValues={":into": _s(into), ":now": _s(_time(now))},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return None
+            raise _store_error("UpdateItem", exc) from exc
+        except BotoCoreError as exc:
+            raise _store_error("UpdateItem", exc) from exc
+        record = answer.get("Attributes", {})
+        reason = f"folded into {into}: the same event, alerted by another worker at the same time"
+        # Only those still waiting: one claimed or sent already goes out as well (a second
+        # alert for that recipient, as before withdrawing existed), never neither.
+        for key in record.get("deliveries", {}).get("SS", []):
+            self._set_status(
+                key,
+                "SET #status = :cancelled, last_error = :reason REMOVE pending, lease_until, lease_token",
+                "#status = :pending",
+                {":cancelled": _s("CANCELLED"), ":reason": _s(reason[:500]), ":pending": _s("PENDING")},
+            )
+        sources = {*record.get("folded_feeds", {}).get("SS", []), _text(record, "feed_id") or ""}
+        return frozenset(sources - {""})
 
     def _update_existing(
         self,

@@ -172,12 +172,57 @@ def same_event_in_rule(report_: Report, record: FoldRecord) -> bool:
     """Whether ``report_`` and the stored first report are one event, the rule's words aside."""
     if not record.features:
         return False  # stored before features were kept: no evidence either way, no fold
-    discount = report_.rule_words | frozenset(record.rule_words.split())
-    mine = report_.features - discount
-    theirs = frozenset(record.features.split()) - discount
+    return _same_beyond_rule(
+        report_.features, report_.rule_words, frozenset(record.features.split()), frozenset(record.rule_words.split())
+    )
+
+
+def same_event_recorded(a: FoldRecord, b: FoldRecord) -> bool:
+    """``same_event_in_rule`` between two stored first reports (two workers' alerts)."""
+    if not a.features or not b.features:
+        return False
+    return _same_beyond_rule(
+        frozenset(a.features.split()),
+        frozenset(a.rule_words.split()),
+        frozenset(b.features.split()),
+        frozenset(b.rule_words.split()),
+    )
+
+
+def _same_beyond_rule(
+    features_a: frozenset[str], words_a: frozenset[str], features_b: frozenset[str], words_b: frozenset[str]
+) -> bool:
+    discount = words_a | words_b
+    mine, theirs = features_a - discount, features_b - discount
     if min(len(mine), len(theirs)) < MIN_FEATURES:
         return False  # the rule's words were all they had in common to offer
     return len(mine & theirs) / min(len(mine), len(theirs)) >= THRESHOLD
+
+
+@dataclass(frozen=True)
+class Rivals:
+    """Other alerts of a rule on the same event as one just written, found on its bands
+    (two workers each alerted before either claimed a band): ``first`` is the one to
+    fold into, if earlier than ours; ``later`` are those to fold into ours otherwise."""
+
+    first: FoldRecord | None
+    later: tuple[FoldRecord, ...]
+
+
+def rivals(mine: FoldRecord, holders: Mapping[str, FoldRecord], window: timedelta) -> Rivals:
+    """The alerts holding bands of ``mine`` that are the same event within ``window``,
+    ordered as ``first_reports`` orders them: by first report, then alert key."""
+    same = _earliest(
+        {key: record for key, record in holders.items() if record.alert_key != mine.alert_key},
+        mine.first_seen,
+        window,
+        lambda record: same_event_recorded(mine, record),
+    )
+    order = (mine.first_seen, mine.alert_key)
+    earlier = [record for record in same if (record.first_seen, record.alert_key) < order]
+    if earlier:
+        return Rivals(earlier[0], ())
+    return Rivals(None, tuple(same))
 
 
 def first_reports(
@@ -298,6 +343,7 @@ __all__ = [
     "FoldIndex",
     "FoldRecord",
     "Report",
+    "Rivals",
     "Signature",
     "band_keys",
     "features",
@@ -306,8 +352,10 @@ __all__ = [
     "minhash",
     "overlap",
     "report",
+    "rivals",
     "same_event",
     "same_event_in_rule",
+    "same_event_recorded",
     "signature",
     "similarity",
 ]

@@ -183,6 +183,7 @@ class SettledAlert:
     bands_id: str  # the wording its fold bands were claimed with (``neardup.bands_id``)
     created_at: datetime  # its first report's time: where its fold window starts
     sources: frozenset[str]  # the feeds that carried its event: its own, then those folded in
+    withdrawn_into: str = ""  # the alert it was folded into after it was written (``withdraw``)
 
 
 @dataclass(frozen=True)
@@ -329,8 +330,17 @@ class AlertStore(Protocol):
         """The complete alerts among these (``settle``)."""
         ...
 
-    def fold(self, alert_key: str, feed_id: str, now: datetime) -> bool:
-        """Count another report of an alert's event; False if the alert is not recorded."""
+    def fold(self, alert_key: str, feed_ids: Iterable[str], now: datetime, *, pin: bool = False) -> bool:
+        """Count other reports of an alert's event (their feeds); False if the alert is not
+        recorded or was withdrawn. ``pin``: a report of another story rests on this alert,
+        which may then never be withdrawn."""
+        ...
+
+    def withdraw(self, alert_key: str, into: str, now: datetime) -> frozenset[str] | None:
+        """Fold an alert already written into ``into``, an earlier alert of its rule on the
+        same event (two workers wrote both before either claimed a fold band): its deliveries
+        still waiting are cancelled. Returns the feeds it counted, or None if it is pinned
+        (``fold``), withdrawn into another, or gone. ``into`` must be pinned first."""
         ...
 
     def folded(self, alert_keys: Sequence[str]) -> dict[str, int]:
