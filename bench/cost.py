@@ -121,6 +121,7 @@ SMS_BUDGET_WINDOWS = 2  # per SMS, one TransactWriteItems of 1-2 counter updates
 CANDIDATES_PER_ALERT = 2.0  # new-alert candidates per new alert: a wire story's second source folds
 FOLD_BANDS = 32  # near-duplicate band keys per candidate (read) and per new alert (written)
 ALERT_RECORD_BYTES = 400  # the alert record: keys, rule, story, link, title (the texts are on deliveries)
+DELIVERY_KEY_BYTES = 95  # and each of its deliveries' keys, named there so that a withdrawal can cancel them
 DIGEST_RECORD_BYTES = 3_000  # a digest delivery: its texts and members' keys
 STORY_KEY_WRITE_UNITS = 1  # per new alert, the story's key
 DELIVERY_SECONDS = 0.1  # ScheduleFunction time per delivery sent (a claim, a Publish, a mark): assumed
@@ -273,7 +274,8 @@ def alert_side(m: Measured, w: Workload) -> AlertSide:
     candidates = alerts * w.candidates_per_alert
     delivery = write_units(m.alert_item_bytes)  # a delivery carries the alert's texts (~2.5 KB: 3 units)
     digest = write_units(DIGEST_RECORD_BYTES)
-    record = write_units(ALERT_RECORD_BYTES)
+    alert_bytes = ALERT_RECORD_BYTES + DELIVERY_KEY_BYTES * w.recipients_per_alert
+    record = write_units(alert_bytes)
     # Each pending delivery is also in due-index (projection ALL): every write to it
     # writes (or, when `pending` goes, deletes) its index entry too, the same size.
     units = (
@@ -294,7 +296,7 @@ def alert_side(m: Measured, w: Workload) -> AlertSide:
     )
     kept = RETENTION_DAYS / DAYS_PER_MONTH
     stored = kept * (
-        alerts * (ALERT_RECORD_BYTES + DYNAMODB_ITEM_OVERHEAD)
+        alerts * (alert_bytes + DYNAMODB_ITEM_OVERHEAD)
         + deliveries * (m.alert_item_bytes + DYNAMODB_ITEM_OVERHEAD)
         + digests * (DIGEST_RECORD_BYTES + DYNAMODB_ITEM_OVERHEAD)
         + alerts * FOLD_BANDS * (m.seen_item_bytes + DYNAMODB_ITEM_OVERHEAD)

@@ -633,8 +633,9 @@ class Poller:
 
         The earlier alert (first report, then key) stays. It is pinned before the other is
         withdrawn, and a pinned alert is never withdrawn, so every withdrawn alert's event
-        rests on one that is sent. A withdrawal only cancels deliveries still waiting: one
-        already claimed goes out as before, a second alert rather than none.
+        rests on one that is sent. A withdrawal only cancels deliveries still waiting, and only
+        of an alert whose recipients the kept one all has: one already claimed goes out as
+        before, a second alert rather than none.
         """
         window = min(self.config.settings.fold_window, self.forget_after)
         found = rivals(mine, self.ports.folds.find(bands), window)
@@ -649,13 +650,15 @@ class Poller:
             # Pinned first: from then on nothing can withdraw the alert this one rests on.
             if not self.ports.alerts.fold(kept, [], now, pin=True):
                 continue  # withdrawn itself meanwhile, into an earlier one: both others stay
-            sources = self.ports.alerts.withdraw(withdrawn, kept, now)
-            if sources is None:
-                continue  # another report rests on it already: both stay
-            if sources:
-                self.ports.alerts.fold(kept, sources, now)
-            outcome.withdrawn += 1
+            withdrawal = self.ports.alerts.withdraw(withdrawn, kept, now)
+            if withdrawal is None:
+                continue  # another report rests on it, or it went out already: both stay
+            if withdrawal.sources:
+                self.ports.alerts.fold(kept, withdrawal.sources, now)
             ours_withdrawn = ours_withdrawn or withdrawn == mine.alert_key
+            if not withdrawal.first:
+                continue  # the other worker (or an earlier attempt) withdrew it and said so
+            outcome.withdrawn += 1
             # Minus one on the dashboard's count of alerts per rule ("alert created" is plus one).
             log.info(
                 "alert withdrawn",

@@ -13,9 +13,11 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from wirewatch.adapters.dynamodb_alerts import DynamoDBAlertStore
 from wirewatch.adapters.sns import SNSAlertPublisher
 from wirewatch.core.model import Alert, Delivery, DigestMessage, Rule, Severity, SmsBudget, Subscriber, WatchConfig
+from wirewatch.core.ports import Withdrawal
 from wirewatch.core.routing import BudgetWindow
 from wirewatch.core.terms import compile_term
 from wirewatch.delivery import deliver
+from wirewatch.status import read_recent_alerts
 
 if TYPE_CHECKING:
     from .conftest import Pipeline
@@ -224,26 +226,29 @@ def _delivery_of(alert: Alert, recipient: str) -> Delivery:
 
 def test_an_alert_withdrawn_into_another_cancels_its_waiting_deliveries_only(pipeline: Pipeline) -> None:
     worker_a, worker_b = _stores(pipeline)
-    worker_a.create(ALERT, "s1", [_delivery()], NOW)
+    worker_a.create(ALERT, "s1", [_delivery("desk/email"), _delivery("duty/sms")], NOW)
     mine = [_delivery_of(OTHER, "desk/email"), _delivery_of(OTHER, "duty/sms")]
     worker_b.create(OTHER, "s2", mine, NOW)
     worker_b.fold(OTHER.key, ["lemonde"], NOW)  # a copy of its story, from another outlet
     assert worker_b.claim(mine[1].key, NOW)  # being sent as it is withdrawn
 
     assert worker_a.fold(ALERT.key, [], NOW, pin=True)
-    assert worker_a.withdraw(OTHER.key, ALERT.key, NOW) == {"kyiv", "lemonde"}
+    assert worker_a.withdraw(OTHER.key, ALERT.key, NOW) == Withdrawal(frozenset({"kyiv", "lemonde"}), 1, first=True)
 
     assert _record(pipeline, mine[0].key)["status"]["S"] == "CANCELLED"
     assert "pending" not in _record(pipeline, mine[0].key)
     assert _record(pipeline, mine[1].key)["status"]["S"] == "PUBLISHING"  # goes out: never neither
-    assert {d.key for d in worker_a.due(NOW)} == {_delivery().key, mine[1].key}  # the claimed one, on lease
+    assert {d.recipient for d in worker_a.due(NOW)} == {"desk/email", "duty/sms"}  # ALERT's, and the claimed one
     assert worker_a.settled([OTHER.key]) == {}  # not settled: read as before
     worker_b.settle(OTHER.key, "")
     assert worker_a.settled([OTHER.key])[OTHER.key].withdrawn_into == ALERT.key
-    # Nothing folds into a withdrawn alert; a retry of the withdrawal finishes it.
+    # Nothing folds into a withdrawn alert; a retry of the withdrawal finishes it, counted once.
     assert worker_a.fold(OTHER.key, ["tass"], NOW) is False
-    assert worker_a.withdraw(OTHER.key, ALERT.key, NOW) == {"kyiv", "lemonde"}
+    assert worker_a.withdraw(OTHER.key, ALERT.key, NOW) == Withdrawal(frozenset({"kyiv", "lemonde"}), 0, first=False)
     assert worker_a.withdraw(OTHER.key, "alert#crimea-strike#s3", NOW) is None
+    # `wirewatch status` counts the alert people got, not the one folded into it.
+    recent = read_recent_alerts(boto3.client("dynamodb"), pipeline.settings.alerts_table, NOW - timedelta(days=1))
+    assert [alert.rule_id for alert in recent] == ["crimea-strike"]
 
 
 def test_an_alert_another_report_rests_on_is_never_withdrawn(pipeline: Pipeline) -> None:
@@ -258,6 +263,51 @@ def test_an_alert_another_report_rests_on_is_never_withdrawn(pipeline: Pipeline)
     # Pinned alerts fold in other reports, and the pin alone counts no source.
     assert worker_a.fold(ALERT.key, [], NOW, pin=True)
     assert worker_a.folded([ALERT.key, OTHER.key]) == {ALERT.key: 0, OTHER.key: 1}
+
+
+def test_an_alert_with_a_recipient_the_other_lacks_is_not_withdrawn(pipeline: Pipeline) -> None:
+    # Routed by another version of the watch file: the analyst would hear of it from neither.
+    worker_a, worker_b = _stores(pipeline)
+    worker_a.create(ALERT, "s1", [_delivery("desk/email")], NOW)
+    worker_b.create(OTHER, "s2", [_delivery_of(OTHER, "desk/email"), _delivery_of(OTHER, "analyst/email")], NOW)
+
+    assert worker_a.withdraw(OTHER.key, ALERT.key, NOW) is None
+    assert "withdrawn_into" not in _record(pipeline, OTHER.key)
+    assert {d.recipient for d in worker_a.due(NOW) if d.alert and d.alert.key == OTHER.key} == {
+        "desk/email",
+        "analyst/email",
+    }
+
+
+def test_an_alert_that_went_out_already_is_not_withdrawn(pipeline: Pipeline) -> None:
+    worker_a, worker_b = _stores(pipeline)
+    worker_a.create(ALERT, "s1", [_delivery()], NOW)
+    sent = _delivery_of(OTHER, "desk/email")
+    worker_b.create(OTHER, "s2", [sent], NOW)
+    assert worker_b.claim(sent.key, NOW)
+    worker_b.mark_sent(sent.key, "m-1", NOW)
+
+    assert worker_a.withdraw(OTHER.key, ALERT.key, NOW) is None
+    assert "withdrawn_into" not in _record(pipeline, OTHER.key)
+    recent = read_recent_alerts(boto3.client("dynamodb"), pipeline.settings.alerts_table, NOW - timedelta(days=1))
+    assert len(recent) == 2  # desk/email got both: status says so
+
+
+def test_an_alert_claimed_while_being_withdrawn_stays_an_alert(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker_a, worker_b = _stores(pipeline)
+    worker_a.create(ALERT, "s1", [_delivery()], NOW)
+    waiting = _delivery_of(OTHER, "desk/email")
+    worker_b.create(OTHER, "s2", [waiting], NOW)
+    read_while_waiting = worker_a._withdrawable(OTHER.key, ALERT.key)
+    assert read_while_waiting is not None
+    assert worker_b.claim(waiting.key, NOW)  # its worker publishes between the read and the mark
+    monkeypatch.setattr(worker_a, "_withdrawable", lambda *_: read_while_waiting)
+
+    assert worker_a.withdraw(OTHER.key, ALERT.key, NOW) is None
+    assert "withdrawn_into" not in _record(pipeline, OTHER.key)
+    assert worker_a.fold(OTHER.key, ["tass"], NOW)  # an alert like any other
 
 
 def test_a_copy_read_before_the_delivery_moved_to_a_digest_cannot_claim_it(pipeline: Pipeline) -> None:

@@ -6,6 +6,7 @@ for the first time."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -19,11 +20,13 @@ import yaml
 from wirewatch.core.ports import PollJob
 from wirewatch.handlers.poll_feeds import get_poller
 from wirewatch.runner import invoke_poll
+from wirewatch.settings import Settings
 
-from .conftest import EXAMPLE
+from .conftest import EXAMPLE, TEST_SUBSCRIBERS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from wirewatch.core.neardup import FoldRecord
 
@@ -361,29 +364,33 @@ def test_two_outlets_polled_side_by_side_give_one_alert(pipeline: Pipeline, monk
     assert result["reports_folded"] == 1
 
 
-def _alert_records(pipeline: Pipeline, rule: str) -> dict[str, dict[str, object]]:
+def _alert_records(pipeline: Pipeline, rule: str) -> dict[str, dict[str, Any]]:
     items = boto3.client("dynamodb").scan(TableName=pipeline.settings.alerts_table)["Items"]
     return {item["pk"]["S"]: item for item in items if item["pk"]["S"].startswith(f"alert#{rule}#")}
 
 
-def test_two_workers_alerting_on_one_event_at_once_send_one_alert(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Two Lambda containers, one feed each, the same event reworded. Their fold lookups wait
-    # for each other, so both find no band and both write an alert; each then looks again
-    # (and waits for the other to have looked before publishing, so that which one withdraws
-    # is not left to timing). One alert is sent; the other is folded into it.
+def _alert_table_item(pipeline: Pipeline, key: str) -> dict[str, Any]:
+    table = pipeline.settings.alerts_table
+    item: dict[str, Any] = boto3.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": key}})["Item"]
+    return item
+
+
+def _race(monkeypatch: pytest.MonkeyPatch, settings: Sequence[Settings], *, lockstep: bool = False) -> list[Any]:
+    """Two Lambda containers poll "wire" and "kyiv" side by side. Their fold lookups wait for
+    each other, so both find no band and both write an alert; each looks again, and waits
+    for the other to have looked before publishing, so that which one withdraws is not left
+    to timing. ``lockstep``: the band claims too go one at a time, one worker from the first
+    band up, the other from the last down, so that each wins some shared band and sees the
+    other's alert. Returns each worker's PollReport."""
     from wirewatch.adapters.dynamodb_bands import DynamoDBFoldIndex
     from wirewatch.bootstrap import build_poller
     from wirewatch.service import Poller
-    from wirewatch.settings import Settings
 
-    pipeline.server.route("/wire.xml", rss(*REUTERS, "https://wire.example/austin-belousov", NOW - timedelta(hours=2)))
-    pipeline.server.route("/kyiv.xml", rss(*KYIV, "https://kyiv.example/pentagon-chief", NOW - timedelta(hours=1)))
-    pipeline.write_config({"wire": "/wire.xml", "kyiv": "/kyiv.xml"})
-    looked_up, settled = threading.Barrier(2, timeout=5), threading.Barrier(2, timeout=5)
+    looked_up, settled, step = (threading.Barrier(2, timeout=5) for _ in range(3))
     first_lookup = threading.local()
-    find, settle_race = DynamoDBFoldIndex.find, Poller._settle_race
+    find, settle_race, claim = DynamoDBFoldIndex.find, Poller._settle_race, DynamoDBFoldIndex.claim
+    turns: dict[str, int] = {}
+    turn_lock = threading.Lock()
 
     def find_together(self: DynamoDBFoldIndex, keys: Sequence[str]) -> dict[str, FoldRecord]:
         found = find(self, keys)
@@ -397,22 +404,46 @@ def test_two_workers_alerting_on_one_event_at_once_send_one_alert(
         settled.wait()
         return withdrawn
 
+    def claim_in_step(self: DynamoDBFoldIndex, keys: Sequence[str], record: FoldRecord, now: datetime) -> None:
+        with turn_lock:
+            turns.setdefault(record.alert_key, len(turns))
+        for key in keys if turns[record.alert_key] == 0 else list(reversed(keys)):
+            step.wait()
+            claim(self, [key], record, now)
+
     monkeypatch.setattr(DynamoDBFoldIndex, "find", find_together)
     monkeypatch.setattr(Poller, "_settle_race", settle_together)
-    workers = [build_poller(Settings.from_env()) for _ in range(2)]
-    reports: dict[str, Any] = {}
+    if lockstep:
+        monkeypatch.setattr(DynamoDBFoldIndex, "claim", claim_in_step)
+    workers = [build_poller(one) for one in settings]
+    reports: list[Any] = [None, None]
 
-    def run(worker: Poller, feed_id: str) -> None:
-        reports[feed_id] = worker.poll([PollJob(feed_id, NOW)])
+    def run(position: int, feed_id: str) -> None:
+        reports[position] = workers[position].poll([PollJob(feed_id, NOW)])
 
-    threads = [threading.Thread(target=run, args=pair) for pair in zip(workers, ["wire", "kyiv"], strict=True)]
+    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(["wire", "kyiv"])]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return reports
+
+
+def _serve_the_call_twice(pipeline: Pipeline, **overrides: Any) -> None:
+    pipeline.server.route("/wire.xml", rss(*REUTERS, "https://wire.example/austin-belousov", NOW - timedelta(hours=2)))
+    pipeline.server.route("/kyiv.xml", rss(*KYIV, "https://kyiv.example/pentagon-chief", NOW - timedelta(hours=1)))
+    pipeline.write_config({"wire": "/wire.xml", "kyiv": "/kyiv.xml"}, **overrides)
+
+
+@pytest.mark.parametrize("lockstep", [False, True])
+def test_two_workers_alerting_on_one_event_at_once_send_one_alert(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, lockstep: bool
+) -> None:
+    _serve_the_call_twice(pipeline)
+    reports = _race(monkeypatch, [Settings.from_env(), Settings.from_env()], lockstep=lockstep)
 
     assert len(contact_alerts(pipeline)) == 1
-    assert sum(report.messages_sent for report in reports.values()) == 2  # one alert, to its two recipients
+    assert sum(report.messages_sent for report in reports) == 2  # one alert, to its two recipients
     records = _alert_records(pipeline, "defense-minister-contact")
     assert len(records) == 2  # both were written
     [(withdrawn, record)] = [(key, r) for key, r in records.items() if "withdrawn_into" in r]
@@ -422,7 +453,54 @@ def test_two_workers_alerting_on_one_event_at_once_send_one_alert(
     # The kept alert counts the other outlet ("also reported by 1 source"); its pin keeps it.
     assert set(records[kept]["folded_feeds"]["SS"]) == {record["feed_id"]["S"]}
     assert "pinned" in records[kept]
-    assert sum(report.total("withdrawn") for report in reports.values()) == 1
+    # Counted once, even when both workers saw the pair and both withdrew it (lockstep).
+    assert sum(report.total("withdrawn") for report in reports) == 1
+
+    # A third outlet carrying the withdrawn alert's very story is one more source of the kept one.
+    withdrawn_feed = record["feed_id"]["S"]
+    copy = REUTERS if withdrawn_feed == "wire" else KYIV
+    link = "https://wire.example/austin-belousov" if withdrawn_feed == "wire" else "https://kyiv.example/pentagon-chief"
+    pipeline.server.route("/copy.xml", rss(*copy, link, NOW - timedelta(minutes=30)))
+    pipeline.write_config({"wire": "/wire.xml", "kyiv": "/kyiv.xml", "copy": "/copy.xml"})
+    invoke_poll(now=NOW + timedelta(minutes=5))
+    assert contact_alerts(pipeline) == []
+    records = _alert_records(pipeline, "defense-minister-contact")
+    assert "copy" in records[kept]["folded_feeds"]["SS"]
+    assert "folded_feeds" not in records[withdrawn]
+
+
+def test_an_alert_with_a_recipient_the_other_lacks_is_not_withdrawn_in_the_race(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The watch file gains a digest subscriber while two batches run: one worker routes with
+    # the old file, the other with the new one. Withdrawing the new file's alert into the
+    # old one's would cancel the analyst's delivery, which the old alert never had.
+    _serve_the_call_twice(pipeline)
+    old = tmp_path / "old-watch.yaml"
+    old.write_text(pipeline.config_path.read_text(encoding="utf-8"), encoding="utf-8")
+    analyst = {"id": "analyst", "email": "analyst@example.org", "rules": ["*"], "delivery": "digest"}
+    _serve_the_call_twice(pipeline, subscribers=[*TEST_SUBSCRIBERS, analyst])
+    new = Settings.from_env()
+
+    _race(monkeypatch, [dataclasses.replace(new, config_path=old), new], lockstep=True)
+
+    records = _alert_records(pipeline, "defense-minister-contact")
+    kyiv_alert = next(key for key, record in records.items() if record["feed_id"]["S"] == "kyiv")
+    analyst_delivery = _alert_table_item(pipeline, f"delivery#analyst/email#{kyiv_alert.removeprefix('alert#')}")
+    assert analyst_delivery["status"]["S"] == "PENDING"  # waits for the analyst's digest
+    assert "withdrawn_into" not in records[kyiv_alert]
+
+
+def test_a_report_folded_into_an_alert_pins_it(pipeline: Pipeline) -> None:
+    # Its event now rests on that alert: nothing may withdraw it (`_settle_race`).
+    _serve_the_call_twice(pipeline)
+    pipeline.write_config({"wire": "/wire.xml"})
+    invoke_poll(now=NOW)
+    [(first, record)] = _alert_records(pipeline, "defense-minister-contact").items()
+    assert "pinned" not in record
+    pipeline.write_config({"wire": "/wire.xml", "kyiv": "/kyiv.xml"})
+    invoke_poll(now=NOW + timedelta(minutes=5))
+    assert "pinned" in _alert_records(pipeline, "defense-minister-contact")[first]
 
 
 def test_a_google_news_relay_of_the_publishers_article_is_the_same_story(pipeline: Pipeline) -> None:

@@ -38,7 +38,7 @@ from wirewatch.adapters.dynamodb import (
     _time,
 )
 from wirewatch.core.model import Alert, Delivery, DigestMessage, Severity
-from wirewatch.core.ports import SettledAlert
+from wirewatch.core.ports import SettledAlert, Withdrawal
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -415,7 +415,64 @@ class DynamoDBAlertStore(_Table):
             ),
         )
 
-    def withdraw(self, alert_key: str, into: str, now: datetime) -> frozenset[str] | None:
+    def withdraw(self, alert_key: str, into: str, now: datetime) -> Withdrawal | None:
+        found = self._withdrawable(alert_key, into)
+        if found is None:
+            return None
+        ours, waiting = found
+        first = self._mark_withdrawn(alert_key, into, now)
+        if first is None:
+            return None
+        reason = f"folded into {into}: the same event, alerted by another worker at the same time"
+        # Only those still waiting: one claimed or sent already goes out as well (a second
+        # alert for that recipient, as before withdrawing existed), never neither.
+        cancelled = sum(
+            self._set_status(
+                key,
+                "SET #status = :cancelled, last_error = :reason REMOVE pending, lease_until, lease_token",
+                "#status = :pending",
+                {":cancelled": _s("CANCELLED"), ":reason": _s(reason[:500]), ":pending": _s("PENDING")},
+            )
+            for key in waiting
+        )
+        if first and not cancelled:
+            # Every delivery was claimed since it was read: the alert went out, and stays an
+            # alert like any other (nothing folded into it while it was marked).
+            self._update_existing(
+                alert_key,
+                "REMOVE withdrawn_into, withdrawn_at",
+                {":into": _s(into)},
+                condition="withdrawn_into = :into",
+            )
+            return None
+        sources = {*ours.get("folded_feeds", {}).get("SS", []), _text(ours, "feed_id") or ""}
+        return Withdrawal(frozenset(sources - {""}), cancelled=cancelled, first=first)
+
+    def _withdrawable(self, alert_key: str, into: str) -> tuple[dict[str, Any], list[str]] | None:
+        """The alert's record and its deliveries still waiting, if it may be withdrawn into ``into``."""
+        # Strongly consistent: both alerts' deliveries were fixed when they were written, so
+        # what is judged here still holds when the mark is written.
+        records = self.batch_get([alert_key, into], "pk, deliveries, withdrawn_into, pinned, feed_id, folded_feeds")
+        ours, kept = records.get(alert_key), records.get(into)
+        if ours is None or kept is None or "pinned" in ours:
+            return None
+        already = _text(ours, "withdrawn_into")
+        deliveries = ours.get("deliveries", {}).get("SS", [])
+        # Every recipient of ours must have the kept alert too: routed by another version of
+        # the watch file (a subscriber added between the two batches), it may lack one, who
+        # would then hear of the event from neither.
+        kept_recipients = _recipients(into, kept.get("deliveries", {}).get("SS", []))
+        if already not in {None, into} or not _recipients(alert_key, deliveries) <= kept_recipients:
+            return None
+        # Whole items ("status" is a reserved word in projections); each is under 4 KB.
+        waiting = [key for key, item in self.batch_get(deliveries, None).items() if _text(item, "status") == "PENDING"]
+        if already is None and not waiting:
+            return None  # all out already: withdrawing it would only hide an alert people got
+        return ours, waiting
+
+    def _mark_withdrawn(self, alert_key: str, into: str, now: datetime) -> bool | None:
+        """Mark the alert withdrawn into ``into``: True if this call did, False if it was
+        already, None if it may not be (pinned meanwhile, or withdrawn into another)."""
         try:
             answer = self.client.update_item(
                 TableName=self.name,
@@ -425,7 +482,7 @@ class DynamoDBAlertStore(_Table):
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(pinned) AND "
                 "(attribute_not_exists(withdrawn_into) OR withdrawn_into = :into)",
                 ExpressionAttributeValues={":into": _s(into), ":now": _s(_time(now))},
-                ReturnValues="ALL_NEW",
+                ReturnValues="ALL_OLD",
             )
         except ClientError as exc:
             if _is_conditional_failure(exc):
@@ -433,19 +490,7 @@ class DynamoDBAlertStore(_Table):
             raise _store_error("UpdateItem", exc) from exc
         except BotoCoreError as exc:
             raise _store_error("UpdateItem", exc) from exc
-        record = answer.get("Attributes", {})
-        reason = f"folded into {into}: the same event, alerted by another worker at the same time"
-        # Only those still waiting: one claimed or sent already goes out as well (a second
-        # alert for that recipient, as before withdrawing existed), never neither.
-        for key in record.get("deliveries", {}).get("SS", []):
-            self._set_status(
-                key,
-                "SET #status = :cancelled, last_error = :reason REMOVE pending, lease_until, lease_token",
-                "#status = :pending",
-                {":cancelled": _s("CANCELLED"), ":reason": _s(reason[:500]), ":pending": _s("PENDING")},
-            )
-        sources = {*record.get("folded_feeds", {}).get("SS", []), _text(record, "feed_id") or ""}
-        return frozenset(sources - {""})
+        return "withdrawn_into" not in answer.get("Attributes", {})
 
     def _update_existing(
         self,
@@ -454,14 +499,16 @@ class DynamoDBAlertStore(_Table):
         values: dict[str, AttributeValueTypeDef],
         *,
         names: dict[str, str] | None = None,
+        condition: str = "",
     ) -> bool:
-        """An UpdateItem on a record that exists; False if it does not. Never creates one:
-        a record made of an update's attributes alone would pass for an alert or a delivery."""
+        """An UpdateItem on a record that exists (and meets ``condition``); False if it does
+        not. Never creates one: a record made of an update's attributes alone would pass for
+        an alert or a delivery."""
         request: dict[str, Any] = {
             "TableName": self.name,
             "Key": {"pk": _s(key)},
             "UpdateExpression": expression,
-            "ConditionExpression": "attribute_exists(pk)",
+            "ConditionExpression": "attribute_exists(pk)" + (f" AND {condition}" if condition else ""),
             "ExpressionAttributeValues": values,
         }
         if names:
@@ -475,6 +522,12 @@ class DynamoDBAlertStore(_Table):
             key: len(set(record.get("folded_feeds", {}).get("SS", [])) - {_text(record, "feed_id")})
             for key, record in records.items()
         }
+
+
+def _recipients(alert_key: str, delivery_keys: Sequence[str]) -> set[str]:
+    """The recipients of an alert's deliveries (``routing.delivery_key``)."""
+    suffix = "#" + alert_key.removeprefix("alert#")
+    return {key.removeprefix("delivery#").removesuffix(suffix) for key in delivery_keys}
 
 
 def _alert_attributes(alert: Alert) -> dict[str, AttributeValueTypeDef]:

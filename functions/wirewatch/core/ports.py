@@ -187,6 +187,15 @@ class SettledAlert:
 
 
 @dataclass(frozen=True)
+class Withdrawal:
+    """An alert folded into another after it was written (``AlertStore.withdraw``)."""
+
+    sources: frozenset[str]  # the feeds it counted: its own and those folded into it
+    cancelled: int  # its deliveries cancelled by this call
+    first: bool  # False: a retry finishing what an earlier call began (counted then)
+
+
+@dataclass(frozen=True)
 class StoryRecord:
     story_id: str
     first_seen: datetime  # when the story was published, or first seen if undated
@@ -336,11 +345,12 @@ class AlertStore(Protocol):
         which may then never be withdrawn."""
         ...
 
-    def withdraw(self, alert_key: str, into: str, now: datetime) -> frozenset[str] | None:
+    def withdraw(self, alert_key: str, into: str, now: datetime) -> Withdrawal | None:
         """Fold an alert already written into ``into``, an earlier alert of its rule on the
         same event (two workers wrote both before either claimed a fold band): its deliveries
-        still waiting are cancelled. Returns the feeds it counted, or None if it is pinned
-        (``fold``), withdrawn into another, or gone. ``into`` must be pinned first."""
+        still waiting are cancelled. None, and nothing changed, if it is pinned (``fold``),
+        withdrawn into another, gone, has a recipient ``into`` lacks, or went out already.
+        ``into`` must be pinned first."""
         ...
 
     def folded(self, alert_keys: Sequence[str]) -> dict[str, int]:
