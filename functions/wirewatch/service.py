@@ -656,8 +656,8 @@ class Poller:
             if withdrawal.sources:
                 self.ports.alerts.fold(kept, withdrawal.sources, now)
             ours_withdrawn = ours_withdrawn or withdrawn == mine.alert_key
-            if not withdrawal.first:
-                continue  # the other worker (or an earlier attempt) withdrew it and said so
+            if not withdrawal.counted:
+                continue  # the other worker (or an earlier attempt) counted it, or nothing was cancelled
             outcome.withdrawn += 1
             # Minus one on the dashboard's count of alerts per rule ("alert created" is plus one).
             log.info(
@@ -677,9 +677,13 @@ class Poller:
         # Past forget_after the first report's alert and bands may have expired: a longer
         # window in the watch file could not be kept, so it is not promised either.
         window = min(self.config.settings.fold_window, self.forget_after)
-        for original in first_reports(seen_as, self.ports.folds.find(bands), now, window):
-            if original.alert_key == key:
-                return False  # this report's own earlier attempt: its alert is the one to write
+        candidates = self.ports.folds.find(bands)
+        if any(record.alert_key == key for record in candidates.values()):
+            # This report's own earlier attempt wrote its alert and claimed bands: finish it
+            # (claims, then the race with another worker's alert), rather than fold it away
+            # and leave its alert half withdrawn, or sent beside the other.
+            return False
+        for original in first_reports(seen_as, candidates, now, window):
             # A band whose alert is not written (its worker is at it, or died before) folds
             # nothing: the next report of the event, or this one's own alert, is tried.
             # Pinned: this report's event now rests on that alert, which must not be withdrawn.

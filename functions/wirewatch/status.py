@@ -108,7 +108,8 @@ def read_recent_alerts(client: DynamoDBClient, table: str, since: datetime) -> l
     for a command run by hand; an index on ``created_at`` would cost a second write on
     every alert, for this command alone. Only ``alert#`` keys count: other records the
     table may hold (per-recipient deliveries) repeat an alert's rule and time; an alert
-    withdrawn into another on the same event (two workers at once) was never sent.
+    withdrawn into another on the same event (two workers at once), its deliveries
+    cancelled, is not counted (one whose deliveries had all gone out is).
 
     Raises:
         WirewatchError: the table cannot be read with these credentials.
@@ -116,7 +117,9 @@ def read_recent_alerts(client: DynamoDBClient, table: str, since: datetime) -> l
     items = _scan(
         client,
         table,
-        FilterExpression="begins_with(pk, :alert) AND created_at >= :since AND attribute_not_exists(withdrawn_into)",
+        FilterExpression=" AND ".join(
+            ("begins_with(pk, :alert)", "created_at >= :since", "attribute_not_exists(withdrawal_counted)")
+        ),
         ProjectionExpression="rule_id, created_at",
         ExpressionAttributeValues={
             ":alert": {"S": "alert#"},

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 from wirewatch.adapters.dynamodb_alerts import DynamoDBAlertStore
 from wirewatch.adapters.sns import SNSAlertPublisher
+from wirewatch.core.errors import StoreError
 from wirewatch.core.model import Alert, Delivery, DigestMessage, Rule, Severity, SmsBudget, Subscriber, WatchConfig
 from wirewatch.core.ports import Withdrawal
 from wirewatch.core.routing import BudgetWindow
@@ -233,7 +234,7 @@ def test_an_alert_withdrawn_into_another_cancels_its_waiting_deliveries_only(pip
     assert worker_b.claim(mine[1].key, NOW)  # being sent as it is withdrawn
 
     assert worker_a.fold(ALERT.key, [], NOW, pin=True)
-    assert worker_a.withdraw(OTHER.key, ALERT.key, NOW) == Withdrawal(frozenset({"kyiv", "lemonde"}), 1, first=True)
+    assert worker_a.withdraw(OTHER.key, ALERT.key, NOW) == Withdrawal(frozenset({"kyiv", "lemonde"}), 1, counted=True)
 
     assert _record(pipeline, mine[0].key)["status"]["S"] == "CANCELLED"
     assert "pending" not in _record(pipeline, mine[0].key)
@@ -244,7 +245,7 @@ def test_an_alert_withdrawn_into_another_cancels_its_waiting_deliveries_only(pip
     assert worker_a.settled([OTHER.key])[OTHER.key].withdrawn_into == ALERT.key
     # Nothing folds into a withdrawn alert; a retry of the withdrawal finishes it, counted once.
     assert worker_a.fold(OTHER.key, ["tass"], NOW) is False
-    assert worker_a.withdraw(OTHER.key, ALERT.key, NOW) == Withdrawal(frozenset({"kyiv", "lemonde"}), 0, first=False)
+    assert worker_a.withdraw(OTHER.key, ALERT.key, NOW) == Withdrawal(frozenset({"kyiv", "lemonde"}), 0, counted=False)
     assert worker_a.withdraw(OTHER.key, "alert#crimea-strike#s3", NOW) is None
     # `wirewatch status` counts the alert people got, not the one folded into it.
     recent = read_recent_alerts(boto3.client("dynamodb"), pipeline.settings.alerts_table, NOW - timedelta(days=1))
@@ -293,7 +294,7 @@ def test_an_alert_that_went_out_already_is_not_withdrawn(pipeline: Pipeline) -> 
     assert len(recent) == 2  # desk/email got both: status says so
 
 
-def test_an_alert_claimed_while_being_withdrawn_stays_an_alert(
+def test_an_alert_claimed_while_being_withdrawn_goes_out_and_is_not_counted_as_withdrawn(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     worker_a, worker_b = _stores(pipeline)
@@ -305,9 +306,114 @@ def test_an_alert_claimed_while_being_withdrawn_stays_an_alert(
     assert worker_b.claim(waiting.key, NOW)  # its worker publishes between the read and the mark
     monkeypatch.setattr(worker_a, "_withdrawable", lambda *_: read_while_waiting)
 
+    assert worker_a.withdraw(OTHER.key, ALERT.key, NOW) == Withdrawal(frozenset({"kyiv"}), 0, counted=False)
+    assert _record(pipeline, waiting.key)["status"]["S"] == "PUBLISHING"
+    # Still marked (never taken back: nothing may rest on it now), but people got it.
+    assert worker_a.fold(OTHER.key, ["tass"], NOW, pin=True) is False
+    recent = read_recent_alerts(boto3.client("dynamodb"), pipeline.settings.alerts_table, NOW - timedelta(days=1))
+    assert len(recent) == 2
+
+
+def test_an_alert_pinned_between_the_read_and_the_mark_is_not_withdrawn(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The guard everything rests on: a report folded into it (pinned) after the checks read it.
+    worker_a, worker_b = _stores(pipeline)
+    worker_a.create(ALERT, "s1", [_delivery()], NOW)
+    worker_b.create(OTHER, "s2", [_delivery_of(OTHER, "desk/email")], NOW)
+    read_unpinned = worker_a._withdrawable(OTHER.key, ALERT.key)
+    assert worker_b.fold(OTHER.key, ["tass"], NOW, pin=True)
+    monkeypatch.setattr(worker_a, "_withdrawable", lambda *_: read_unpinned)
+
     assert worker_a.withdraw(OTHER.key, ALERT.key, NOW) is None
     assert "withdrawn_into" not in _record(pipeline, OTHER.key)
-    assert worker_a.fold(OTHER.key, ["tass"], NOW)  # an alert like any other
+    assert _record(pipeline, _delivery_of(OTHER, "desk/email").key)["status"]["S"] == "PENDING"
+
+
+def _both_pinned_for_withdrawing(pipeline: Pipeline) -> tuple[DynamoDBAlertStore, DynamoDBAlertStore, list[Delivery]]:
+    worker_a, worker_b = _stores(pipeline)
+    worker_a.create(ALERT, "s1", [_delivery("desk/email"), _delivery("duty/sms")], NOW)
+    theirs = [_delivery_of(OTHER, "desk/email"), _delivery_of(OTHER, "duty/sms")]
+    worker_b.create(OTHER, "s2", theirs, NOW)
+    # Both workers saw the pair: both pin the kept alert, both withdraw the other.
+    assert worker_a.fold(ALERT.key, [], NOW, pin=True)
+    assert worker_b.fold(ALERT.key, [], NOW, pin=True)
+    return worker_a, worker_b, theirs
+
+
+def test_two_workers_withdrawing_one_alert_at_once_count_it_once(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A marks it; B marks it again and cancels every waiting delivery before A gets to them.
+    worker_a, worker_b, theirs = _both_pinned_for_withdrawing(pipeline)
+    results: dict[str, Withdrawal | None] = {}
+    set_status = worker_a._set_status
+
+    def b_cancels_first(*args: Any, **kwargs: Any) -> bool:
+        if "b" not in results:
+            results["b"] = worker_b.withdraw(OTHER.key, ALERT.key, NOW)
+        return set_status(*args, **kwargs)
+
+    monkeypatch.setattr(worker_a, "_set_status", b_cancels_first)
+    results["a"] = worker_a.withdraw(OTHER.key, ALERT.key, NOW)
+
+    assert results == {
+        "b": Withdrawal(frozenset({"kyiv"}), 2, counted=True),
+        "a": Withdrawal(frozenset({"kyiv"}), 0, counted=False),
+    }
+    assert [_record(pipeline, d.key)["status"]["S"] for d in theirs] == ["CANCELLED", "CANCELLED"]
+    assert _record(pipeline, OTHER.key)["withdrawn_into"] == {"S": ALERT.key}
+    recent = read_recent_alerts(boto3.client("dynamodb"), pipeline.settings.alerts_table, NOW - timedelta(days=1))
+    assert len(recent) == 1
+    assert worker_a.fold(OTHER.key, ["tass"], NOW, pin=True) is False  # nothing rests on an alert nobody got
+
+
+def test_a_withdrawal_cut_off_after_its_mark_is_finished_by_a_retry(pipeline: Pipeline) -> None:
+    worker_a, worker_b, theirs = _both_pinned_for_withdrawing(pipeline)
+
+    def throttled(*args: Any, **kwargs: Any) -> bool:
+        raise StoreError("DynamoDB UpdateItem failed: ProvisionedThroughputExceededException")
+
+    worker_a._set_status = throttled  # type: ignore[method-assign]
+    with pytest.raises(StoreError):
+        worker_a.withdraw(OTHER.key, ALERT.key, NOW)
+    del worker_a._set_status
+    assert "withdrawn_into" in _record(pipeline, OTHER.key)
+    # A retry before anything went out finishes it, and counts it.
+    assert worker_b.withdraw(OTHER.key, ALERT.key, NOW) == Withdrawal(frozenset({"kyiv"}), 2, counted=True)
+    assert worker_a.withdraw(OTHER.key, ALERT.key, NOW) == Withdrawal(frozenset({"kyiv"}), 0, counted=False)
+    assert [_record(pipeline, d.key)["status"]["S"] for d in theirs] == ["CANCELLED", "CANCELLED"]
+
+
+def test_a_withdrawal_cut_off_after_its_mark_whose_alert_then_went_out_is_not_counted(pipeline: Pipeline) -> None:
+    worker_a, worker_b, theirs = _both_pinned_for_withdrawing(pipeline)
+    worker_a._set_status = lambda *_, **__: False  # type: ignore[method-assign]  # the cancels do not happen
+    assert worker_a.withdraw(OTHER.key, ALERT.key, NOW) == Withdrawal(frozenset({"kyiv"}), 0, counted=False)
+    del worker_a._set_status
+    for delivery in theirs:  # the scheduler's sweep sends what is due
+        assert worker_b.claim(delivery.key, NOW)
+        worker_b.mark_sent(delivery.key, "m-1", NOW)
+
+    assert worker_a.withdraw(OTHER.key, ALERT.key, NOW) == Withdrawal(frozenset({"kyiv"}), 0, counted=False)
+    recent = read_recent_alerts(boto3.client("dynamodb"), pipeline.settings.alerts_table, NOW - timedelta(days=1))
+    assert len(recent) == 2  # everyone got it: status says so
+
+
+def test_a_copy_counted_on_the_alert_while_it_is_withdrawn_is_carried_over(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker_a, worker_b, _ = _both_pinned_for_withdrawing(pipeline)
+    withdrawable = worker_a._withdrawable
+
+    def copy_arrives_after_the_read(*args: Any) -> Any:
+        found = withdrawable(*args)
+        assert worker_b.fold(OTHER.key, ["tass"], NOW)  # another outlet carrying OTHER's story
+        return found
+
+    monkeypatch.setattr(worker_a, "_withdrawable", copy_arrives_after_the_read)
+    withdrawal = worker_a.withdraw(OTHER.key, ALERT.key, NOW)
+    assert withdrawal is not None
+    assert withdrawal.sources == {"kyiv", "tass"}
 
 
 def test_a_copy_read_before_the_delivery_moved_to_a_digest_cannot_claim_it(pipeline: Pipeline) -> None:

@@ -390,7 +390,7 @@ def _race(monkeypatch: pytest.MonkeyPatch, settings: Sequence[Settings], *, lock
     first_lookup = threading.local()
     find, settle_race, claim = DynamoDBFoldIndex.find, Poller._settle_race, DynamoDBFoldIndex.claim
     turns: dict[str, int] = {}
-    turn_lock = threading.Lock()
+    turn_lock, one_at_a_time = threading.Lock(), threading.Lock()
 
     def find_together(self: DynamoDBFoldIndex, keys: Sequence[str]) -> dict[str, FoldRecord]:
         found = find(self, keys)
@@ -400,7 +400,10 @@ def _race(monkeypatch: pytest.MonkeyPatch, settings: Sequence[Settings], *, lock
         return found
 
     def settle_together(self: Poller, *args: Any, **kwargs: Any) -> bool:
-        withdrawn = settle_race(self, *args, **kwargs)
+        # One after the other: moto's conditional writes are not atomic across threads
+        # (DynamoDB's are), and both workers may withdraw the same alert.
+        with one_at_a_time:
+            withdrawn = settle_race(self, *args, **kwargs)
         settled.wait()
         return withdrawn
 
@@ -489,6 +492,52 @@ def test_an_alert_with_a_recipient_the_other_lacks_is_not_withdrawn_in_the_race(
     analyst_delivery = _alert_table_item(pipeline, f"delivery#analyst/email#{kyiv_alert.removeprefix('alert#')}")
     assert analyst_delivery["status"]["S"] == "PENDING"  # waits for the analyst's digest
     assert "withdrawn_into" not in records[kyiv_alert]
+
+
+def test_a_job_retried_after_its_withdrawal_failed_finishes_it(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # kyiv's alert is written beside wire's (its fold lookup missed wire's bands, claimed a
+    # moment later); withdrawing it, the cancel after the mark is throttled and the job
+    # fails. Its retry must finish the withdrawal, not fold the report into wire's alert and
+    # leave its own half withdrawn, its deliveries going out from the sweep.
+    from wirewatch.adapters.dynamodb_alerts import DynamoDBAlertStore
+    from wirewatch.adapters.dynamodb_bands import DynamoDBFoldIndex
+    from wirewatch.bootstrap import build_poller
+    from wirewatch.core.errors import StoreError
+    from wirewatch.status import read_recent_alerts
+
+    _serve_the_call_twice(pipeline)
+    poller = build_poller(Settings.from_env())
+    assert poller.poll([PollJob("wire", NOW)]).total("alerts_created") == 1
+    find, set_status = DynamoDBFoldIndex.find, DynamoDBAlertStore._set_status
+    lookups = []
+
+    def first_lookup_misses(self: DynamoDBFoldIndex, keys: Sequence[str]) -> dict[str, FoldRecord]:
+        lookups.append(keys)
+        return {} if len(lookups) == 1 else find(self, keys)
+
+    def cancel_throttled(self: DynamoDBAlertStore, key: str, update: str, *args: Any, **kwargs: Any) -> bool:
+        if ":cancelled" in update:
+            raise StoreError("DynamoDB UpdateItem failed: ProvisionedThroughputExceededException")
+        return set_status(self, key, update, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDBFoldIndex, "find", first_lookup_misses)
+    monkeypatch.setattr(DynamoDBAlertStore, "_set_status", cancel_throttled)
+    failed = poller.poll([PollJob("kyiv", NOW)])
+    assert failed.feeds[0].retry
+    monkeypatch.setattr(DynamoDBAlertStore, "_set_status", set_status)
+
+    retried = poller.poll([PollJob("kyiv", NOW)])  # SQS hands the job out again
+    invoke_poll(now=NOW + timedelta(minutes=1))  # the sweep sends what is due
+
+    records = _alert_records(pipeline, "defense-minister-contact")
+    kyiv_alert = next(key for key, record in records.items() if record["feed_id"]["S"] == "kyiv")
+    statuses = {_alert_table_item(pipeline, key)["status"]["S"] for key in records[kyiv_alert]["deliveries"]["SS"]}
+    assert statuses == {"CANCELLED"}
+    assert retried.total("withdrawn") + failed.total("withdrawn") == 1
+    recent = read_recent_alerts(boto3.client("dynamodb"), pipeline.settings.alerts_table, NOW - timedelta(days=1))
+    assert [alert.rule_id for alert in recent].count("defense-minister-contact") == 1
 
 
 def test_a_report_folded_into_an_alert_pins_it(pipeline: Pipeline) -> None:

@@ -15,6 +15,7 @@ from wirewatch.delivery import deliver
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
+    from wirewatch.core.ports import Withdrawal
     from wirewatch.core.routing import BudgetWindow
 
 NOW = datetime(2024, 6, 26, 6, 0, tzinfo=UTC)
@@ -98,7 +99,7 @@ class Store:
     def fold(self, alert_key: str, feed_ids: Iterable[str], now: datetime, *, pin: bool = False) -> bool:
         return True
 
-    def withdraw(self, alert_key: str, into: str, now: datetime) -> frozenset[str] | None:
+    def withdraw(self, alert_key: str, into: str, now: datetime) -> Withdrawal | None:
         return None
 
     def folded(self, alert_keys: Sequence[str]) -> dict[str, int]:

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from wirewatch.core.routing import BudgetWindow
 
 DUE_INDEX = "due-index"
+WITHDRAWN = "folded into "  # a delivery cancelled by a withdrawal: its reason, then the kept alert's key
 
 
 class DynamoDBAlertStore(_Table):
@@ -419,11 +420,12 @@ class DynamoDBAlertStore(_Table):
         found = self._withdrawable(alert_key, into)
         if found is None:
             return None
-        ours, waiting = found
-        first = self._mark_withdrawn(alert_key, into, now)
-        if first is None:
+        waiting, cancelled_before = found
+        # Never taken back once written: a report could fold into the alert again, and rest on
+        # an alert whose deliveries another worker, withdrawing it too, has cancelled.
+        marked = self._mark_withdrawn(alert_key, into, now)
+        if marked is None:
             return None
-        reason = f"folded into {into}: the same event, alerted by another worker at the same time"
         # Only those still waiting: one claimed or sent already goes out as well (a second
         # alert for that recipient, as before withdrawing existed), never neither.
         cancelled = sum(
@@ -431,28 +433,28 @@ class DynamoDBAlertStore(_Table):
                 key,
                 "SET #status = :cancelled, last_error = :reason REMOVE pending, lease_until, lease_token",
                 "#status = :pending",
-                {":cancelled": _s("CANCELLED"), ":reason": _s(reason[:500]), ":pending": _s("PENDING")},
+                {":cancelled": _s("CANCELLED"), ":reason": _s(f"{WITHDRAWN}{into}"[:500]), ":pending": _s("PENDING")},
             )
             for key in waiting
         )
-        if first and not cancelled:
-            # Every delivery was claimed since it was read: the alert went out, and stays an
-            # alert like any other (nothing folded into it while it was marked).
-            self._update_existing(
-                alert_key,
-                "REMOVE withdrawn_into, withdrawn_at",
-                {":into": _s(into)},
-                condition="withdrawn_into = :into",
-            )
-            return None
-        sources = {*ours.get("folded_feeds", {}).get("SS", []), _text(ours, "feed_id") or ""}
-        return Withdrawal(frozenset(sources - {""}), cancelled=cancelled, first=first)
+        # Counted (by status and the dashboard, as not sent) once something of it was
+        # cancelled, by one call only: every worker that saw the pair, and every retry,
+        # withdraws it, and one whose deliveries were all claimed meanwhile went out.
+        counted = bool(cancelled_before or cancelled) and self._update_existing(
+            alert_key,
+            "SET withdrawal_counted = :now",
+            {":now": _s(_time(now))},
+            condition="attribute_not_exists(withdrawal_counted)",
+        )
+        sources = {*marked.get("folded_feeds", {}).get("SS", []), _text(marked, "feed_id") or ""}
+        return Withdrawal(frozenset(sources - {""}), cancelled=cancelled, counted=counted)
 
-    def _withdrawable(self, alert_key: str, into: str) -> tuple[dict[str, Any], list[str]] | None:
-        """The alert's record and its deliveries still waiting, if it may be withdrawn into ``into``."""
+    def _withdrawable(self, alert_key: str, into: str) -> tuple[list[str], int] | None:
+        """The alert's deliveries still waiting, and how many a withdrawal cancelled already,
+        if it may be withdrawn into ``into``."""
         # Strongly consistent: both alerts' deliveries were fixed when they were written, so
         # what is judged here still holds when the mark is written.
-        records = self.batch_get([alert_key, into], "pk, deliveries, withdrawn_into, pinned, feed_id, folded_feeds")
+        records = self.batch_get([alert_key, into], "pk, deliveries, withdrawn_into, pinned")
         ours, kept = records.get(alert_key), records.get(into)
         if ours is None or kept is None or "pinned" in ours:
             return None
@@ -465,24 +467,29 @@ class DynamoDBAlertStore(_Table):
         if already not in {None, into} or not _recipients(alert_key, deliveries) <= kept_recipients:
             return None
         # Whole items ("status" is a reserved word in projections); each is under 4 KB.
-        waiting = [key for key, item in self.batch_get(deliveries, None).items() if _text(item, "status") == "PENDING"]
+        states = [
+            (key, _text(item, "status"), _text(item, "last_error") or "")
+            for key, item in self.batch_get(deliveries, None).items()
+        ]
+        waiting = [key for key, status, _ in states if status == "PENDING"]
+        cancelled = sum(status == "CANCELLED" and error.startswith(WITHDRAWN) for _, status, error in states)
         if already is None and not waiting:
             return None  # all out already: withdrawing it would only hide an alert people got
-        return ours, waiting
+        return waiting, cancelled
 
-    def _mark_withdrawn(self, alert_key: str, into: str, now: datetime) -> bool | None:
-        """Mark the alert withdrawn into ``into``: True if this call did, False if it was
-        already, None if it may not be (pinned meanwhile, or withdrawn into another)."""
+    def _mark_withdrawn(self, alert_key: str, into: str, now: datetime) -> dict[str, Any] | None:
+        """Mark the alert withdrawn into ``into`` (again, for a retry); its record, or None if
+        it may not be (pinned meanwhile, or withdrawn into another)."""
         try:
             answer = self.client.update_item(
                 TableName=self.name,
                 Key={"pk": _s(alert_key)},
-                UpdateExpression="SET withdrawn_into = :into, withdrawn_at = :now",
-                # Again into the same alert: a retry finishes cancelling what an attempt began.
+                UpdateExpression="SET withdrawn_into = :into, withdrawn_at = if_not_exists(withdrawn_at, :now)",
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(pinned) AND "
                 "(attribute_not_exists(withdrawn_into) OR withdrawn_into = :into)",
                 ExpressionAttributeValues={":into": _s(into), ":now": _s(_time(now))},
-                ReturnValues="ALL_OLD",
+                # After the mark: a copy counted on the alert since it was read is carried over too.
+                ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
             if _is_conditional_failure(exc):
@@ -490,7 +497,8 @@ class DynamoDBAlertStore(_Table):
             raise _store_error("UpdateItem", exc) from exc
         except BotoCoreError as exc:
             raise _store_error("UpdateItem", exc) from exc
-        return "withdrawn_into" not in answer.get("Attributes", {})
+        attributes: dict[str, Any] = answer.get("Attributes", {})
+        return attributes
 
     def _update_existing(
         self,

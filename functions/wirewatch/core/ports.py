@@ -192,7 +192,7 @@ class Withdrawal:
 
     sources: frozenset[str]  # the feeds it counted: its own and those folded into it
     cancelled: int  # its deliveries cancelled by this call
-    first: bool  # False: a retry finishing what an earlier call began (counted then)
+    counted: bool  # this call is the one to count it (once something of it was cancelled)
 
 
 @dataclass(frozen=True)
@@ -350,7 +350,8 @@ class AlertStore(Protocol):
         same event (two workers wrote both before either claimed a fold band): its deliveries
         still waiting are cancelled. None, and nothing changed, if it is pinned (``fold``),
         withdrawn into another, gone, has a recipient ``into`` lacks, or went out already.
-        ``into`` must be pinned first."""
+        ``into`` must be pinned first. Again into the same alert, it finishes what an earlier
+        call began."""
         ...
 
     def folded(self, alert_keys: Sequence[str]) -> dict[str, int]:
