@@ -72,7 +72,7 @@ def report(totals: Totals, failures: list[str], seconds: float, *, markdown: boo
         "crashes by where they hit:",
         *(f"  {point:40s} {n}" for point, n in sorted(totals.crash_points.items())),
         f"tick errors (the invocation failed, Lambda retries): {dict(sorted(totals.errors.items()))}",
-        f"expected (rule, story, recipient): {totals.expected}",
+        f"expected (rule, event, recipient): {totals.expected} (a story retold by another outlet is one event)",
         f"deliveries: {totals.deliveries} in {totals.messages} messages (digests carry several)",
         f"losses: {totals.losses}",
         f"duplicates: {totals.duplicates}",
@@ -81,6 +81,9 @@ def report(totals: Totals, failures: list[str], seconds: float, *, markdown: boo
         f"  unexplained: {totals.unexplained}",
         f"windows left open (SNS accepted, never marked sent): {totals.open_windows}, "
         f"of which without an injected fault: {totals.unfaulted_windows}",
+        f"retellings: {totals.retellings} (rule, retelling, recipient), each to be folded into its story's alert; "
+        f"alerted beside their story within the fold window: {totals.unfolded}; alerts withdrawn into another "
+        f"worker's on the same event: {totals.withdrawn}",
         f"failing schedules: {len(failures)}",
     ]
     text = "\n".join(lines)

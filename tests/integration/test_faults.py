@@ -126,3 +126,32 @@ def test_an_sms_moved_to_a_digest_by_another_worker_is_never_stuck(stack: FaultS
 
     assert not outcome.stuck, outcome.stuck
     assert verdict.ok, verdict
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        None,
+        Fault("dynamodb.PutItem", "after", 2, "crash"),  # around the first alert's own writes
+        Fault("dynamodb.PutItem", "after", 6, "race"),  # another worker runs the batch meanwhile
+        Fault("dynamodb.BatchGetItem", "after", 2, "crash"),
+    ],
+    ids=str,
+)
+def test_a_story_retold_by_another_outlet_alerts_once(stack: FaultStack, fault: Fault | None) -> None:
+    stories = (
+        Story(0, (STRIKE, HARBOUR), ("wire-a",), 0),
+        Story(1, (STRIKE, HARBOUR), ("wire-b",), 0, retells=0),
+        Story(2, (HARBOUR,), ("wire-c",), 0),  # another event: alerts on its own
+    )
+    schedule = _schedule(Step(timedelta(minutes=5), (fault,) if fault else ()), stories=stories)
+
+    outcome = stack.run(schedule)
+    verdict = judge(outcome)
+
+    assert verdict.ok, verdict
+    assert verdict.retellings == 8  # two rules, four recipients each
+    assert verdict.unfolded == 0
+    desk = [m["title"] for m in outcome.messages["desk/email"]]
+    assert sorted(desk).count(stories[2].headline) == 1
+    assert len(desk) == 3 + verdict.duplicates  # story 0 for each rule, story 2; the retelling folded
