@@ -49,7 +49,8 @@ def run(count: int, random_seed: int) -> tuple[Totals, list[str], float]:
                     f"{schedule}\n  fired: {[str(f) for f in outcome.fired]}\n"
                     f"  never sent: {outcome.stuck}\n"
                     f"  losses: {verdict.losses}\n  unexpected: {verdict.unexpected}\n"
-                    f"  unexplained: {verdict.unexplained}\n  unfaulted windows: {verdict.unfaulted_windows}"
+                    f"  unexplained: {verdict.unexplained}\n  unfaulted windows: {verdict.unfaulted_windows}\n"
+                    f"  retellings not folded, no fault: {verdict.unfolded_unexplained}"
                 )
             if totals.schedules % 50 == 0:
                 print(f"  {totals.schedules} schedules, {time.perf_counter() - started:.0f} s", file=sys.stderr)

@@ -108,8 +108,8 @@ def read_recent_alerts(client: DynamoDBClient, table: str, since: datetime) -> l
     for a command run by hand; an index on ``created_at`` would cost a second write on
     every alert, for this command alone. Only ``alert#`` keys count: other records the
     table may hold (per-recipient deliveries) repeat an alert's rule and time; an alert
-    withdrawn into another on the same event (two workers at once), its deliveries
-    cancelled, is not counted (one whose deliveries had all gone out is).
+    withdrawn into another on the same event (two workers at once) before any of it went
+    out is not counted (one that reached a recipient first is).
 
     Raises:
         WirewatchError: the table cannot be read with these credentials.

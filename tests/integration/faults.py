@@ -20,6 +20,9 @@ SQS batches) with faults armed on botocore's event hooks:
   conditional-check races between two workers at every step of a cycle.
 - ``tick``: at that point the scheduler's tick runs in another container and delivers
   what is due while the batch is delivering.
+- ``rival``: at that point another container takes the next poll batch of the tick from
+  the queue and runs it to the end (a step may cut the tick's jobs into batches of one):
+  two workers on two feeds at once, as when both carry one event reworded.
 - a step may have SQS deliver every job twice, or a second worker re-run a poll batch
   right after the first, before either deletes its messages.
 
@@ -176,6 +179,7 @@ class Step:
     advance: timedelta  # the clock jump before the tick
     faults: tuple[Fault, ...] = ()
     duplicate_jobs: bool = False  # SQS hands every job out twice
+    batch_size: int = 50  # the SQS trigger's batches (1: every feed's job in a batch of its own)
     rerun_batch: bool = False  # a second worker takes each batch before the first deletes it
 
 
@@ -196,6 +200,7 @@ class Schedule:
         for n, step in enumerate(self.steps):
             extra = [str(f) for f in step.faults]
             extra += ["duplicate jobs"] * step.duplicate_jobs + ["batch re-run"] * step.rerun_batch
+            extra += [f"batches of {step.batch_size}"] * (step.batch_size != 50)
             lines.append(f"  step {n}: +{step.advance} {'; '.join(extra)}")
         return "\n".join(lines)
 
@@ -247,7 +252,7 @@ faults = st.builds(
     operation=_weighted(OPERATIONS),
     stage=st.sampled_from(["before", "after"]),
     nth=st.sampled_from([1, 1, 1, 2, 2, 3, 4, 6]),  # early calls: a later one may never come
-    kind=_weighted({"error": 4, "crash": 4, "race": 2, "tick": 1}),
+    kind=_weighted({"error": 4, "crash": 4, "race": 2, "tick": 1, "rival": 2}),
     times=st.integers(1, 3),
 )
 
@@ -264,6 +269,7 @@ def schedules(draw: st.DrawFn, max_steps: int = 5, max_stories: int = 3) -> Sche
                     faults=st.one_of(st.just(()), st.lists(faults, min_size=1, max_size=3).map(tuple)),
                     duplicate_jobs=st.booleans(),
                     rerun_batch=st.booleans(),
+                    batch_size=st.sampled_from([50, 50, 1]),
                 ),
                 min_size=1,
                 max_size=max_steps,
@@ -287,7 +293,7 @@ def schedules(draw: st.DrawFn, max_steps: int = 5, max_stories: int = 3) -> Sche
                 Story(
                     number=len(stories),
                     rules=original.rules,
-                    feeds=(draw(st.sampled_from(FEEDS)),),
+                    feeds=(draw(st.sampled_from([f for f in FEEDS if f not in original.feeds])),),
                     step=min(original.step + draw(st.integers(0, 1)), len(steps) - 1),
                     retells=original.number,
                 )
@@ -419,6 +425,8 @@ class Injector:
             top.faults.append(str(fault))
         if fault.kind in ("race", "tick"):
             self._race(fault)
+        if fault.kind == "rival":
+            self._rival()
         if fault.kind == "crash":
             raise Crash(str(fault))
         if fault.kind == "error":
@@ -437,6 +445,20 @@ class Injector:
                 else:
                     payload = self.stack.tick_event or {"source": "wirewatch.schedule"}
                     self.stack.schedule_handler(payload)
+        finally:
+            self._left_open(self.depth)
+            self.depth -= 1
+
+    def _rival(self) -> None:
+        """Another container takes the tick's next poll batch and runs it to the end."""
+        self.depth += 1
+        try:
+            with self.stack.other_container():
+                try:
+                    if next(self.stack.drain(self.stack.batch_size), None) is not None:
+                        self.stack.stats["rival batches"] += 1
+                except WirewatchError as exc:
+                    self.stack.stats[f"rival worker failed: {type(exc).__name__}"] += 1
         finally:
             self._left_open(self.depth)
             self.depth -= 1
@@ -472,7 +494,12 @@ class Outcome:
     convergence_ticks: int
     stuck: list[str]  # deliveries still pending or publishing when the clean ticks gave up
     published: dict[int, datetime] = field(default_factory=dict)  # story number → its publication
-    withdrawn: int = 0  # alerts withdrawn into another on the same event (two workers at once)
+    items: list[dict[str, str]] = field(default_factory=list)  # the alerts table at the end (string attributes)
+
+    @property
+    def withdrawn(self) -> int:
+        """Alerts withdrawn into another on the same event (two workers at once), as counted."""
+        return sum(1 for item in self.items if item["pk"].startswith("alert#") and "withdrawal_counted" in item)
 
 
 class FaultStack:
@@ -539,10 +566,15 @@ class FaultStack:
     # -- handlers: the real ones, seen on the way through
 
     def _patch_handlers(self) -> None:
+        from wirewatch import runner
         from wirewatch.handlers import poll_feeds, schedule_feeds
 
         self._real_poll, self._real_schedule = poll_feeds.lambda_handler, schedule_feeds.lambda_handler
         self.rerun_batch = False
+        # The step's SQS batch size, for the ticks invoke_poll runs and for a rival worker.
+        self.batch_size = 50
+        self.drain = runner.drain_poll_queue
+        runner.drain_poll_queue = lambda batch_size=None: self.drain(batch_size or self.batch_size)  # type: ignore[assignment]
 
         def poll(event: dict[str, Any], context: Any) -> Any:
             self.batches.append(event)
@@ -576,9 +608,11 @@ class FaultStack:
         poll_feeds.lambda_handler, schedule_feeds.lambda_handler = poll, schedule
 
     def _unpatch_handlers(self) -> None:
+        from wirewatch import runner
         from wirewatch.handlers import poll_feeds, schedule_feeds
 
         poll_feeds.lambda_handler, schedule_feeds.lambda_handler = self._real_poll, self._real_schedule
+        runner.drain_poll_queue = self.drain  # type: ignore[assignment]
 
     def poll_handler(self, event: dict[str, Any]) -> Any:
         from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
@@ -710,7 +744,7 @@ class FaultStack:
                         published[story.number] = now - timedelta(minutes=1)
                 self.serve([s for s in schedule.stories if s.number in published], published)
                 self.injector.arm(step)
-                self.rerun_batch = step.rerun_batch
+                self.rerun_batch, self.batch_size = step.rerun_batch, step.batch_size
                 self.expire_messages()
                 try:
                     invoke_poll(now=now)
@@ -721,7 +755,7 @@ class FaultStack:
                     errors[type(exc).__name__] += 1
                 finally:
                     self.injector.disarm()
-                    self.rerun_batch = False
+                    self.rerun_batch, self.batch_size = False, 50
                     self.injector._left_open(0)
                 collect()
             # The faults stop: clean ticks until nothing waits.
@@ -753,7 +787,7 @@ class FaultStack:
             ticks,
             stuck,
             dict(published),
-            sum(1 for i in items if i["pk"].startswith("alert#") and "withdrawn_into" in i),
+            items,
         )
 
     def _waiting(self) -> list[dict[str, str]]:
@@ -808,11 +842,14 @@ class Verdict:
     open_windows: int = 0
     unfaulted_windows: list[str] = field(default_factory=list)
     retellings: int = 0  # (rule, retelling, recipient): each should fold into its story's alert
-    unfolded: int = 0  # of those, alerted beside their story within the fold window (not a failure)
+    unfolded: int = 0  # of those, alerted beside their story within the fold window
+    unfolded_unexplained: list[str] = field(default_factory=list)  # ... in a schedule where no fault fired
 
     @property
     def ok(self) -> bool:
-        return not (self.losses or self.unexpected or self.unexplained or self.unfaulted_windows)
+        return not (
+            self.losses or self.unexpected or self.unexplained or self.unfaulted_windows or self.unfolded_unexplained
+        )
 
 
 def _units(message: dict[str, Any], titles: dict[str, str]) -> list[tuple[str, str, str]]:
@@ -845,8 +882,33 @@ def judge(outcome: Outcome) -> Verdict:
                 got[unit] += 1
     verdict.deliveries = sum(got.values())
     _judge_events(outcome, got, verdict)
+    _judge_records(outcome, got, verdict)
     _judge_duplicates(outcome, got, verdict)
     return verdict
+
+
+WITHDRAWN = "folded into "  # the reason a withdrawal gives a delivery it cancels
+
+
+def _judge_records(outcome: Outcome, got: Counter[tuple[str, str, str]], verdict: Verdict) -> None:
+    """Each delivery the alerts table holds reached its recipient: as itself (alone or in a
+    digest), or, cancelled by a withdrawal, as the alert it was folded into. By event alone,
+    a delivery lost from an alert could hide behind another alert on the same event."""
+    for item in outcome.items:
+        if not item["pk"].startswith("delivery#") or item.get("kind") != "alert":
+            continue
+        rule, recipient, status = item["rule_id"], item["recipient"], item["status"]
+        if status in ("PENDING", "PUBLISHING"):
+            continue  # reported as stuck
+        title = item["title"]
+        if status == "CANCELLED":
+            reason = item.get("last_error", "")
+            if not reason.startswith(WITHDRAWN):
+                verdict.losses.append(f"{item['pk']} cancelled: {reason}")
+                continue
+            title = outcome.titles.get(reason.removeprefix(WITHDRAWN), "?")
+        if (rule, title, recipient) not in got:
+            verdict.losses.append(f"{item['pk']} ({status}): {rule} / {title!r} never reached {recipient}")
 
 
 def _judge_events(outcome: Outcome, got: Counter[tuple[str, str, str]], verdict: Verdict) -> None:
@@ -864,10 +926,18 @@ def _judge_events(outcome: Outcome, got: Counter[tuple[str, str, str]], verdict:
     verdict.unexpected += [f"{unit}" for unit in sorted(got) if unit[1] not in event_of]
     verdict.unexpected += [f"{unit}" for unit in sorted(set(by_event) - expected)]
     published = {story.headline: outcome.published.get(story.number) for story in stories}
-    for titles in by_event.values():
+    # Alerts linked by a withdrawal that found the later one already going out: both sent.
+    key_of = {(key.split("#")[1], title): key for key, title in outcome.titles.items()}
+    into = {item["pk"]: item["withdrawn_into"] for item in outcome.items if "withdrawn_into" in item}
+    for (rule, _, recipient), titles in by_event.items():
         moments = sorted(moment for title in titles if (moment := published[title]) is not None)
         if len(titles) > 1 and moments and moments[-1] - moments[0] <= FOLD_WINDOW:
             verdict.unfolded += len(titles) - 1
+            keys = {key_of.get((rule, title)) for title in titles}
+            linked = any(into.get(key) in keys for key in keys)
+            if not linked and not outcome.fired:
+                # With no fault at all, nothing excuses a missed fold: folding is broken.
+                verdict.unfolded_unexplained.append(f"{rule} / {sorted(titles)} / {recipient}")
     verdict.retellings = sum(
         len(recipients(rule)) for story in stories if story.retells is not None for rule in story.rules
     )

@@ -420,7 +420,7 @@ class DynamoDBAlertStore(_Table):
         found = self._withdrawable(alert_key, into)
         if found is None:
             return None
-        waiting, cancelled_before = found
+        waiting, cancelled_before, went_out = found
         # Never taken back once written: a report could fold into the alert again, and rest on
         # an alert whose deliveries another worker, withdrawing it too, has cancelled.
         marked = self._mark_withdrawn(alert_key, into, now)
@@ -437,10 +437,11 @@ class DynamoDBAlertStore(_Table):
             )
             for key in waiting
         )
-        # Counted (by status and the dashboard, as not sent) once something of it was
-        # cancelled, by one call only: every worker that saw the pair, and every retry,
-        # withdraws it, and one whose deliveries were all claimed meanwhile went out.
-        counted = bool(cancelled_before or cancelled) and self._update_existing(
+        # Counted (by status and the dashboard, as an alert nobody got) if nothing of it went
+        # out, by one call only: every worker that saw the pair, and every retry, withdraws
+        # it. One with a delivery claimed or sent before it was cancelled was an alert sent.
+        nothing_out = not went_out and cancelled == len(waiting) and bool(cancelled_before or cancelled)
+        counted = nothing_out and self._update_existing(
             alert_key,
             "SET withdrawal_counted = :now",
             {":now": _s(_time(now))},
@@ -449,9 +450,9 @@ class DynamoDBAlertStore(_Table):
         sources = {*marked.get("folded_feeds", {}).get("SS", []), _text(marked, "feed_id") or ""}
         return Withdrawal(frozenset(sources - {""}), cancelled=cancelled, counted=counted)
 
-    def _withdrawable(self, alert_key: str, into: str) -> tuple[list[str], int] | None:
-        """The alert's deliveries still waiting, and how many a withdrawal cancelled already,
-        if it may be withdrawn into ``into``."""
+    def _withdrawable(self, alert_key: str, into: str) -> tuple[list[str], int, bool] | None:
+        """The alert's deliveries still waiting, how many a withdrawal cancelled already, and
+        whether any went out, if it may be withdrawn into ``into``."""
         # Strongly consistent: both alerts' deliveries were fixed when they were written, so
         # what is judged here still holds when the mark is written.
         records = self.batch_get([alert_key, into], "pk, deliveries, withdrawn_into, pinned")
@@ -472,10 +473,11 @@ class DynamoDBAlertStore(_Table):
             for key, item in self.batch_get(deliveries, None).items()
         ]
         waiting = [key for key, status, _ in states if status == "PENDING"]
-        cancelled = sum(status == "CANCELLED" and error.startswith(WITHDRAWN) for _, status, error in states)
+        withdrawn = [status == "CANCELLED" and error.startswith(WITHDRAWN) for _, status, error in states]
+        went_out = len(waiting) + sum(withdrawn) < len(deliveries)
         if already is None and not waiting:
             return None  # all out already: withdrawing it would only hide an alert people got
-        return waiting, cancelled
+        return waiting, sum(withdrawn), went_out
 
     def _mark_withdrawn(self, alert_key: str, into: str, now: datetime) -> dict[str, Any] | None:
         """Mark the alert withdrawn into ``into`` (again, for a retry); its record, or None if

@@ -192,7 +192,7 @@ class Withdrawal:
 
     sources: frozenset[str]  # the feeds it counted: its own and those folded into it
     cancelled: int  # its deliveries cancelled by this call
-    counted: bool  # this call is the one to count it (once something of it was cancelled)
+    counted: bool  # this call is the one to count it (nothing of it went out: an alert nobody got)
 
 
 @dataclass(frozen=True)
