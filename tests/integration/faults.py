@@ -772,6 +772,12 @@ class FaultStack:
                 ticks = max_convergence + 1
         items = self.alerts_items()
         titles = {i["pk"]: i["title"] for i in items if i["pk"].startswith("alert#")}
+        # Deliveries carry their alert's title too: a job whose alert write failed after its
+        # deliveries were written, and whose retry folded the report into a retelling's
+        # alert, leaves deliveries of an alert with no record (sent: a second alert).
+        for item in items:
+            if item["pk"].startswith("delivery#") and item.get("kind") == "alert":
+                titles.setdefault(item["alert_key"], item["title"])
         stuck = [
             f"{item['pk']} {item['status']} mode={item.get('mode')} due={item.get('due_at')}"
             f" lease={item.get('lease_until', '-')}"

@@ -208,3 +208,38 @@ def test_two_workers_on_a_story_and_its_retelling_at_once(stack: FaultStack, fir
         assert outcome.withdrawn == 0
         assert verdict.unfolded == 3
         assert verdict.deliveries == 7
+
+
+def test_deliveries_whose_alert_write_failed_and_whose_retry_folded_are_judged(stack: FaultStack) -> None:
+    # Found by the generated schedules: the alert write of story 0 fails after its deliveries
+    # were written; the retry folds the report into the retelling's alert instead. The
+    # deliveries still go out (a second alert, not a loss), under an alert key with no
+    # alert record: the oracle reads their title from the deliveries.
+    stories = (
+        Story(0, (HARBOUR,), ("wire-a", "wire-b"), 0),
+        Story(1, (HARBOUR,), ("wire-c",), 0, retells=0),
+    )
+    steps = (
+        Step(
+            timedelta(hours=7),
+            (
+                Fault("dynamodb.TransactWriteItems", "after", 2, "crash"),
+                Fault("dynamodb.PutItem", "before", 6, "error", times=2),
+            ),
+            duplicate_jobs=True,
+            rerun_batch=True,
+        ),
+        Step(timedelta(hours=20)),
+        Step(timedelta(hours=7), rerun_batch=True),
+        Step(
+            timedelta(minutes=40),
+            (
+                Fault("dynamodb.TransactWriteItems", "before", 1, "crash"),
+                Fault("dynamodb.UpdateItem", "after", 1, "error"),
+            ),
+        ),
+    )
+    outcome = stack.run(Schedule(datetime(2024, 3, 30, 22, tzinfo=UTC), stories, steps))
+    verdict = judge(outcome)
+
+    assert verdict.ok, verdict
