@@ -652,12 +652,12 @@ class Poller:
                 continue  # withdrawn itself meanwhile, into an earlier one: both others stay
             withdrawal = self.ports.alerts.withdraw(withdrawn, kept, now)
             if withdrawal is None:
-                continue  # another report rests on it, or it went out already: both stay
+                continue  # a report rests on it, the kept one lacks a recipient, or it is out: both stay
             if withdrawal.sources:
                 self.ports.alerts.fold(kept, withdrawal.sources, now)
             ours_withdrawn = ours_withdrawn or withdrawn == mine.alert_key
             if not withdrawal.counted:
-                continue  # the other worker (or an earlier attempt) counted it, or nothing was cancelled
+                continue  # counted by another call, or something of it went out (an alert sent)
             outcome.withdrawn += 1
             # Minus one on the dashboard's count of alerts per rule ("alert created" is plus one).
             log.info(
