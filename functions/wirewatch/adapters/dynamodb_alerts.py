@@ -404,17 +404,8 @@ class DynamoDBAlertStore(_Table):
             return True
         clauses = [("ADD ", adds), ("SET ", sets)]
         expression = " ".join(verb + ", ".join(parts) for verb, parts in clauses if parts)
-        return _conditional(
-            "UpdateItem",
-            lambda: self.client.update_item(
-                TableName=self.name,
-                Key={"pk": _s(alert_key)},
-                UpdateExpression=expression,
-                # Not into one withdrawn: what folds there would hang on an alert nobody gets.
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(withdrawn_into)",
-                ExpressionAttributeValues=values,
-            ),
-        )
+        # Not into one withdrawn: what folds there would hang on an alert nobody gets.
+        return self._update_existing(alert_key, expression, values, condition="attribute_not_exists(withdrawn_into)")
 
     def withdraw(self, alert_key: str, into: str, now: datetime) -> Withdrawal | None:
         found = self._withdrawable(alert_key, into)
