@@ -156,20 +156,36 @@ def _misses(outcomes: list[Outcome]) -> list[str]:
 
 
 EXAMPLE_WATCH = Path(__file__).resolve().parents[1] / "examples" / "watch.yaml"
+WITHIN_RULES = "within the example rules (the poll worker's check)"
 
 
-def _within_rules() -> list[str]:
-    """The check the poll worker makes: within a rule, its own matched words discounted
-    (``neardup.same_event_in_rule``), on the pairs both of whose texts an example rule matches."""
+@dataclass(frozen=True)
+class WithinRules:
+    windowed: Scores
+    unwindowed: Scores
+    wrong: list[str]
+
+
+def _scores(counts: Counter[tuple[bool, bool]]) -> Scores:
+    return Scores(counts[True, True], counts[False, True], counts[True, False], counts[False, False])
+
+
+def within_rules(pairs: list[dict[str, object]]) -> WithinRules:
+    """The check the poll worker makes (``neardup.same_event_in_rule``: the rule's matched
+    words at half weight, two different named weekdays apart) on the pairs both of whose
+    texts an example rule matches, with and without the window."""
     from wirewatch.core.matching import match_item
     from wirewatch.core.model import FeedSource
     from wirewatch.core.watchfile import load_watch
 
     config = load_watch(EXAMPLE_WATCH.read_text(encoding="utf-8"))
     feed = FeedSource("bench", "https://bench.example/feed")
-    counts: Counter[tuple[bool, bool]] = Counter()
-    for pair in load_pairs():
+    windowed: Counter[tuple[bool, bool]] = Counter()
+    unwindowed: Counter[tuple[bool, bool]] = Counter()
+    wrong: list[str] = []
+    for pair in pairs:
         first, later = _item(pair["a"]), _item(pair["b"])  # type: ignore[arg-type]
+        in_window = abs((_day(pair["b"]) - _day(pair["a"])).days) * timedelta(days=1) <= WINDOW  # type: ignore[arg-type]
         by_rule = {m.rule.id: m for m in match_item(first, feed, config.rules)}
         for match in match_item(later, feed, config.rules):
             if match.rule.id not in by_rule:
@@ -177,19 +193,47 @@ def _within_rules() -> list[str]:
             a = neardup.report(first, by_rule[match.rule.id].matched)
             b = neardup.report(later, match.matched)
             folded = a is not None and b is not None and neardup.same_event_in_rule(b, a.record("a", _NOON))
-            counts[bool(pair["same_event"]), folded] += 1
-    tp, fp, fn = counts[True, True], counts[False, True], counts[True, False]
-    return [
-        f"within the example rules, their own words discounted (the poll worker's check), no window: "
-        f"{tp + fn} same-event and {counts[False, True] + counts[False, False]} different-event (pair, rule)s: "
-        f"precision {tp / max(tp + fp, 1):.3f}, recall {tp / max(tp + fn, 1):.3f} (TP {tp}, FP {fp}, FN {fn})"
-    ]
+            same = bool(pair["same_event"])
+            unwindowed[same, folded] += 1
+            windowed[same, folded and in_window] += 1
+            if folded != same:
+                kind = "missed" if same else ("FOLDED" if in_window else "kept apart by the window only")
+                wrong.append(f"  {kind:30} {match.rule.id:25} {pair['id']}")
+    return WithinRules(_scores(windowed), _scores(unwindowed), wrong)
+
+
+def _within_rules_lines(pairs: list[dict[str, object]], label: str) -> list[str]:
+    found = within_rules(pairs)
+    lines = []
+    for name, scores in (("within the window", found.windowed), ("no window", found.unwindowed)):
+        lines.append(
+            f"{label}, {name}: {scores.tp + scores.fn} same-event and {scores.fp + scores.tn} different-event "
+            f"(pair, rule)s: precision {scores.precision:.3f}, recall {scores.recall:.3f} "
+            f"(TP {scores.tp}, FP {scores.fp}, FN {scores.fn}, TN {scores.tn})"
+        )
+    return lines + found.wrong
+
+
+def _within_rules_sweep(pairs: list[dict[str, object]]) -> str:
+    """The worker's check had the rule's words weighed otherwise, with no window: for choosing
+    the weight (0 leaves them out, 1 counts them as any other word)."""
+    cells = []
+    saved = neardup.RULE_WORD_WEIGHT
+    try:
+        for weight in (0.0, 0.25, 0.5, 0.75, 1.0):
+            neardup.RULE_WORD_WEIGHT = weight
+            scores = within_rules(pairs).unwindowed
+            cells.append(f"{weight:.2f}: P {scores.precision:.2f} R {scores.recall:.2f}")
+    finally:
+        neardup.RULE_WORD_WEIGHT = saved
+    return "rule words' weight sweep (no window): " + " | ".join(cells)
 
 
 def _markdown(outcomes: list[Outcome]) -> str:
     lines = ["## Near-duplicate folding (`bench/folding.py`)", "", "```"]
     lines += _table(outcomes)
-    lines += _within_rules()
+    lines += _within_rules_lines(load_pairs(), WITHIN_RULES)
+    lines.append(_within_rules_sweep(load_pairs()))
     lines += ["```", "", "Pairs not folded as labelled, and different events only the window keeps apart:", "", "```"]
     lines += _misses(outcomes)
     lines += ["```"]
@@ -205,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         print(_markdown(outcomes))
         return 0
     print("\n".join(_table(outcomes)))
-    print("\n".join(_within_rules()))
+    print("\n".join(_within_rules_lines(load_pairs(), WITHIN_RULES)))
+    print(_within_rules_sweep(load_pairs()))
     print("\n".join(_misses(outcomes)))
     return 0
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from wirewatch.core import neardup
 from wirewatch.core.feeds import parse_feed
+from wirewatch.core.matching import match_item
 from wirewatch.core.model import FeedSource, Item
 from wirewatch.core.neardup import (
     FoldRecord,
@@ -22,8 +23,9 @@ from wirewatch.core.neardup import (
     signature,
     similarity,
 )
+from wirewatch.core.watchfile import load_watch
 
-from .helpers import FEEDS_DIR, NOW, ROOT
+from .helpers import EXAMPLE_WATCH, FEEDS_DIR, NOW, ROOT
 
 PAIRS = ROOT / "tests" / "fixtures" / "neardup" / "pairs.yaml"
 WINDOW = timedelta(hours=24)
@@ -213,6 +215,30 @@ def test_folding_never_joins_different_events_and_finds_most_of_the_same() -> No
 # --- within a rule: its own words are no evidence --------------------------------------------
 
 
+def _folds_within_rules(pair: dict[str, Any]) -> list[bool]:
+    """Whether the poll worker's check folds the pair, for each example rule matching both texts
+    (the window aside: it must tell different events apart without it)."""
+    rules = load_watch(EXAMPLE_WATCH.read_text(encoding="utf-8")).rules
+    feed = FeedSource(id="test", url="https://example.org/feed")
+    first, later = (_item(pair[side]["title"], pair[side].get("summary") or "") for side in ("a", "b"))
+    by_rule = {match.rule.id: match for match in match_item(first, feed, rules)}
+    folds = []
+    for match in match_item(later, feed, rules):
+        if match.rule.id in by_rule:
+            a, b = neardup.report(first, by_rule[match.rule.id].matched), neardup.report(later, match.matched)
+            folds.append(a is not None and b is not None and neardup.same_event_in_rule(b, a.record("a", NOW)))
+    return folds
+
+
+def test_within_the_example_rules_folding_never_joins_different_events_and_finds_most_of_the_same() -> None:
+    outcomes = [(pair["id"], pair["same_event"], fold) for pair in _pairs() for fold in _folds_within_rules(pair)]
+    same = [fold for _, label, fold in outcomes if label]
+
+    assert [pair_id for pair_id, label, fold in outcomes if fold and not label] == []
+    assert len(same) >= 15 and len(outcomes) - len(same) >= 10
+    assert sum(same) / len(same) >= 0.8, f"recall {sum(same) / len(same):.3f}"
+
+
 def _report(title: str, summary: str, matched: tuple[str, ...]) -> neardup.Report:
     found = neardup.report(Item(feed_id="f", title=title, link="", summary=summary), matched)
     assert found is not None
@@ -250,6 +276,62 @@ KYIV_CALL = (
 def test_two_reports_sharing_more_than_the_rules_words_are_one_event() -> None:
     first, later = _report(*WIRE_CALL, CONTACT_WORDS), _report(*KYIV_CALL, CONTACT_WORDS)
     assert neardup.same_event_in_rule(later, first.record("alert#contact#1", NOW))
+
+
+def test_two_calls_naming_different_weekdays_are_two_events() -> None:
+    june = _report(*WIRE_CALL, CONTACT_WORDS)
+    july = _report(
+        "Pentagon Chief Speaks With Russian Counterpart Again",
+        "The Defense Department announced Secretary Lloyd Austin held a phone call with Andrei Belousov, his "
+        "Russian counterpart, on Friday.",
+        CONTACT_WORDS,
+    )
+    same_day = _report(
+        "Pentagon Chief Speaks With Russian Counterpart Again",
+        "The Defense Department announced Secretary Lloyd Austin held a phone call with Andrei Belousov, his "
+        "Russian counterpart, on Tuesday.",
+        CONTACT_WORDS,
+    )
+    assert not neardup.same_event_in_rule(july, june.record("alert#contact#1", NOW))
+    assert neardup.same_event_in_rule(same_day, june.record("alert#contact#1", NOW))
+
+
+def test_a_weekday_named_in_either_language_is_the_same_day() -> None:
+    tuesday, mardi, friday = (
+        _report(
+            "Lloyd Austin Andrei Belousov Pentagon Washington Moscow",
+            f"Lloyd Austin spoke with Andrei Belousov {day}, Washington and Moscow said.",
+            (),
+        )
+        for day in ("on Tuesday", "mardi", "vendredi")
+    )
+    assert neardup.same_event_in_rule(mardi, tuesday.record("alert#contact#1", NOW))
+    assert not neardup.same_event_in_rule(friday, tuesday.record("alert#contact#1", NOW))
+    assert not neardup.same_event_recorded(friday.record("b", NOW), tuesday.record("a", NOW))
+
+
+STRIKE_WORDS = ("Crimée", "Sébastopol", "frappe*", "missile*")
+
+
+def test_the_rules_words_count_half_once_other_words_are_shared() -> None:
+    first = _report(
+        "Frappe de missiles sur Sébastopol en Crimée",
+        "Bilan : civils tués, gouverneur Razvojaïev, ATACMS américains.",
+        STRIKE_WORDS,
+    ).record("alert#crimea#1", NOW)
+    # Two of its seven other words in common (0.29 on them alone), and the rule's four: one event.
+    retold = _report(
+        "Sébastopol (Crimée) : frappe de missiles",
+        "Razvojaïev annonce des victimes ; ATACMS livrés par Washington, sirènes.",
+        STRIKE_WORDS,
+    )
+    # The rule's words and one other (0.5 counting the rule's at half): two events, since
+    # every report the rule matches has some of its words.
+    another = _report(
+        "Sébastopol (Crimée) : frappe de missiles", "Drones navals repoussés, dit Razvojaïev.", STRIKE_WORDS
+    )
+    assert neardup.same_event_in_rule(retold, first)
+    assert not neardup.same_event_in_rule(another, first)
 
 
 def test_a_record_without_features_folds_nothing() -> None:
