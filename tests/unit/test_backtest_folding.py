@@ -105,13 +105,15 @@ def test_two_strikes_sharing_only_the_rules_words_are_two_alerts() -> None:
 
 
 def test_a_copy_of_an_alerted_story_worded_otherwise_widens_the_net() -> None:
-    # The same link under the headline another outlet gave the call: one story, and a
+    # The same link under the wording another outlet gave the wire: one story, and a
     # report too far from the first wording to fold on its own folds through the copy.
-    first = _report("austin-belousov-june-devdiscourse-vs-kyivindependent", "b")
+    first = _report("seed-wire-vs-aussiedlerbote", "b")
+    wire = _report("seed-wire-vs-aussiedlerbote", "a")
+    later = _report("seed-wire-vs-rt-fr", "b")
     items = [
         _item(WIRE, first, "https://wire.example/austin-belousov", T0),
-        _item(KYIV, JUNE_CALL, "https://wire.example/austin-belousov", T0 + timedelta(hours=1)),
-        _item(KYIV, JUNE_CALL_REWRITTEN, "https://kyiv.example/pentagon-chief", T0 + timedelta(hours=2)),
+        _item(KYIV, wire, "https://wire.example/austin-belousov", T0 + timedelta(hours=1)),
+        _item(KYIV, later, "https://kyiv.example/choigou", T0 + timedelta(hours=2)),
     ]
 
     result = _rule_result(items, CONTACT)
