@@ -175,7 +175,8 @@ def _table(pairs: list[dict[str, object]]) -> list[str]:
         + f"; {sum(o.added for o in anyrule)} of them added on 2026-11-28 (same-day pairs for the example rules)",
         f"features: words minus EN/FR stop words cut to {neardup.STEM_LENGTH} letters; the worker's check: "
         f"at least {neardup.SHARE_IN_RULE:.2f} of the shorter report's features shared, "
-        f"{neardup.MIN_SHARED_BEYOND_RULE} of them beyond the rule's words, no two different weekdays named; "
+        f"{neardup.MIN_SHARED_BEYOND_RULE} of them and {neardup.MIN_FEATURES} of each report's beyond the rule's "
+        "words, no two different weekdays named; "
         f"window {WINDOW.total_seconds() / 3600:.0f} h",
         f"LSH ({neardup.BANDS} bands x {neardup.ROWS} row(s) of {neardup.PERMUTATIONS} permutations): "
         f"{candidates} of {len(pairs)} pairs share a band ({candidates / len(pairs):.0%})",
@@ -211,14 +212,19 @@ def _misses(pairs: list[dict[str, object]]) -> list[str]:
     lines = []
     for o in sorted(any_rule(pairs) + example_rules(pairs), key=lambda o: (o.rule, o.same_event, o.share)):
         if o.folded != o.same_event or (not o.same_event and o.checked):
-            kind = "missed" if o.same_event else ("FOLDED" if o.folded else "kept apart by the window only")
+            if o.same_event:
+                kind = "missed"
+            elif o.folded:
+                kind = "FOLDED"
+            else:
+                kind = "kept apart by the window only" if o.candidate else "kept apart by the bands only"
             lines.append(f"  {kind:30} {o.rule or 'any rule':25} share {o.share:.3f}  {o.pair_id}")
     return lines
 
 
 def _markdown(pairs: list[dict[str, object]]) -> str:
     lines = ["## Near-duplicate folding (`bench/folding.py`)", "", "```", *_table(pairs), "```", ""]
-    lines += ["Pairs not folded as labelled, and different events only the window keeps apart:", "", "```"]
+    lines += ["Pairs not folded as labelled, and different events only the window or the bands keep apart:", "", "```"]
     lines += [*_misses(pairs), "```"]
     return "\n".join(lines)
 
@@ -232,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_markdown(pairs))
         return 0
     print("\n".join(_table(pairs)))
+    print("pairs not folded as labelled, and different events only the window or the bands keep apart:")
     print("\n".join(_misses(pairs)))
     return 0
 

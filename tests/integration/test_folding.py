@@ -47,7 +47,7 @@ KYIV = (
     "channels of communication.",
 )
 # Two strikes on Crimea the same evening: every report the rule matches says "Crimée" and
-# "attaque", which is no evidence that they are one event.
+# "attaque", which is not enough to make them one event.
 STRIKE_PORT = ("Frappe de missiles sur Sébastopol en Crimée", "Une attaque de missiles a visé le port de Sébastopol.")
 STRIKE_AIRFIELD = (
     "Drones ukrainiens abattus au-dessus de la Crimée",

@@ -297,18 +297,41 @@ def test_two_calls_naming_different_weekdays_are_two_events() -> None:
     assert neardup.same_event_in_rule(same_day, june.record("alert#contact#1", NOW))
 
 
-def test_a_weekday_named_in_either_language_is_the_same_day() -> None:
-    tuesday, mardi, friday = (
-        _report(
-            "Lloyd Austin Andrei Belousov Pentagon Washington Moscow",
-            f"Lloyd Austin spoke with Andrei Belousov {day}, Washington and Moscow said.",
-            (),
-        )
-        for day in ("on Tuesday", "mardi", "vendredi")
+WEEKDAYS = (
+    ("Monday", "lundi"),
+    ("Tuesday", "mardi"),
+    ("Wednesday", "mercredi"),
+    ("Thursday", "jeudi"),
+    ("Friday", "vendredi"),
+    ("Saturday", "samedi"),
+    ("Sunday", "dimanche"),
+)
+
+
+def _call_on(day: str, extra: str = "") -> neardup.Report:
+    return _report(
+        "Lloyd Austin Andrei Belousov Pentagon Washington Moscow",
+        f"Lloyd Austin spoke with Andrei Belousov on {day}, Washington and Moscow said.{extra}",
+        (),
     )
-    assert neardup.same_event_in_rule(mardi, tuesday.record("alert#contact#1", NOW))
-    assert not neardup.same_event_in_rule(friday, tuesday.record("alert#contact#1", NOW))
-    assert not neardup.same_event_recorded(friday.record("b", NOW), tuesday.record("a", NOW))
+
+
+@pytest.mark.parametrize(("english", "french"), WEEKDAYS)
+def test_a_weekday_named_in_either_language_is_the_same_day(english: str, french: str) -> None:
+    first = _call_on(english).record("alert#contact#1", NOW)
+    other_day = next(name for name, _ in WEEKDAYS if name != english)
+
+    assert neardup.same_event_in_rule(_call_on(french), first)
+    assert neardup.same_event_in_rule(_call_on(f"{french}s"), first)  # "les lundis"
+    assert not neardup.same_event_in_rule(_call_on(other_day), first)
+    assert not neardup.same_event_recorded(_call_on(other_day).record("b", NOW), first)
+
+
+def test_words_that_begin_like_a_weekday_are_not_one() -> None:
+    # "Saturn" and "vendre" (to sell) are cut to the letters "Saturday" and "vendredi" start
+    # with: taken for days, they would make two different days look like one.
+    tuesday = _call_on("Tuesday", " Saturn probe, vendre.").record("alert#contact#1", NOW)
+    assert not neardup.same_event_in_rule(_call_on("Friday", " Saturn probe, vendre."), tuesday)
 
 
 STRIKE_WORDS = ("Crimée", "Sébastopol", "frappe*", "missile*")
@@ -333,6 +356,19 @@ def test_the_rules_words_count_only_once_two_other_words_are_shared() -> None:
     )
     assert neardup.same_event_in_rule(retold, first)
     assert not neardup.same_event_in_rule(another, first)
+
+
+def test_reports_with_fewer_than_four_words_beyond_the_rules_never_fold() -> None:
+    words = ("Crimée", "Sébastopol", "frappe*", "missile*", "drone*", "attaqu*")
+    first = _report(
+        "Frappe de missiles sur Sébastopol en Crimée", "Attaque de drones : ATACMS, Razvojaïev, plage, civils.", words
+    ).record("alert#crimea#1", NOW)
+    # Every word of it in common with the first, but only three not the rule's.
+    short = _report("Sébastopol, Crimée : frappe de missiles et drones", "ATACMS, Razvojaïev, plage.", words)
+    longer = _report("Sébastopol, Crimée : frappe de missiles et drones", "ATACMS, Razvojaïev, plage, civils.", words)
+
+    assert not neardup.same_event_in_rule(short, first)
+    assert neardup.same_event_in_rule(longer, first)
 
 
 def test_a_record_without_features_folds_nothing() -> None:

@@ -10,23 +10,24 @@ Choices, measured on the labelled pairs of ``tests/fixtures/neardup/pairs.yaml``
 (``bench/folding.py``, ``bench/RESULTS.md``):
 
 - Words, not word n-grams: rewritten headlines keep an event's names and key words but
-  not their order (bigrams: recall 0.67; words: 0.87; these four figures on the first 79
-  pairs, with the signature estimate at a third).
-- EN and FR stop words dropped, then each word cut to its first 5 letters: a
-  language-blind stem (``recalls``/``recalled``, ``décédé``/``décès``) that works on
-  items of unknown language too. Whole words: 0.64; Snowball stems: 0.69; 4 or 6
-  letters: 0.82.
+  not their order. EN and FR stop words dropped, then each word cut to its first 5
+  letters: a language-blind stem (``recalls``/``recalled``, ``décédé``/``décès``) that
+  works on items of unknown language too. Measured when chosen, on the first 79 pairs,
+  with the signature estimate, as the best recall with no different events of a day
+  folded: bigrams 0.67, words cut to 5 letters 0.87, whole words 0.64, Snowball stems
+  0.69, 4 or 6 letters 0.82.
 - The check is on the overlap coefficient (shared features over the shorter report's): a
   short headline copied into a long lede stays the same event however long the lede.
 - Half the shorter report's features in common (``SHARE_IN_RULE``). The 28 same-day pairs
   added on 2026-11-28 have two different strikes on Crimea a few hours apart, and two
-  calls between the same ministers two days apart, at up to 0.476; the first 79 pairs'
-  closest different events of a day were at 0.29. Precision 1.0 on the 107 pairs costs
+  calls between the same ministers two days apart, at up to 0.476 (the first 79 pairs'
+  closest different events of a day: 0.375). Precision 1.0 on the 107 pairs costs
   recall: 0.46 (0.78 at a third, with 7 different events folded).
 - Within a rule every report shares some of the rule's words, so at least 2 shared words
-  and 4 of each report's must be others; two reports naming different weekdays
-  ("Tuesday", "vendredi") are two events whatever else they share, which keeps the June
-  and July 2024 Austin-Belousov calls apart even in a window of weeks.
+  and 4 of each report's must be others (guards for short reports: no labelled pair is
+  decided by them); two reports naming different weekdays ("Tuesday", "vendredi") are
+  two events whatever else they share, which keeps the June and July 2024
+  Austin-Belousov calls apart even in a window of weeks.
 - The window does real work: different events weeks apart reach 0.5 (two Shenzhou
   crews), and only the 24 h window keeps them apart.
 - 256 permutations, 32 bands of 1 row: similar events share few words, and single-value
@@ -83,23 +84,22 @@ _FRENCH_STOP_WORDS = (
     "aussi ainsi dont entre fait tout tous"
 )
 _STOP_WORDS = frozenset(_ENGLISH_STOP_WORDS.split()) | frozenset(_FRENCH_STOP_WORDS.split())
-# Days of the week as features (cut to STEM_LENGTH), EN and FR, to the day's number: "Tuesday"
-# and "mardi" are one day. "satur" and "vendr" also stand for "saturation" and "vendre"; read as
-# days they can only keep two reports apart, which costs a second alert, never an event.
+_WEEKDAY_FEATURE = "weekday:"
+# Days of the week, EN and FR, singular and plural, as folded tokens: each becomes one
+# feature, "weekday:tuesday" for "Tuesday" and "mardi" alike, found on the whole word so
+# that "Saturn" or "vendre" (to sell) are not taken for days.
 _WEEKDAYS = {
-    stem: day
-    for day, names in enumerate(
-        (
-            ("monda", "lundi"),
-            ("tuesd", "mardi"),
-            ("wedne", "mercr"),
-            ("thurs", "jeudi"),
-            ("frida", "vendr"),
-            ("satur", "samed"),
-            ("sunda", "diman"),
-        )
+    name: f"{_WEEKDAY_FEATURE}{english}"
+    for english, french in (
+        ("monday", "lundi"),
+        ("tuesday", "mardi"),
+        ("wednesday", "mercredi"),
+        ("thursday", "jeudi"),
+        ("friday", "vendredi"),
+        ("saturday", "samedi"),
+        ("sunday", "dimanche"),
     )
-    for stem in names
+    for name in (english, f"{english}s", french, f"{french}s")
 }
 
 
@@ -166,8 +166,8 @@ class Report:
     """A report as one rule sees it: its features, and those of the words the rule matched.
 
     Every report a rule matches shares the rule's words (two strikes on Crimea both say
-    "Crimée" and "attaque"), so within a rule they are weak evidence of the same event:
-    the check counts them half, and wants enough other words in common.
+    "Crimée" and "attaque"), so within a rule they are not enough to make one event: the
+    check wants other words in common too.
     """
 
     signature: Signature
@@ -194,7 +194,9 @@ def report(item: Item, matched: Iterable[str]) -> Report | None:
 
 
 def same_event_in_rule(report_: Report, record: FoldRecord) -> bool:
-    """Whether ``report_`` and the stored first report are one event, the rule's words at half weight."""
+    """Whether ``report_`` and the stored first report are one event, as the poll worker judges
+    within a rule: half the shorter one's features in common, 2 of them and 4 of each one's not
+    the rule's words, and no two different days of the week named."""
     if not record.features:
         return False  # stored before features were kept: no evidence either way, no fold
     return _same_beyond_rule(
@@ -220,7 +222,7 @@ def _same_beyond_rule(
     ruled = words_a | words_b
     mine, theirs = features_a - ruled, features_b - ruled
     if min(len(mine), len(theirs)) < MIN_FEATURES or len(mine & theirs) < MIN_SHARED_BEYOND_RULE:
-        return False  # the rule's words were all they had in common to offer
+        return False  # too little beyond the rule's words to tell one event from another
     if _named_days_differ(features_a, features_b):
         return False
     return len(features_a & features_b) / min(len(features_a), len(features_b)) >= SHARE_IN_RULE
@@ -229,8 +231,8 @@ def _same_beyond_rule(
 def _named_days_differ(features_a: frozenset[str], features_b: frozenset[str]) -> bool:
     """Whether both reports name a day of the week and none in common: two calls between the
     same ministers a few days apart share every other word, and the day is what tells them."""
-    days_a = {_WEEKDAYS[word] for word in features_a if word in _WEEKDAYS}
-    days_b = {_WEEKDAYS[word] for word in features_b if word in _WEEKDAYS}
+    days_a = {feature for feature in features_a if feature.startswith(_WEEKDAY_FEATURE)}
+    days_b = {feature for feature in features_b if feature.startswith(_WEEKDAY_FEATURE)}
     return bool(days_a and days_b and not days_a & days_b)
 
 
@@ -301,10 +303,13 @@ class FoldIndex(Protocol):
 
 
 def features(title: str, summary: str) -> frozenset[str]:
-    """The words a report is compared on: folded, stop words dropped, cut to a stem."""
+    """The words a report is compared on: folded, stop words dropped, cut to a stem (a day
+    of the week to its one feature)."""
     words = tokens(title) + tokens(summary)[:MAX_SUMMARY_WORDS]
     return frozenset(
-        word[:STEM_LENGTH] for word in words if word not in _STOP_WORDS and (len(word) > 1 or word.isdigit())
+        _WEEKDAYS.get(word) or word[:STEM_LENGTH]
+        for word in words
+        if word not in _STOP_WORDS and (len(word) > 1 or word.isdigit())
     )
 
 
