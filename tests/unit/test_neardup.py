@@ -321,10 +321,41 @@ def test_a_weekday_named_in_either_language_is_the_same_day(english: str, french
     first = _call_on(english).record("alert#contact#1", NOW)
     other_day = next(name for name, _ in WEEKDAYS if name != english)
 
+    other_french = next(name for _, name in WEEKDAYS if name != french)
+
     assert neardup.same_event_in_rule(_call_on(french), first)
     assert neardup.same_event_in_rule(_call_on(f"{french}s"), first)  # "les lundis"
     assert not neardup.same_event_in_rule(_call_on(other_day), first)
+    assert not neardup.same_event_in_rule(_call_on(other_french), first)
+    assert not neardup.same_event_in_rule(_call_on(f"{other_french}s"), first)
     assert not neardup.same_event_recorded(_call_on(other_day).record("b", NOW), first)
+
+
+def test_reports_naming_a_day_in_common_are_not_kept_apart_by_the_others() -> None:
+    # "Monday night into Tuesday" and "on Tuesday": the same night.
+    first = _call_on("Monday night into Tuesday").record("alert#contact#1", NOW)
+    assert neardup.same_event_in_rule(_call_on("Tuesday"), first)
+    assert not neardup.same_event_in_rule(_call_on("Wednesday"), first)
+
+
+def test_a_day_the_rule_names_does_not_make_two_days_one() -> None:
+    # Every report a "Black Friday" rule matches names Friday: the days that tell its
+    # reports apart are the others.
+    words = ("Black Friday",)
+    text = "Amazon warehouse workers strike at Black Friday peak in Coventry, union GMB says, {}."
+    thursday = _report("Amazon workers strike on Black Friday", text.format("on Thursday"), words)
+    saturday = _report("Amazon workers strike on Black Friday", text.format("on Saturday"), words)
+    assert not neardup.same_event_in_rule(saturday, thursday.record("alert#strike#1", NOW))
+    assert neardup.same_event_in_rule(thursday, thursday.record("alert#strike#1", NOW))
+
+
+def test_a_rule_prefix_that_begins_a_day_counts_that_day_as_the_rules() -> None:
+    # "vendred*" matches "vendredi", whose feature is the day's: Friday is then the rule's
+    # word, and the two reports share one other word only (Flins), which is not enough.
+    words = ("grève*", "vendred*")
+    renault = _report("Grève vendredi", "Usine Renault de Flins, CGT.", words)
+    rail = _report("Grève vendredi", "Flins : Sud Rail, trains, gares.", words)
+    assert not neardup.same_event_in_rule(rail, renault.record("alert#strike#1", NOW))
 
 
 def test_words_that_begin_like_a_weekday_are_not_one() -> None:

@@ -22,12 +22,12 @@ Choices, measured on the labelled pairs of ``tests/fixtures/neardup/pairs.yaml``
   added on 2026-11-28 have two different strikes on Crimea a few hours apart, and two
   calls between the same ministers two days apart, at up to 0.476 (the first 79 pairs'
   closest different events of a day: 0.375). Precision 1.0 on the 107 pairs costs
-  recall: 0.46 (0.78 at a third, with 7 different events folded).
+  recall: 0.46 (0.80 at a third, with 7 different events folded).
 - Within a rule every report shares some of the rule's words, so at least 2 shared words
   and 4 of each report's must be others (guards for short reports: no labelled pair is
-  decided by them); two reports naming different weekdays ("Tuesday", "vendredi") are
-  two events whatever else they share, which keeps the June and July 2024
-  Austin-Belousov calls apart even in a window of weeks.
+  decided by them); two reports naming weekdays ("Tuesday", "vendredi") but none in
+  common, beyond the rule's words, are two events whatever else they share, which keeps
+  the June and July 2024 Austin-Belousov calls apart even in a window of weeks.
 - The window does real work: different events weeks apart reach 0.5 (two Shenzhou
   crews), and only the 24 h window keeps them apart.
 - 256 permutations, 32 bands of 1 row: similar events share few words, and single-value
@@ -189,8 +189,21 @@ def report(item: Item, matched: Iterable[str]) -> Report | None:
     found = features(item.title, item.summary)
     if len(found) < MIN_FEATURES:
         return None
-    words = frozenset(word for clause in matched for word in features(clause.replace("*", ""), ""))
-    return Report(Signature(minhash(found), len(found)), found, words)
+    return Report(Signature(minhash(found), len(found)), found, _rule_words(matched))
+
+
+def _rule_words(matched: Iterable[str]) -> frozenset[str]:
+    """The features of the clauses a rule matched; a prefix such as ``vendred*`` also stands
+    for the day it begins (the text's feature is the day's, not the cut word)."""
+    words: set[str] = set()
+    for clause in matched:
+        words |= features(clause.replace("*", ""), "")
+        if clause.endswith("*"):
+            prefix = tokens(clause[:-1])[-1:]
+            words |= {
+                day for name, day in _WEEKDAYS.items() if prefix and len(prefix[0]) >= 3 and name.startswith(prefix[0])
+            }
+    return frozenset(words)
 
 
 def same_event_in_rule(report_: Report, record: FoldRecord) -> bool:
@@ -223,7 +236,7 @@ def _same_beyond_rule(
     mine, theirs = features_a - ruled, features_b - ruled
     if min(len(mine), len(theirs)) < MIN_FEATURES or len(mine & theirs) < MIN_SHARED_BEYOND_RULE:
         return False  # too little beyond the rule's words to tell one event from another
-    if _named_days_differ(features_a, features_b):
+    if _named_days_differ(mine, theirs):  # a day the rule names ("Black Friday") is in every report
         return False
     return len(features_a & features_b) / min(len(features_a), len(features_b)) >= SHARE_IN_RULE
 
