@@ -38,6 +38,7 @@ from wirewatch.core.routing import (
     first_due,
     next_digest,
     quiet_until,
+    recipient_of,
     route,
 )
 
@@ -123,6 +124,13 @@ def test_route_gives_one_immediate_delivery_per_wanting_recipient() -> None:
 
 def test_delivery_key_names_recipient_channel_rule_and_story() -> None:
     assert delivery_key(sub("ana", "sms"), "alert#markets#s-99") == "delivery#ana/sms#markets#s-99"
+
+
+def test_recipient_of_reads_back_the_recipient_delivery_key_wrote() -> None:
+    # A recipient id may itself contain "#": only the alert's part of the key is taken off.
+    for recipient in (sub("ana", "sms"), sub("desk#2", "email")):
+        key = delivery_key(recipient, "alert#markets#s-99")
+        assert recipient_of(key, "alert#markets#s-99") == recipient.recipient
     keys = {d.key for d in route(alert(), config(sub("ana", rules=("*",)), sub("ana", "sms", rules=("*",))), NOW)}
     assert keys == {"delivery#ana/email#crimea-strike#s-1a2b", "delivery#ana/sms#crimea-strike#s-1a2b"}
 

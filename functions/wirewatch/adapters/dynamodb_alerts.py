@@ -39,6 +39,7 @@ from wirewatch.adapters.dynamodb import (
 )
 from wirewatch.core.model import Alert, Delivery, DigestMessage, Severity
 from wirewatch.core.ports import SettledAlert, Withdrawal
+from wirewatch.core.routing import recipient_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 
 DUE_INDEX = "due-index"
 WITHDRAWN = "folded into "  # a delivery cancelled by a withdrawal: its reason, then the kept alert's key
+_CANCEL = "SET #status = :cancelled, last_error = :reason REMOVE pending, lease_until, lease_token"
 
 
 class DynamoDBAlertStore(_Table):
@@ -282,14 +284,28 @@ class DynamoDBAlertStore(_Table):
         sent, or gathered into a digest, keeps the status that says what became of it.
         """
         token = self._leases.pop(key, None)
-        claim: dict[str, AttributeValueTypeDef] = (
-            {":publishing": _s("PUBLISHING"), ":token": _s(token)} if token is not None else {":pending": _s("PENDING")}
-        )
+        if token is None:
+            self._cancel_waiting(key, reason)
+            return
         self._set_status(
             key,
-            "SET #status = :cancelled, last_error = :reason REMOVE pending, lease_until, lease_token",
-            "#status = :publishing AND lease_token = :token" if token is not None else "#status = :pending",
-            {":cancelled": _s("CANCELLED"), ":reason": _s(reason[:500]), **claim},
+            _CANCEL,
+            "#status = :publishing AND lease_token = :token",
+            {
+                ":cancelled": _s("CANCELLED"),
+                ":reason": _s(reason[:500]),
+                ":publishing": _s("PUBLISHING"),
+                ":token": _s(token),
+            },
+        )
+
+    def _cancel_waiting(self, key: str, reason: str) -> bool:
+        """Cancel a delivery if it still waits; False if it was claimed, sent or gathered."""
+        return self._set_status(
+            key,
+            _CANCEL,
+            "#status = :pending",
+            {":cancelled": _s("CANCELLED"), ":reason": _s(reason[:500]), ":pending": _s("PENDING")},
         )
 
     def collect(self, digest: Delivery, now: datetime) -> bool:
@@ -419,15 +435,7 @@ class DynamoDBAlertStore(_Table):
             return None
         # Only those still waiting: one claimed or sent already goes out as well (a second
         # alert for that recipient, as before withdrawing existed), never neither.
-        cancelled = sum(
-            self._set_status(
-                key,
-                "SET #status = :cancelled, last_error = :reason REMOVE pending, lease_until, lease_token",
-                "#status = :pending",
-                {":cancelled": _s("CANCELLED"), ":reason": _s(f"{WITHDRAWN}{into}"[:500]), ":pending": _s("PENDING")},
-            )
-            for key in waiting
-        )
+        cancelled = sum(self._cancel_waiting(key, f"{WITHDRAWN}{into}") for key in waiting)
         # Counted (by status and the dashboard, as an alert nobody got) if nothing of it went
         # out, by one call only: every worker that saw the pair, and every retry, withdraws
         # it. One with a delivery claimed or sent before it was cancelled was an alert sent.
@@ -455,8 +463,8 @@ class DynamoDBAlertStore(_Table):
         # Every recipient of ours must have the kept alert too: routed by another version of
         # the watch file (a subscriber added between the two batches), it may lack one, who
         # would then hear of the event from neither.
-        kept_recipients = _recipients(into, kept.get("deliveries", {}).get("SS", []))
-        if already not in {None, into} or not _recipients(alert_key, deliveries) <= kept_recipients:
+        kept_recipients = {recipient_of(key, into) for key in kept.get("deliveries", {}).get("SS", [])}
+        if already not in {None, into} or not {recipient_of(key, alert_key) for key in deliveries} <= kept_recipients:
             return None
         # Whole items ("status" is a reserved word in projections); each is under 4 KB.
         states = [
@@ -523,12 +531,6 @@ class DynamoDBAlertStore(_Table):
             key: len(set(record.get("folded_feeds", {}).get("SS", [])) - {_text(record, "feed_id")})
             for key, record in records.items()
         }
-
-
-def _recipients(alert_key: str, delivery_keys: Sequence[str]) -> set[str]:
-    """The recipients of an alert's deliveries (``routing.delivery_key``)."""
-    suffix = "#" + alert_key.removeprefix("alert#")
-    return {key.removeprefix("delivery#").removesuffix(suffix) for key in delivery_keys}
 
 
 def _alert_attributes(alert: Alert) -> dict[str, AttributeValueTypeDef]:

@@ -22,6 +22,11 @@ def delivery_key(subscriber: Subscriber, alert_key: str) -> str:
     return f"delivery#{subscriber.recipient}#{alert_key.removeprefix('alert#')}"
 
 
+def recipient_of(key: str, alert_key: str) -> str:
+    """The recipient of ``alert_key``'s delivery ``key`` (the inverse of ``delivery_key``)."""
+    return key.removeprefix("delivery#").removesuffix("#" + alert_key.removeprefix("alert#"))
+
+
 def route(alert: Alert, config: WatchConfig, now: datetime) -> list[Delivery]:
     """One delivery per recipient of ``alert``: those that want its rule at its severity."""
     deliveries = []
