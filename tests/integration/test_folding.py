@@ -386,7 +386,9 @@ def _race(monkeypatch: pytest.MonkeyPatch, settings: Sequence[Settings], *, lock
     from wirewatch.bootstrap import build_poller
     from wirewatch.service import Poller
 
-    looked_up, settled, step = (threading.Barrier(2, timeout=5) for _ in range(3))
+    # The timeout only turns a deadlock (a worker that never reaches the barrier) into a
+    # failure; it bounds no step's speed.
+    looked_up, settled, step = (threading.Barrier(2, timeout=300) for _ in range(3))
     first_lookup = threading.local()
     find, settle_race, claim = DynamoDBFoldIndex.find, Poller._settle_race, DynamoDBFoldIndex.claim
     turns: dict[str, int] = {}
